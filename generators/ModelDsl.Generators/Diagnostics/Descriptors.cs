@@ -1,0 +1,80 @@
+using Microsoft.CodeAnalysis;
+
+namespace ModelDsl.Generators.Diagnostics;
+
+/// <summary>Every diagnostic ModelDsl reports. IDs are never reused; each has a page under docs/diagnostics.</summary>
+public static class Descriptors
+{
+    private const string Category = "ModelDsl";
+    private const string HelpRoot = "https://github.com/modeldsl/modeldsl/blob/main/docs/diagnostics/";
+
+    public static readonly DiagnosticDescriptor ModelNotPartial = Error(
+        "MD0001", "Model class must be partial",
+        "Model class '{0}' must be declared partial so ModelDsl can generate its module");
+
+    public static readonly DiagnosticDescriptor StageNotPartial = Error(
+        "MD0002", "Stage member must be a partial property",
+        "Stage '{0}' must be a partial property ('partial {1} {0} {{ get; }}') so ModelDsl can implement it");
+
+    public static readonly DiagnosticDescriptor UnparsableShape = Error(
+        "MD0003", "Shape string cannot be parsed",
+        "Shape \"{0}\" of '{1}' cannot be parsed: {2}. Write dimensions separated by commas, e.g. \"B,1,28,28\" or \"B,N+5,D*4\".");
+
+    public static readonly DiagnosticDescriptor WidthMismatch = Error(
+        "MD0004", "Stage width does not match the width it receives",
+        "'{0}' has Dim = {1}, but '{2}' gives it tokens of width {3} (shape {4}); set Dim = {3} or leave it out to infer it");
+
+    public static readonly DiagnosticDescriptor HeadsDoNotDivideWidth = Error(
+        "MD0005", "Attention heads do not divide the width",
+        "'{0}' has {1} = {2}, which does not divide the width {3}; the nearest divisor is {4}");
+
+    public static readonly DiagnosticDescriptor ImageNotDivisibleByPatch = Error(
+        "MD0006", "Image size is not divisible by the patch size",
+        "'{0}' has PatchSize = {1}, but the image '{2}' is {3}x{4} ({5}); use a patch size that divides both, e.g. {6}");
+
+    public static readonly DiagnosticDescriptor ClsPoolingWithoutClsToken = Error(
+        "MD0007", "CLS pooling needs a CLS token",
+        "'{0}' pools with Pool.Cls, but the model declares no [ClsToken] stage; add one or use Pool.Avg or Pool.Map");
+
+    public static readonly DiagnosticDescriptor ValueOutOfRange = Error(
+        "MD0008", "Argument value out of range",
+        "'{0}' has {1} = {2}; expected {3}");
+
+    public static readonly DiagnosticDescriptor WrongMemberType = Error(
+        "MD0009", "Stage member has the wrong type",
+        "Stage '{0}' is a [{1}] and must have type {2}, not {3}");
+
+    public static readonly DiagnosticDescriptor ForwardMissing = Error(
+        "MD0010", "Model has no partial Forward method",
+        "Model '{0}' needs a partial forward method, e.g. 'public partial {0}Output Forward([Shape(\"B,1,28,28\")] Tensor image);'{1}");
+
+    public static readonly DiagnosticDescriptor InputWithoutShape = Error(
+        "MD0011", "Forward input has no shape",
+        "Input '{0}' of '{1}' has no [Shape]; add one such as [Shape(\"B,1,28,28\")]");
+
+    public static readonly DiagnosticDescriptor MissingSource = Error(
+        "MD0012", "Stage has no input to read",
+        "'{0}' needs {1} before it, but {2}");
+
+    public static readonly DiagnosticDescriptor InputRankMismatch = Error(
+        "MD0013", "Input has the wrong rank for the stage that reads it",
+        "'{0}' reads '{1}' as {2}, but '{1}' has shape {3}");
+
+    public static readonly DiagnosticDescriptor DuplicateStage = Error(
+        "MD0014", "Stage kind declared twice",
+        "'{0}' is a second [{1}] stage; '{2}' already is one, and a model has at most one");
+
+    public static readonly DiagnosticDescriptor NothingToTrain = Warning(
+        "MD0015", "Every stage is frozen",
+        "Every stage of '{0}' is frozen, so training has no parameter to update; unfreeze a stage or add a trainable one");
+
+    public static readonly DiagnosticDescriptor ConflictingStageAttributes = Error(
+        "MD0016", "Member has more than one stage attribute",
+        "'{0}' carries both [{1}] and [{2}]; a member is one stage");
+
+    private static DiagnosticDescriptor Error(string id, string title, string message) =>
+        new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
+
+    private static DiagnosticDescriptor Warning(string id, string title, string message) =>
+        new(id, title, message, Category, DiagnosticSeverity.Warning, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
+}

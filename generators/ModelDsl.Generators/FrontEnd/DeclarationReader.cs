@@ -1,0 +1,174 @@
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using ModelDsl.Generators.Model;
+
+namespace ModelDsl.Generators.FrontEnd;
+
+/// <summary>Reads a <c>[Model]</c> class symbol into a <see cref="ModelSpec"/> and, on request, its <see cref="SourceMap"/>.</summary>
+public static class DeclarationReader
+{
+    private const string ForwardName = "Forward";
+
+    public static ModelSpec Read(INamedTypeSymbol type, CancellationToken cancellationToken) => Read(type, map: null, cancellationToken);
+
+    public static (ModelSpec Spec, SourceMap Map) ReadWithLocations(INamedTypeSymbol type, CancellationToken cancellationToken)
+    {
+        var map = new SourceMap(type.Locations.FirstOrDefault() ?? Location.None);
+        return (Read(type, map, cancellationToken), map);
+    }
+
+    private static ModelSpec Read(INamedTypeSymbol type, SourceMap? map, CancellationToken cancellationToken)
+    {
+        var forward = ReadForward(type, map, cancellationToken);
+        var stages = new List<StageSpec>();
+        foreach (var property in type.GetMembers().OfType<IPropertySymbol>())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (ReadStage(property, map, cancellationToken) is { } stage)
+                stages.Add(stage);
+        }
+
+        return new ModelSpec(
+            type.ContainingNamespace is { IsGlobalNamespace: false } ns ? ns.ToDisplayString() : "",
+            ContainingTypes(type).ToEquatableArray(),
+            type.Name,
+            type.DeclaredAccessibility == Accessibility.Public ? "public" : "internal",
+            IsPartial(type, cancellationToken),
+            forward,
+            stages.ToEquatableArray());
+    }
+
+    private static ForwardSpec? ReadForward(INamedTypeSymbol type, SourceMap? map, CancellationToken cancellationToken)
+    {
+        var method = type.GetMembers(ForwardName).OfType<IMethodSymbol>().FirstOrDefault(m => m.PartialImplementationPart is not null || m.IsPartialDefinition)
+            ?? type.GetMembers(ForwardName).OfType<IMethodSymbol>().FirstOrDefault();
+        if (method is null)
+            return null;
+
+        var syntax = method.DeclaringSyntaxReferences.Select(r => r.GetSyntax(cancellationToken)).OfType<MethodDeclarationSyntax>().FirstOrDefault();
+        if (map is not null)
+            map.Forward = method.Locations.FirstOrDefault();
+
+        var inputs = new List<InputSpec>();
+        foreach (var parameter in method.Parameters)
+        {
+            var shapeAttribute = parameter.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == StageCatalog.ShapeAttribute);
+            var shape = shapeAttribute is { ConstructorArguments.Length: 1 } ? shapeAttribute.ConstructorArguments[0].Value as string : null;
+            inputs.Add(new InputSpec(parameter.Name, TypeName(parameter.Type), shape));
+            map?.Inputs.Add(ArgumentLocation(shapeAttribute, cancellationToken) ?? parameter.Locations.FirstOrDefault() ?? Location.None);
+        }
+
+        return new ForwardSpec(
+            method.Name,
+            Modifiers(syntax?.Modifiers),
+            syntax?.ReturnType.ToString() ?? TypeName(method.ReturnType),
+            method.IsPartialDefinition || syntax?.Modifiers.Any(SyntaxKind.PartialKeyword) == true,
+            inputs.ToEquatableArray());
+    }
+
+    private static StageSpec? ReadStage(IPropertySymbol property, SourceMap? map, CancellationToken cancellationToken)
+    {
+        AttributeData? stageAttribute = null;
+        StageCatalog.Entry? entry = null;
+        var others = new List<string>();
+        foreach (var attribute in property.GetAttributes())
+        {
+            if (attribute.AttributeClass is null || !StageCatalog.TryGet(attribute.AttributeClass.ToDisplayString(), out var candidate))
+                continue;
+            if (entry is null)
+            {
+                (stageAttribute, entry) = (attribute, candidate);
+            }
+            else
+            {
+                others.Add(candidate.ShortName);
+            }
+        }
+        if (entry is null || stageAttribute is null)
+            return null;
+
+        var arguments = new List<Argument>();
+        foreach (var named in stageAttribute.NamedArguments)
+        {
+            if (Format(named.Value) is { } value)
+                arguments.Add(new Argument(named.Key, value));
+        }
+
+        if (map is not null)
+        {
+            var attributeSyntax = stageAttribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken) as AttributeSyntax;
+            var argumentLocations = new Dictionary<string, Location>();
+            foreach (var argument in attributeSyntax?.ArgumentList?.Arguments ?? default)
+            {
+                if (argument.NameEquals is { } name)
+                    argumentLocations[name.Name.Identifier.Text] = argument.GetLocation();
+            }
+            map.Stages.Add(new SourceMap.StageLocations(
+                property.Locations.FirstOrDefault() ?? Location.None,
+                attributeSyntax?.GetLocation() ?? Location.None,
+                argumentLocations));
+        }
+
+        var syntax = property.DeclaringSyntaxReferences.Select(r => r.GetSyntax(cancellationToken)).OfType<PropertyDeclarationSyntax>().FirstOrDefault();
+        return new StageSpec(
+            entry.Kind,
+            property.Name,
+            Modifiers(syntax?.Modifiers),
+            TypeName(property.Type),
+            property.IsPartialDefinition || syntax?.Modifiers.Any(SyntaxKind.PartialKeyword) == true,
+            arguments.ToEquatableArray(),
+            others.ToEquatableArray());
+    }
+
+    // Values as the compiler reads them: invariant numbers, enum member names, lower-case booleans.
+    private static string? Format(TypedConstant constant)
+    {
+        if (constant.Kind == TypedConstantKind.Error || constant.IsNull && constant.Kind != TypedConstantKind.Primitive)
+            return null;
+        if (constant.Kind == TypedConstantKind.Enum && constant.Type is INamedTypeSymbol enumType)
+        {
+            var member = enumType.GetMembers().OfType<IFieldSymbol>().FirstOrDefault(f => f.HasConstantValue && Equals(f.ConstantValue, constant.Value));
+            return member?.Name ?? System.Convert.ToString(constant.Value, CultureInfo.InvariantCulture);
+        }
+        return constant.Value switch
+        {
+            null => null,
+            bool b => b ? "true" : "false",
+            double d => d.ToString("R", CultureInfo.InvariantCulture),
+            float f => ((double)f).ToString("R", CultureInfo.InvariantCulture),
+            string s => s,
+            var other => System.Convert.ToString(other, CultureInfo.InvariantCulture),
+        };
+    }
+
+    private static Location? ArgumentLocation(AttributeData? attribute, CancellationToken cancellationToken)
+    {
+        if (attribute?.ApplicationSyntaxReference?.GetSyntax(cancellationToken) is not AttributeSyntax syntax)
+            return null;
+        return syntax.ArgumentList?.Arguments.FirstOrDefault()?.GetLocation() ?? syntax.GetLocation();
+    }
+
+    private static bool IsPartial(INamedTypeSymbol type, CancellationToken cancellationToken) =>
+        type.DeclaringSyntaxReferences.Any(r => r.GetSyntax(cancellationToken) is TypeDeclarationSyntax t && t.Modifiers.Any(SyntaxKind.PartialKeyword));
+
+    private static IEnumerable<string> ContainingTypes(INamedTypeSymbol type)
+    {
+        var chain = new List<string>();
+        for (var outer = type.ContainingType; outer is not null; outer = outer.ContainingType)
+        {
+            var keyword = outer.IsRecord ? "record" : outer.TypeKind == TypeKind.Struct ? "struct" : outer.TypeKind == TypeKind.Interface ? "interface" : "class";
+            chain.Insert(0, $"partial {keyword} {outer.Name}");
+        }
+        return chain;
+    }
+
+    private static string Modifiers(SyntaxTokenList? modifiers) =>
+        modifiers is null ? "" : string.Join(" ", modifiers.Value.Where(m => !m.IsKind(SyntaxKind.PartialKeyword)).Select(m => m.Text));
+
+    private static string TypeName(ITypeSymbol type) => type.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat);
+}

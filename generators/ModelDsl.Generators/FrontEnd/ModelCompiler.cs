@@ -1,0 +1,392 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using ModelDsl.Generators.Diagnostics;
+using ModelDsl.Generators.Model;
+using ModelDsl.Generators.Shapes;
+
+namespace ModelDsl.Generators.FrontEnd;
+
+/// <summary>
+/// Infers the shape of every stage of a declaration, in declaration order, and reports what does
+/// not fit. The generator emits from the graph; the analyzers report the diagnostics. Best effort:
+/// a broken stage gets its defaults so the rest is still checked and the emitted code compiles.
+/// </summary>
+public static class ModelCompiler
+{
+    public static (ModelGraph Graph, ImmutableArray<ModelDiagnostic> Diagnostics) Compile(ModelSpec spec)
+    {
+        var run = new Run(spec);
+        run.Execute();
+        return (run.ToGraph(), run.Diagnostics.ToImmutable());
+    }
+
+    private sealed class Run(ModelSpec spec)
+    {
+        public readonly ImmutableArray<ModelDiagnostic>.Builder Diagnostics = ImmutableArray.CreateBuilder<ModelDiagnostic>();
+        private readonly List<GraphInput> inputs = [];
+        private readonly List<(string Name, Shape Shape)> parsedInputs = [];
+        private readonly List<GraphStage> stages = [];
+        private readonly List<GraphValue> outputs = [];
+        private readonly List<GraphValue> targets = [];
+        private readonly List<string> noWeightDecay = [];
+
+        // The token sequence [B,N,D] flowing through the stages, and who produced it last.
+        private Shape? sequence;
+        private string? sequenceSource;
+        private Dim batch = Dim.Symbol("B");
+        private Dim patchTokens = Dim.Constant(0);
+        private int prefixTokens;
+        private string? headMember;
+        private Shape? logits;
+
+        public void Execute()
+        {
+            if (!spec.IsPartial)
+                Report(Descriptors.ModelNotPartial, DiagnosticTarget.Class, spec.ClassName);
+            ReadForward();
+            CheckStageMembers();
+            for (var i = 0; i < spec.Stages.Count; i++)
+                stages.Add(Infer(i, spec.Stages[i]));
+            if (stages.Count > 0 && stages.Any(s => s.Parameters > 0) && stages.All(s => s.Frozen || s.Parameters == 0))
+                Report(Descriptors.NothingToTrain, DiagnosticTarget.Class, spec.ClassName);
+        }
+
+        public ModelGraph ToGraph() => new(
+            spec,
+            inputs.ToEquatableArray(),
+            stages.ToEquatableArray(),
+            outputs.ToEquatableArray(),
+            targets.ToEquatableArray(),
+            noWeightDecay.ToEquatableArray(),
+            prefixTokens);
+
+        private void ReadForward()
+        {
+            if (spec.Forward is not { } forward)
+            {
+                Report(Descriptors.ForwardMissing, DiagnosticTarget.Class, spec.ClassName, "");
+                return;
+            }
+            if (!forward.IsPartial)
+                Report(Descriptors.ForwardMissing, DiagnosticTarget.Forward, spec.ClassName, $" ('{forward.Name}' is not partial)");
+
+            for (var i = 0; i < forward.Inputs.Count; i++)
+            {
+                var input = forward.Inputs[i];
+                Shape? shape = null;
+                if (input.Shape is null)
+                    Report(Descriptors.InputWithoutShape, DiagnosticTarget.Input(i), input.Name, forward.Name);
+                else if (!Shape.TryParse(input.Shape, out shape, out var error))
+                    Report(Descriptors.UnparsableShape, DiagnosticTarget.Input(i), input.Shape, input.Name, error!);
+                inputs.Add(new GraphInput(input.Name, input.Type, shape?.Text));
+                if (shape is not null)
+                    parsedInputs.Add((input.Name, shape));
+            }
+            if (parsedInputs.Count > 0 && parsedInputs[0].Shape.Rank > 0)
+                batch = parsedInputs[0].Shape[0];
+        }
+
+        private void CheckStageMembers()
+        {
+            var firstOfKind = new Dictionary<StageKind, string>();
+            for (var i = 0; i < spec.Stages.Count; i++)
+            {
+                var stage = spec.Stages[i];
+                var entry = StageCatalog.Of(stage.Kind);
+                if (!stage.IsPartial)
+                    Report(Descriptors.StageNotPartial, DiagnosticTarget.Member(i), stage.Member, ShortType(entry.MemberType));
+                if (stage.MemberType != entry.MemberType)
+                    Report(Descriptors.WrongMemberType, DiagnosticTarget.Member(i), stage.Member, entry.ShortName, ShortType(entry.MemberType), ShortType(stage.MemberType));
+                foreach (var other in stage.OtherStageAttributes)
+                    Report(Descriptors.ConflictingStageAttributes, DiagnosticTarget.Member(i), stage.Member, entry.ShortName, other);
+                if (firstOfKind.TryGetValue(stage.Kind, out var first))
+                    Report(Descriptors.DuplicateStage, DiagnosticTarget.Member(i), stage.Member, entry.ShortName, first);
+                else
+                    firstOfKind[stage.Kind] = stage.Member;
+            }
+        }
+
+        private GraphStage Infer(int index, StageSpec stage)
+        {
+            var resolved = new List<Argument>();
+            var frozen = Bool(stage, "Frozen", resolved);
+            var (output, parameters) = stage.Kind switch
+            {
+                StageKind.PatchEmbedding => PatchEmbedding(index, stage, resolved),
+                StageKind.ClsToken => Tokens(index, stage, resolved, count: 1),
+                StageKind.RegisterTokens => Tokens(index, stage, resolved, count: PositiveInt(index, stage, "Count", resolved, fallback: 1, "a positive number of register tokens")),
+                StageKind.PositionEmbedding => Positions(index, stage, resolved),
+                StageKind.TransformerEncoder => Encoder(index, stage, resolved),
+                StageKind.ClassifierHead => Head(index, stage, resolved),
+                StageKind.CrossEntropyLoss => Loss(index, stage, resolved),
+                _ => throw new ArgumentOutOfRangeException(nameof(stage), stage.Kind, null),
+            };
+            return new GraphStage(stage, output?.Text ?? "?", parameters, frozen, resolved.ToEquatableArray());
+        }
+
+        private (Shape?, long) PatchEmbedding(int index, StageSpec stage, List<Argument> resolved)
+        {
+            var patch = PositiveInt(index, stage, "PatchSize", resolved, fallback: 1, "a positive patch size in pixels");
+            var dim = PositiveInt(index, stage, "Dim", resolved, fallback: 1, "a positive embedding width");
+            var image = parsedInputs.FirstOrDefault(i => i.Shape.Rank == 4);
+            if (image.Shape is null)
+            {
+                if (parsedInputs.Count > 0)
+                    Report(Descriptors.InputRankMismatch, DiagnosticTarget.Attribute(index), stage.Member, parsedInputs[0].Name, "an image [B,C,H,W]", parsedInputs[0].Shape.Text);
+                else if (spec.Forward is { Inputs.Count: 0 })
+                    Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "an image input [B,C,H,W]", "the forward method has no input");
+                resolved.Add(new("InChannels", "1"));
+                return (null, 0);
+            }
+
+            var (channels, height, width) = (image.Shape[1].Value, image.Shape[2], image.Shape[3]);
+            if (channels is null)
+                Report(Descriptors.InputRankMismatch, DiagnosticTarget.Attribute(index), stage.Member, image.Name, "an image [B,C,H,W] with a fixed channel count C", image.Shape.Text);
+            if (!height.IsDivisibleBy(patch) || !width.IsDivisibleBy(patch))
+            {
+                var suggestion = CommonDivisorNear(height.Value, width.Value, patch);
+                Report(Descriptors.ImageNotDivisibleByPatch, DiagnosticTarget.Attribute(index, "PatchSize"),
+                    Fix(suggestion), stage.Member, patch, image.Name, height, width, image.Shape.Text, suggestion?.ToString(CultureInfo.InvariantCulture) ?? "a divisor of both");
+            }
+            var inChannels = (int)(channels ?? 1);
+            resolved.Add(new("InChannels", inChannels.ToString(CultureInfo.InvariantCulture)));
+            resolved.Add(new("Input", image.Name));
+            patchTokens = height / Dim.Constant(patch) * (width / Dim.Constant(patch));
+            SetSequence(Shape.Of(batch, patchTokens, Dim.Constant(dim)), stage.Member);
+            return (sequence, (long)inChannels * patch * patch * dim + dim);
+        }
+
+        private (Shape?, long) Tokens(int index, StageSpec stage, List<Argument> resolved, int count)
+        {
+            var width = Width(index, stage, resolved, "a token sequence [B,N,D]");
+            if (stage.Kind == StageKind.ClsToken) resolved.Add(new("Count", "1"));
+            noWeightDecay.Add(StageCatalog.Of(stage.Kind).RegisteredName);
+            if (sequence is null)
+                return (null, (long)count * width);
+            prefixTokens += count;
+            SetSequence(sequence.With(1, sequence[1] + Dim.Constant(count)), stage.Member);
+            return (sequence, (long)count * width);
+        }
+
+        private (Shape?, long) Positions(int index, StageSpec stage, List<Argument> resolved)
+        {
+            var width = Width(index, stage, resolved, "a token sequence [B,N,D]");
+            var covers = stage.Get("Covers") ?? "PrefixAndPatches";
+            resolved.Add(new("Covers", covers));
+            // timm: the table covers every prefix token unless no_embed_class; prefix tokens may be declared later.
+            var prefix = covers == "PatchesOnly" ? 0 : spec.Stages.Sum(s => s.Kind switch
+            {
+                StageKind.ClsToken => 1,
+                StageKind.RegisterTokens => ParseInt(s.Get("Count")) is > 0 and var c ? c : 0,
+                _ => 0,
+            });
+            var length = patchTokens + Dim.Constant(prefix);
+            if (length.Value is not long rows)
+            {
+                resolved.Add(new("Length", "1"));
+                return (sequence, 0);
+            }
+            resolved.Add(new("Length", rows.ToString(CultureInfo.InvariantCulture)));
+            noWeightDecay.Add(StageCatalog.Of(stage.Kind).RegisteredName);
+            return (sequence, rows * width);
+        }
+
+        private (Shape?, long) Encoder(int index, StageSpec stage, List<Argument> resolved)
+        {
+            var width = Width(index, stage, resolved, "a token sequence [B,N,D]");
+            var depth = PositiveInt(index, stage, "Depth", resolved, fallback: 1, "a positive number of blocks");
+            Heads(index, stage, "Heads", resolved, width);
+            var mlpRatio = PositiveDouble(index, stage, "MlpRatio", resolved, fallback: 4.0, "a positive MLP width ratio");
+            var hidden = (long)(width * mlpRatio);
+            var avgPooled = spec.Stages.Any(s => s.Kind == StageKind.ClassifierHead && s.Get("Pool") == "Avg");
+            resolved.Add(new("FinalNorm", avgPooled ? "false" : "true"));
+            long w = width;
+            var block = 2 * w + (w * 3 * w + 3 * w) + (w * w + w) + 2 * w + (w * hidden + hidden) + (hidden * w + w);
+            if (sequence is not null)
+                SetSequence(sequence, stage.Member);
+            return (sequence, depth * block + (avgPooled ? 0 : 2 * w));
+        }
+
+        private (Shape?, long) Head(int index, StageSpec stage, List<Argument> resolved)
+        {
+            var width = Width(index, stage, resolved, "a token sequence [B,N,D]");
+            var classes = PositiveInt(index, stage, "Classes", resolved, fallback: 1, "a positive number of classes");
+            var pool = stage.Get("Pool") ?? "Cls";
+            resolved.Add(new("Pool", pool));
+            resolved.Add(new("PrefixTokens", prefixTokens.ToString(CultureInfo.InvariantCulture)));
+            long w = width;
+            long parameters = w * classes + classes;
+            if (pool == "Cls" && !spec.Stages.Any(s => s.Kind == StageKind.ClsToken))
+                Report(Descriptors.ClsPoolingWithoutClsToken, stage.Get("Pool") is null ? DiagnosticTarget.Attribute(index) : DiagnosticTarget.Attribute(index, "Pool"), stage.Member);
+            if (pool == "Avg")
+                parameters += 2 * w;
+            if (pool == "Map")
+            {
+                var defaultHeads = spec.Stages.FirstOrDefault(s => s.Kind == StageKind.TransformerEncoder)?.Get("Heads");
+                Heads(index, stage, "PoolHeads", resolved, width, ParseInt(defaultHeads) ?? 1);
+                var hidden = 4 * w;
+                parameters += w + (w * w + w) + (w * 2 * w + 2 * w) + (w * w + w) + 2 * w + (w * hidden + hidden) + (hidden * w + w);
+                noWeightDecay.Add("attn_pool.latent");
+            }
+            if (sequence is null)
+                return (null, parameters);
+            headMember = stage.Member;
+            logits = Shape.Of(batch, Dim.Constant(classes));
+            outputs.Add(new("Logits", logits.Text, $"Class logits of '{stage.Member}'"));
+            outputs.Add(new("Pooled", Shape.Of(batch, Dim.Constant(width)).Text, $"The pooled embedding ({pool} pooling) that '{stage.Member}' classifies"));
+            outputs.Add(new("Tokens", sequence.Text, "The encoded token sequence, prefix tokens first"));
+            return (logits, parameters);
+        }
+
+        private (Shape?, long) Loss(int index, StageSpec stage, List<Argument> resolved)
+        {
+            var smoothing = stage.Get("LabelSmoothing") is { } text ? ParseDouble(text) ?? 0 : 0;
+            if (smoothing is < 0 or >= 1)
+            {
+                Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "LabelSmoothing"), stage.Member, "LabelSmoothing", Format(smoothing), "a value in [0, 1), e.g. 0.1");
+                smoothing = 0;
+            }
+            resolved.Add(new("LabelSmoothing", Format(smoothing)));
+            var target = stage.Get("Target") ?? "label";
+            resolved.Add(new("Target", target));
+            resolved.Add(new("Weight", Format(stage.Get("Weight") is { } w ? ParseDouble(w) ?? 1 : 1)));
+            if (logits is null)
+            {
+                Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "a classifier head's logits [B,C]", "no [ClassifierHead] stage comes before it");
+                return (null, 0);
+            }
+            resolved.Add(new("Head", headMember!));
+            targets.Add(new(Pascal(target), Shape.Of(batch).Text, $"Class indices (int64) for '{stage.Member}'"));
+            return (Shape.Of(), 0);
+        }
+
+        // The width a stage receives; an explicit Dim must agree with it.
+        private int Width(int index, StageSpec stage, List<Argument> resolved, string needs)
+        {
+            var declared = ParseInt(stage.Get("Dim"));
+            if (sequence is null)
+            {
+                Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, needs,
+                    "no stage before it produces one; declare it after the [PatchEmbedding] stage");
+                var fallback = declared is > 0 ? declared.Value : 1;
+                resolved.Add(new("Dim", fallback.ToString(CultureInfo.InvariantCulture)));
+                return fallback;
+            }
+            var width = sequence.Last;
+            var actual = (int)(width.Value ?? 1);
+            if (declared is not null && declared != 0 && declared != actual)
+                Report(Descriptors.WidthMismatch, DiagnosticTarget.Attribute(index, "Dim"), Fix(actual),
+                    stage.Member, declared.Value, sequenceSource!, actual, sequence.Text);
+            resolved.Add(new("Dim", actual.ToString(CultureInfo.InvariantCulture)));
+            return actual;
+        }
+
+        private int Heads(int index, StageSpec stage, string argument, List<Argument> resolved, int width, int fallback = 1)
+        {
+            var heads = ParseInt(stage.Get(argument)) ?? (argument == "Heads" ? 0 : fallback);
+            if (heads <= 0)
+            {
+                Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, stage.Get(argument) is null ? null : argument),
+                    stage.Member, argument, heads, $"a positive number of attention heads that divides the width {width}");
+                heads = 1;
+            }
+            else if (width % heads != 0)
+            {
+                var nearest = NearestDivisor(width, heads);
+                Report(Descriptors.HeadsDoNotDivideWidth, DiagnosticTarget.Attribute(index, argument), Fix(nearest),
+                    stage.Member, argument, heads, width, nearest);
+                heads = nearest;
+            }
+            resolved.Add(new(argument, heads.ToString(CultureInfo.InvariantCulture)));
+            return heads;
+        }
+
+        private int PositiveInt(int index, StageSpec stage, string argument, List<Argument> resolved, int fallback, string expected)
+        {
+            var value = ParseInt(stage.Get(argument)) ?? 0;
+            if (value <= 0)
+            {
+                // Not written at all: point at the attribute, since there is no argument to squiggle.
+                var target = DiagnosticTarget.Attribute(index, stage.Get(argument) is null ? null : argument);
+                Report(Descriptors.ValueOutOfRange, target, stage.Member, argument, stage.Get(argument) is null ? "0 (not set)" : value.ToString(CultureInfo.InvariantCulture), expected);
+                value = fallback;
+            }
+            resolved.Add(new(argument, value.ToString(CultureInfo.InvariantCulture)));
+            return value;
+        }
+
+        private double PositiveDouble(int index, StageSpec stage, string argument, List<Argument> resolved, double fallback, string expected)
+        {
+            var value = stage.Get(argument) is { } text ? ParseDouble(text) ?? fallback : fallback;
+            if (value <= 0 || double.IsNaN(value) || double.IsInfinity(value))
+            {
+                Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, argument), stage.Member, argument, Format(value), expected);
+                value = fallback;
+            }
+            resolved.Add(new(argument, Format(value)));
+            return value;
+        }
+
+        private static bool Bool(StageSpec stage, string argument, List<Argument> resolved)
+        {
+            var value = stage.Get(argument) == "true";
+            resolved.Add(new(argument, value ? "true" : "false"));
+            return value;
+        }
+
+        private void SetSequence(Shape shape, string source)
+        {
+            sequence = shape;
+            sequenceSource = source;
+        }
+
+        private void Report(DiagnosticDescriptor descriptor, DiagnosticTarget target, params object[] arguments) =>
+            Report(descriptor, target, ImmutableDictionary<string, string?>.Empty, arguments);
+
+        private void Report(DiagnosticDescriptor descriptor, DiagnosticTarget target, ImmutableDictionary<string, string?> properties, params object[] arguments) =>
+            Diagnostics.Add(new ModelDiagnostic(descriptor, target,
+                arguments.Select(a => Convert.ToString(a, CultureInfo.InvariantCulture) ?? "").ToEquatableArray(), properties));
+
+        private static ImmutableDictionary<string, string?> Fix(long? value) =>
+            value is null
+                ? ImmutableDictionary<string, string?>.Empty
+                : ImmutableDictionary<string, string?>.Empty.Add(ModelDiagnostic.FixValue, value.Value.ToString(CultureInfo.InvariantCulture));
+    }
+
+    private static int NearestDivisor(int width, int wanted)
+    {
+        for (var distance = 0; ; distance++)
+        {
+            if (wanted - distance >= 1 && width % (wanted - distance) == 0) return wanted - distance;
+            if (width % (wanted + distance) == 0) return wanted + distance;
+        }
+    }
+
+    private static long? CommonDivisorNear(long? height, long? width, int wanted)
+    {
+        if (height is null && width is null) return null;
+        bool Divides(long p) => (height is null || height % p == 0) && (width is null || width % p == 0);
+        for (var distance = 0; distance <= Math.Max(height ?? 0, width ?? 0); distance++)
+        {
+            if (wanted - distance > 1 && Divides(wanted - distance)) return wanted - distance;
+            if (wanted + distance > 1 && Divides(wanted + distance)) return wanted + distance;
+        }
+        return null;
+    }
+
+    private static int? ParseInt(string? text) =>
+        int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : null;
+
+    private static double? ParseDouble(string? text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) ? value : null;
+
+    private static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+    private static string ShortType(string type) => type.Substring(type.LastIndexOf('.') + 1);
+
+    internal static string Pascal(string name) => name.Length == 0 ? name : char.ToUpperInvariant(name[0]) + name.Substring(1);
+}

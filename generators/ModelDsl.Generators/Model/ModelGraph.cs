@@ -1,0 +1,70 @@
+using System.Globalization;
+
+namespace ModelDsl.Generators.Model;
+
+/// <summary>The checked model: every stage with its resolved arguments, output shape and parameter count.</summary>
+public sealed record ModelGraph(
+    ModelSpec Spec,
+    EquatableArray<GraphInput> Inputs,
+    EquatableArray<GraphStage> Stages,
+    EquatableArray<GraphValue> Outputs,
+    EquatableArray<GraphValue> Targets,
+    EquatableArray<string> NoWeightDecay,
+    int PrefixTokens)
+{
+    public long TotalParameters
+    {
+        get
+        {
+            long total = 0;
+            foreach (var stage in Stages) total += stage.Parameters;
+            return total;
+        }
+    }
+
+    public long TrainableParameters
+    {
+        get
+        {
+            long total = 0;
+            foreach (var stage in Stages)
+            {
+                if (!stage.Frozen) total += stage.Parameters;
+            }
+            return total;
+        }
+    }
+}
+
+/// <param name="Shape">The canonical shape text, e.g. <c>[B,1,28,28]</c>; null when it could not be parsed.</param>
+public sealed record GraphInput(string Name, string Type, string? Shape);
+
+/// <summary>A named value of the output record or the batch: <c>Logits [B,10]</c>, <c>Label [B]</c>.</summary>
+public sealed record GraphValue(string Name, string Shape, string Description);
+
+public sealed record GraphStage(
+    StageSpec Spec,
+    string Output,
+    long Parameters,
+    bool Frozen,
+    EquatableArray<Argument> Resolved)
+{
+    public StageKind Kind => Spec.Kind;
+
+    public string Member => Spec.Member;
+
+    public string Text(string name)
+    {
+        foreach (var argument in Resolved)
+        {
+            if (argument.Name == name) return argument.Value;
+        }
+        throw new System.InvalidOperationException($"Stage '{Member}' has no resolved argument '{name}'.");
+    }
+
+    public int Int(string name) => int.Parse(Text(name), CultureInfo.InvariantCulture);
+
+    public double Double(string name) => double.Parse(Text(name), CultureInfo.InvariantCulture);
+
+    public bool Bool(string name) => Text(name) == "true";
+}

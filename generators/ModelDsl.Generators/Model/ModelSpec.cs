@@ -1,0 +1,65 @@
+namespace ModelDsl.Generators.Model;
+
+// The declaration as read from source: plain equatable values, no symbols, syntax or locations,
+// so the generator pipeline caches it. Source locations live in SourceMap, which only the
+// analyzers build.
+
+/// <summary>A <c>[Model]</c> class.</summary>
+public sealed record ModelSpec(
+    string Namespace,
+    EquatableArray<string> ContainingTypes,
+    string ClassName,
+    string Accessibility,
+    bool IsPartial,
+    ForwardSpec? Forward,
+    EquatableArray<StageSpec> Stages)
+{
+    public string FullName => (Namespace.Length == 0 ? "" : Namespace + ".") + ClassName;
+}
+
+/// <summary>The user's partial forward method.</summary>
+public sealed record ForwardSpec(
+    string Name,
+    string Modifiers,
+    string ReturnType,
+    bool IsPartial,
+    EquatableArray<InputSpec> Inputs);
+
+/// <summary>A forward input; <see cref="Shape"/> is the text of its <c>[Shape]</c>, null when absent.</summary>
+public sealed record InputSpec(string Name, string Type, string? Shape);
+
+/// <summary>A stage member: a partial property carrying a stage attribute (<see cref="OtherStageAttributes"/> lists any more, which is an error).</summary>
+public sealed record StageSpec(
+    StageKind Kind,
+    string Member,
+    string Modifiers,
+    string MemberType,
+    bool IsPartial,
+    EquatableArray<Argument> Arguments,
+    EquatableArray<string> OtherStageAttributes)
+{
+    /// <summary>The argument the user wrote, or null.</summary>
+    public string? Get(string name)
+    {
+        foreach (var argument in Arguments)
+        {
+            if (argument.Name == name)
+                return argument.Value;
+        }
+        return null;
+    }
+}
+
+/// <summary>A named attribute argument as written: ints and doubles in invariant culture, enums by member name.</summary>
+public sealed record Argument(string Name, string Value);
+
+public enum StageKind
+{
+    PatchEmbedding,
+    ClsToken,
+    RegisterTokens,
+    PositionEmbedding,
+    TransformerEncoder,
+    ClassifierHead,
+    CrossEntropyLoss,
+}

@@ -1,0 +1,106 @@
+using System;
+
+namespace ModelDsl;
+
+// The declaration language. Each attribute describes one stage of a [Model] class; the members are
+// read by the ModelDsl generator and analyzers at compile time, never by reflection at run time.
+// An integer argument left at 0 means "inferred from the connected stages".
+
+/// <summary>Marks a <c>partial</c> class as a model: the generator emits its TorchSharp module.</summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class ModelAttribute : Attribute { }
+
+/// <summary>The symbolic shape of a forward input, e.g. <c>"B,1,28,28"</c>.</summary>
+[AttributeUsage(AttributeTargets.Parameter, Inherited = false)]
+public sealed class ShapeAttribute(string shape) : Attribute
+{
+    public string Shape { get; } = shape;
+}
+
+/// <summary>Image <c>[B,C,H,W]</c> to patch tokens <c>[B,(H/P)*(W/P),D]</c> (timm <c>patch_embed</c>).</summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class PatchEmbeddingAttribute : Attribute
+{
+    public int PatchSize { get; set; }
+    public int Dim { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>One learnable CLS token <c>[1,1,D]</c>, placed in front of the patch tokens (timm <c>cls_token</c>).</summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class ClsTokenAttribute : Attribute
+{
+    public int Dim { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>Learnable register tokens <c>[1,Count,D]</c>, placed after the CLS token (timm <c>reg_token</c>).</summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class RegisterTokensAttribute : Attribute
+{
+    public int Count { get; set; }
+    public int Dim { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>Which tokens a learned position table covers (timm <c>no_embed_class</c>).</summary>
+public enum PositionCoverage
+{
+    /// <summary>One row per token, prefix tokens included: timm's default.</summary>
+    PrefixAndPatches,
+    /// <summary>One row per patch; prefix tokens get none (timm <c>no_embed_class=True</c>).</summary>
+    PatchesOnly,
+}
+
+/// <summary>A learned position table <c>[1,L,D]</c> added to the token sequence (timm <c>pos_embed</c>).</summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class PositionEmbeddingAttribute : Attribute
+{
+    public PositionCoverage Covers { get; set; }
+    public int Dim { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>A pre-norm transformer encoder with fused scaled-dot-product attention (timm <c>blocks</c> + <c>norm</c>).</summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class TransformerEncoderAttribute : Attribute
+{
+    public int Depth { get; set; }
+    public int Heads { get; set; }
+    public double MlpRatio { get; set; } = 4.0;
+    public int Dim { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>How a classifier head reduces the token sequence to one vector (timm <c>global_pool</c>).</summary>
+public enum Pool
+{
+    /// <summary>The CLS token's output.</summary>
+    Cls,
+    /// <summary>The mean over patch tokens; prefix tokens are excluded.</summary>
+    Avg,
+    /// <summary>Multihead attention pooling with a learnable query (timm <c>map</c>).</summary>
+    Map,
+}
+
+/// <summary>Pools the token sequence and maps it to class logits <c>[B,Classes]</c> (timm <c>head</c>).</summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class ClassifierHeadAttribute : Attribute
+{
+    public int Classes { get; set; }
+    public Pool Pool { get; set; }
+    public int Dim { get; set; }
+    /// <summary>Heads of the attention pool; used only with <see cref="Pool.Map"/>.</summary>
+    public int PoolHeads { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>Cross-entropy between a head's logits and an integer class target, with label smoothing.</summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class CrossEntropyLossAttribute : Attribute
+{
+    public double LabelSmoothing { get; set; }
+    /// <summary>The batch tensor that holds the class indices <c>[B]</c>.</summary>
+    public string Target { get; set; } = "label";
+    public double Weight { get; set; } = 1.0;
+}

@@ -1,0 +1,55 @@
+using System;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ModelDsl.Blocks;
+
+/// <summary>
+/// Multi-head self-attention with fused scaled-dot-product attention (timm <c>Attention</c>):
+/// <c>[B,N,D] -> [B,N,D]</c>. Registered children: <c>qkv</c> (Linear D→3D, bias) and <c>proj</c> (Linear D→D).
+/// </summary>
+public sealed class Attention : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear qkv;
+    private readonly Linear proj;
+
+    public Attention(int dim, int heads) : base(nameof(Attention))
+    {
+        Validate(dim, heads, nameof(Attention));
+        Dim = dim;
+        Heads = heads;
+        qkv = nn.Linear(dim, 3L * dim, hasBias: true);
+        proj = nn.Linear(dim, dim, hasBias: true);
+        register_module(nameof(qkv), qkv);
+        register_module(nameof(proj), proj);
+    }
+
+    public int Dim { get; }
+    public int Heads { get; }
+    public int HeadDim => Dim / Heads;
+
+    /// <summary><c>[B,N,D] -> [B,N,D]</c>.</summary>
+    public override Tensor forward(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.ndim != 3 || x.shape[2] != Dim)
+            throw new ArgumentException($"Attention expects tokens [B,N,{Dim}]; got [{string.Join(",", x.shape)}].", nameof(x));
+        var (b, n) = (x.shape[0], x.shape[1]);
+
+        using var scope = NewDisposeScope();
+        // [B,N,3D] -> [B,N,3,H,hd] -> [3,B,H,N,hd]
+        var parts = qkv.forward(x).reshape(b, n, 3, Heads, HeadDim).permute(2, 0, 3, 1, 4).unbind(0);
+        var o = nn.functional.scaled_dot_product_attention(parts[0], parts[1], parts[2]); // [B,H,N,hd]
+        o = o.transpose(1, 2).reshape(b, n, Dim);
+        return proj.forward(o).MoveToOuterDisposeScope();
+    }
+
+    internal static void Validate(int dim, int heads, string owner)
+    {
+        if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), dim, $"{owner}: the embedding dimension must be positive.");
+        if (heads <= 0) throw new ArgumentOutOfRangeException(nameof(heads), heads, $"{owner}: the number of heads must be positive.");
+        if (dim % heads != 0)
+            throw new ArgumentException($"{owner}: the number of heads ({heads}) must divide the embedding dimension ({dim}); {dim} / {heads} is not a whole number.", nameof(heads));
+    }
+}

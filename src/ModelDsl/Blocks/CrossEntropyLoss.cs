@@ -1,0 +1,28 @@
+using System;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ModelDsl.Blocks;
+
+/// <summary>
+/// Mean cross-entropy between logits <c>[B,C]</c> and integer class indices <c>[B]</c>, with label smoothing.
+/// Holds no state, so it is not a module and is not registered.
+/// </summary>
+public sealed class CrossEntropyLoss
+{
+    public CrossEntropyLoss(double labelSmoothing = 0.0)
+    {
+        if (double.IsNaN(labelSmoothing) || labelSmoothing < 0.0 || labelSmoothing > 1.0)
+            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "Label smoothing must be in [0, 1].");
+        LabelSmoothing = labelSmoothing;
+    }
+
+    public double LabelSmoothing { get; }
+
+    public Tensor Compute(Tensor logits, Tensor target)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        ArgumentNullException.ThrowIfNull(target);
+        return nn.functional.cross_entropy(logits, target, label_smoothing: LabelSmoothing);
+    }
+}
