@@ -1,6 +1,6 @@
 using ModelDsl;
 using ModelDsl.Blocks;
-using TorchSharp.Modules;
+using Parameter = TorchSharp.Modules.Parameter;
 using static TorchSharp.torch;
 
 namespace FashionVitExample;

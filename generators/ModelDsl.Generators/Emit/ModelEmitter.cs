@@ -151,7 +151,7 @@ internal static class ModelEmitter
                 }
             }
             w.Line();
-            w.Line("to(device);");
+            w.Line("global::TorchSharp.ModuleExtensionMethods.to(this, device);");
         }
     }
 
@@ -247,33 +247,34 @@ internal static class ModelEmitter
             if (patch is not null && patch.Resolved.Any(a => a.Name == "Input"))
             {
                 hasTokens = true;
-                w.Line($"var x = patch_embed.forward({patch.Text("Input")});".PadRight(60) + $"// {patch.Output}");
+                w.Line(Shaped($"var x = patch_embed.forward({patch.Text("Input")});", patch.Output));
                 if (positions?.Text("Covers") == "PatchesOnly")
-                    w.Line("x = x + pos_embed;");
+                    w.Line(Shaped("x = x + pos_embed;", patch.Output));
                 if (prefix.Count > 0)
-                    w.Line($"x = {Blocks}.Tokens.Prepend(x, {string.Join(", ", prefix.Select(Registered))});".PadRight(60) + $"// {prefix.Last().Output}");
+                    w.Line(Shaped($"x = {Blocks}.Tokens.Prepend(x, {string.Join(", ", prefix.Select(Registered))});", prefix.Last().Output));
                 if (positions?.Text("Covers") == "PrefixAndPatches")
-                    w.Line("x = x + pos_embed;");
+                    w.Line(Shaped("x = x + pos_embed;", positions.Output));
             }
             foreach (var stage in stages.Where(_ => hasTokens))
             {
                 switch (stage.Kind)
                 {
                     case StageKind.TransformerEncoder:
-                        w.Line("x = blocks.forward(x);".PadRight(60) + $"// {stage.Output}");
+                        w.Line(Shaped("x = blocks.forward(x);", stage.Output));
                         if (stage.Bool("FinalNorm"))
-                            w.Line("x = norm.forward(x);");
+                            w.Line(Shaped("x = norm.forward(x);", stage.Output));
                         break;
                     case StageKind.ClassifierHead:
                         pooled = "pooled";
                         logits = "logits";
-                        w.Line(stage.Text("Pool") switch
+                        var pooledShape = graph.Outputs.FirstOrDefault(o => o.Name == "Pooled")?.Shape ?? "?";
+                        w.Line(Shaped(stage.Text("Pool") switch
                         {
                             "Avg" => $"var pooled = fc_norm.forward({Blocks}.Pooling.AveragePatches(x, prefixTokens: {stage.Int("PrefixTokens")}));",
                             "Map" => "var pooled = attn_pool.forward(x);",
                             _ => $"var pooled = {Blocks}.Pooling.Cls(x);",
-                        });
-                        w.Line("var logits = head.forward(pooled);".PadRight(60) + $"// {stage.Output}");
+                        }, pooledShape));
+                        w.Line(Shaped("var logits = head.forward(pooled);", stage.Output));
                         break;
                 }
             }
@@ -359,6 +360,10 @@ internal static class ModelEmitter
     private static string StageField(GraphStage stage) => Registered(stage);
 
     private static string ShapeField(GraphInput input) => ModelCompiler.Pascal(input.Name) + "Shape";
+
+    // A statement with its output shape as a trailing comment, aligned where the line allows.
+    private static string Shaped(string statement, string shape) =>
+        statement.PadRight(Math.Max(56, statement.Length + 2)) + "// " + shape;
 
     private static string Count(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 

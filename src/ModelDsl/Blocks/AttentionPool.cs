@@ -29,7 +29,7 @@ public sealed class AttentionPool : nn.Module<Tensor, Tensor>
 
         latent = new Parameter(empty(1, 1, dim));
         using (no_grad())
-            nn.init.trunc_normal_(latent, mean: 0.0, std: Math.Pow(dim, -0.5), a: -2.0, b: 2.0);
+            Initialization.TruncatedNormal_(latent, std: Math.Pow(dim, -0.5));
         latent = (Parameter)latent.DetachFromDisposeScope();
         q = nn.Linear(dim, dim, hasBias: true);
         kv = nn.Linear(dim, 2L * dim, hasBias: true);

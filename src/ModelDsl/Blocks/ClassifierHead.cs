@@ -25,7 +25,7 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
         weight = new Parameter(empty(classes, dim));
         bias = new Parameter(zeros(classes));
         using (no_grad())
-            nn.init.trunc_normal_(weight, mean: 0.0, std: 0.02, a: -2.0, b: 2.0);
+            Initialization.TruncatedNormal_(weight, std: 0.02);
         weight = (Parameter)weight.DetachFromDisposeScope();
         bias = (Parameter)bias.DetachFromDisposeScope();
         register_parameter(nameof(weight), weight);

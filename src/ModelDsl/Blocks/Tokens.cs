@@ -38,7 +38,7 @@ public static class Tokens
         if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), dim, "The token dimension must be positive.");
         var p = new Parameter(empty(1, length, dim));
         using (no_grad())
-            nn.init.trunc_normal_(p, mean: 0.0, std: PositionInitStd, a: -2.0, b: 2.0);
+            Initialization.TruncatedNormal_(p, std: PositionInitStd);
         return (Parameter)p.DetachFromDisposeScope();
     }
 

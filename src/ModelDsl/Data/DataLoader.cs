@@ -86,9 +86,11 @@ public sealed class DataLoader
     }
 
     /// <summary>The batches of epoch <paramref name="epoch"/> (0-based; it only selects the permutation).</summary>
-    public IEnumerable<NamedBatch> Epoch(int epoch)
+    /// <param name="epoch">Selects the permutation.</param>
+    /// <param name="maxBatches">Stops after this many batches (all when null).</param>
+    public IEnumerable<NamedBatch> Epoch(int epoch, long? maxBatches = null)
     {
-        long batches = BatchesPerEpoch;
+        long batches = Math.Min(BatchesPerEpoch, maxBatches ?? long.MaxValue);
         long count = Dataset.Count;
         var names = Dataset.Names.ToArray();
         Tensor? order = null;
@@ -109,9 +111,20 @@ public sealed class DataLoader
                     for (int c = 0; c < names.Length; c++)
                     {
                         var column = Dataset[names[c]];
-                        var rows = index is null
-                            ? column.narrow(0, start, length)
-                            : column.index_select(0, index.device == column.device ? index : index.to(column.device));
+                        Tensor rows;
+                        if (index is null)
+                        {
+                            rows = column.narrow(0, start, length);
+                        }
+                        else if (index.device.IsSameAs(column.device))
+                        {
+                            rows = column.index_select(0, index);
+                        }
+                        else
+                        {
+                            using var local = index.to(column.device);
+                            rows = column.index_select(0, local);
+                        }
                         var moved = rows.to(Device);
                         if (!ReferenceEquals(moved, rows)) rows.Dispose();
                         tensors[c] = new KeyValuePair<string, Tensor>(names[c], moved);
@@ -132,4 +145,14 @@ public sealed class DataLoader
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);
     }
+}
+
+internal static class DeviceComparison
+{
+    /// <summary>Whether two devices are the same (TorchSharp's <see cref="Device"/> compares by reference).</summary>
+    public static bool IsSameAs(this Device a, Device b) =>
+        a.type == b.type && NormalizedIndex(a) == NormalizedIndex(b);
+
+    // "cuda" (index -1) means the current device, which is 0 unless the program changed it.
+    private static int NormalizedIndex(Device d) => d.type == TorchSharp.DeviceType.CPU ? 0 : Math.Max(0, d.index);
 }

@@ -107,7 +107,10 @@ public sealed class TensorDataset : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         long n = Math.Min(count, Count);
         return new TensorDataset(_names.Select(name =>
-            new KeyValuePair<string, Tensor>(name, _columns[name].narrow(0, 0, n).clone())));
+        {
+            using var view = _columns[name].narrow(0, 0, n);
+            return new KeyValuePair<string, Tensor>(name, view.clone());
+        }));
     }
 
     /// <summary>A copy of the dataset on <paramref name="device"/>.</summary>

@@ -1,7 +1,6 @@
 using System;
 using System.Collections;
 using System.Collections.Generic;
-using System.Diagnostics.CodeAnalysis;
 
 namespace ModelDsl;
 
@@ -38,7 +37,7 @@ public sealed class ShapeBindings : IReadOnlyDictionary<string, long>
     public int Count => _values.Count;
     public bool ContainsKey(string key) => _values.ContainsKey(key);
 
-    public bool TryGetValue(string key, [MaybeNullWhen(false)] out long value)
+    public bool TryGetValue(string key, out long value)
     {
         var found = _values.TryGetValue(key, out var v);
         value = v.Value;

@@ -16,21 +16,23 @@ public sealed class SymbolicShape : IEquatable<SymbolicShape>
 {
     private readonly DimExpression[] _dims;
     private readonly string[] _texts;
+    private readonly IReadOnlyList<string> _readOnlyTexts;
 
     private SymbolicShape(DimExpression[] dims, string[] texts)
     {
         _dims = dims;
         _texts = texts;
+        _readOnlyTexts = Array.AsReadOnly(texts);
         var symbols = new List<string>();
         foreach (var d in dims) d.CollectSymbols(symbols);
-        Symbols = symbols;
+        Symbols = symbols.AsReadOnly();
     }
 
     /// <summary>The number of dimensions.</summary>
     public int Rank => _dims.Length;
 
     /// <summary>Each dimension as written, without whitespace (<c>"B"</c>, <c>"28"</c>, <c>"H/7*W/7"</c>).</summary>
-    public IReadOnlyList<string> Dims => _texts;
+    public IReadOnlyList<string> Dims => _readOnlyTexts;
 
     /// <summary>The symbols the shape mentions, in order of first appearance.</summary>
     public IReadOnlyList<string> Symbols { get; }

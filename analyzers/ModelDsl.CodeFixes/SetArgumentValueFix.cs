@@ -1,0 +1,49 @@
+using System.Collections.Immutable;
+using System.Composition;
+using System.Linq;
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using ModelDsl.Generators.Diagnostics;
+
+namespace ModelDsl.CodeFixes;
+
+/// <summary>
+/// Sets an attribute argument to the value the shape graph needs: the width a stage receives
+/// (MD0004), the nearest divisor for heads (MD0005), a patch size that divides the image (MD0006).
+/// </summary>
+[ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(SetArgumentValueFix)), Shared]
+public sealed class SetArgumentValueFix : CodeFixProvider
+{
+    public override ImmutableArray<string> FixableDiagnosticIds { get; } =
+        [Descriptors.WidthMismatch.Id, Descriptors.HeadsDoNotDivideWidth.Id, Descriptors.ImageNotDivisibleByPatch.Id];
+
+    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+
+    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    {
+        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+        foreach (var diagnostic in context.Diagnostics)
+        {
+            if (!diagnostic.Properties.TryGetValue(ModelDiagnostic.FixValue, out var value) || value is null)
+                continue;
+            if (root?.FindNode(diagnostic.Location.SourceSpan) is not { } node)
+                continue;
+            var argument = node.FirstAncestorOrSelf<AttributeArgumentSyntax>();
+            if (argument?.NameEquals is null)
+                continue;
+            var name = argument.NameEquals.Name.Identifier.Text;
+            context.RegisterCodeFix(
+                CodeAction.Create(
+                    $"Set {name} = {value}",
+                    _ => Task.FromResult(context.Document.WithSyntaxRoot(root.ReplaceNode(
+                        argument.Expression,
+                        SyntaxFactory.ParseExpression(value).WithTriviaFrom(argument.Expression)))),
+                    equivalenceKey: $"{nameof(SetArgumentValueFix)}.{diagnostic.Id}"),
+                diagnostic);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+using System;
+using System.Collections.Generic;
+
+namespace ModelDsl.Training;
+
+/// <summary>The metrics of one epoch, as written to <c>metrics.jsonl</c>.</summary>
+/// <param name="Epoch">1-based epoch number.</param>
+/// <param name="Step">Optimizer steps completed so far.</param>
+/// <param name="TrainLoss">Sample-weighted mean training loss over the epoch.</param>
+/// <param name="TrainMetrics">Sample-weighted means of the training step's metrics.</param>
+/// <param name="ValidationLoss">Mean validation loss, or null without a validation set.</param>
+/// <param name="ValidationMetrics">Sample-weighted means of the validation step's metrics (empty without one).</param>
+/// <param name="LearningRate">The learning rate of the epoch's last step.</param>
+/// <param name="Seconds">Wall time of the epoch, validation included.</param>
+/// <param name="SamplesPerSecond">Training throughput of the epoch (validation excluded).</param>
+public sealed record EpochRecord(
+    int Epoch,
+    long Step,
+    double TrainLoss,
+    IReadOnlyDictionary<string, double> TrainMetrics,
+    double? ValidationLoss,
+    IReadOnlyDictionary<string, double> ValidationMetrics,
+    double LearningRate,
+    double Seconds,
+    double SamplesPerSecond);
+
+/// <summary>What <see cref="Trainer.Fit{TBatch}"/> returns.</summary>
+/// <param name="Epochs">One record per completed epoch.</param>
+/// <param name="FinalValidation">The last epoch's validation <c>loss</c> and metrics (empty without a validation set).</param>
+/// <param name="CheckpointPath">The full path of <c>last.ckpt</c>, or null without an output folder.</param>
+/// <param name="MetricsPath">The full path of <c>metrics.jsonl</c>, or null without an output folder.</param>
+/// <param name="Steps">Optimizer steps taken.</param>
+/// <param name="Elapsed">Wall time of the whole run.</param>
+/// <param name="SamplesPerSecond">Training throughput over the whole run (validation excluded).</param>
+/// <param name="Parameters">The trainable/frozen parameter report.</param>
+public sealed record TrainReport(
+    IReadOnlyList<EpochRecord> Epochs,
+    IReadOnlyDictionary<string, double> FinalValidation,
+    string? CheckpointPath,
+    string? MetricsPath,
+    long Steps,
+    TimeSpan Elapsed,
+    double SamplesPerSecond,
+    ParameterReport Parameters);
+
+/// <summary>
+/// Thrown when the training loss becomes NaN or infinite. Training stops; checkpoints already
+/// written are left as they were.
+/// </summary>
+public sealed class NonFiniteLossException : Exception
+{
+    public NonFiniteLossException(long step, int epoch, long batchInEpoch, double loss, string? checkpointPath)
+        : base(BuildMessage(step, epoch, batchInEpoch, loss, checkpointPath))
+    {
+        Step = step;
+        Epoch = epoch;
+        BatchInEpoch = batchInEpoch;
+        Loss = loss;
+        CheckpointPath = checkpointPath;
+    }
+
+    /// <summary>The 1-based optimizer step whose loss was not finite (counted as in <c>metrics.jsonl</c>).</summary>
+    public long Step { get; }
+
+    /// <summary>The 1-based epoch of that step.</summary>
+    public int Epoch { get; }
+
+    /// <summary>The 1-based batch within the epoch.</summary>
+    public long BatchInEpoch { get; }
+
+    /// <summary>The loss value (NaN or ±infinity).</summary>
+    public double Loss { get; }
+
+    /// <summary>The last checkpoint written before the failure, if any.</summary>
+    public string? CheckpointPath { get; }
+
+    private static string BuildMessage(long step, int epoch, long batch, double loss, string? checkpoint) =>
+        $"Training stopped: the loss was {loss} at step {step} (epoch {epoch}, batch {batch}). " +
+        (checkpoint is null
+            ? "No checkpoint had been written. "
+            : $"The last checkpoint, '{checkpoint}', was written before that step and is intact. ") +
+        "Try a lower learning rate or more warmup, keep gradient clipping on, and check the inputs for NaN or infinite values.";
+}

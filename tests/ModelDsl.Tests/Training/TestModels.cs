@@ -1,0 +1,51 @@
+using System.Collections.Generic;
+using ModelDsl.Data;
+using ModelDsl.Training;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace ModelDsl.Tests.Training;
+
+internal sealed record ImageBatch(Tensor Image, Tensor Label);
+
+/// <summary>flatten -> linear -> relu -> linear, trained with cross-entropy.</summary>
+internal class TinyMlp : TrainableModule<ImageBatch>
+{
+    private readonly Sequential body;
+
+    public TinyMlp(int hidden = 32) : base("tiny_mlp")
+    {
+        body = Sequential(("flatten", Flatten()), ("fc1", Linear(28 * 28, hidden)), ("relu", ReLU()), ("fc2", Linear(hidden, 10)));
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor image) => body.forward(image);
+
+    public override ImageBatch CreateBatch(NamedBatch batch) => new(batch["image"], batch["label"]);
+
+    public override StepOutput TrainingStep(ImageBatch batch) => Step(batch);
+
+    public override StepOutput ValidationStep(ImageBatch batch) => Step(batch);
+
+    protected virtual Tensor Loss(Tensor logits, Tensor label) => functional.cross_entropy(logits, label);
+
+    private StepOutput Step(ImageBatch batch)
+    {
+        var logits = Forward(batch.Image);
+        var accuracy = logits.argmax(1).eq(batch.Label).to_type(ScalarType.Float32).mean();
+        return new StepOutput(Loss(logits, batch.Label), new Dictionary<string, Tensor> { ["accuracy"] = accuracy });
+    }
+}
+
+/// <summary>A TinyMlp whose training loss is NaN on one chosen training step (1-based).</summary>
+internal sealed class NaNAtStepMlp(long nanStep) : TinyMlp
+{
+    private long calls;
+
+    public override StepOutput TrainingStep(ImageBatch batch)
+    {
+        var output = base.TrainingStep(batch);
+        return ++calls == nanStep ? output with { Loss = output.Loss * double.NaN } : output;
+    }
+}
