@@ -13,13 +13,14 @@ namespace ModelDsl.CodeFixes;
 
 /// <summary>
 /// Sets an attribute argument to the value the shape graph needs: the width a stage receives
-/// (MD0004), the nearest divisor for heads (MD0005), a patch size that divides the image (MD0006).
+/// (MD0004), the nearest divisor for heads (MD0005), a patch size that divides the image (MD0006),
+/// the one stage of the right kind for a reference (MD0019: <c>nameof(Head)</c>).
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(SetArgumentValueFix)), Shared]
 public sealed class SetArgumentValueFix : CodeFixProvider
 {
     public override ImmutableArray<string> FixableDiagnosticIds { get; } =
-        [Descriptors.WidthMismatch.Id, Descriptors.HeadsDoNotDivideWidth.Id, Descriptors.ImageNotDivisibleByPatch.Id];
+        [Descriptors.WidthMismatch.Id, Descriptors.HeadsDoNotDivideWidth.Id, Descriptors.ImageNotDivisibleByPatch.Id, Descriptors.BadReference.Id];
 
     public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
 

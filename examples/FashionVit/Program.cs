@@ -26,7 +26,7 @@ public static class Program
         var folder = options.Full ? FashionMnist.InstalledFolder : options.DataFolder;
         var (train, test) = FashionMnist.Load(folder);
         Console.WriteLine($"Data: {(folder ?? "embedded subset")}: {train.Count:N0} train, {test.Count:N0} test images");
-        Console.WriteLine(FashionVit.ShapeTable);
+        Console.WriteLine(FashionVit.Summary);
 
         manual_seed(options.Seed);
         var device = ModelDsl.Training.Devices.Default;

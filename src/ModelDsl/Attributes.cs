@@ -99,8 +99,24 @@ public sealed class ClassifierHeadAttribute : Attribute
 [AttributeUsage(AttributeTargets.Property, Inherited = false)]
 public sealed class CrossEntropyLossAttribute : Attribute
 {
+    /// <summary>The head whose logits the loss reads, as <c>nameof(Head)</c>; optional when the model has one head.</summary>
+    public string? Of { get; set; }
+
     public double LabelSmoothing { get; set; }
     /// <summary>The batch tensor that holds the class indices <c>[B]</c>.</summary>
     public string Target { get; set; } = "label";
     public double Weight { get; set; } = 1.0;
+}
+
+/// <summary>
+/// The escape hatch: a TorchSharp module of your own (<c>Module&lt;Tensor,Tensor&gt;</c> with a public
+/// parameterless constructor) used as a stage on the token sequence. The contract, e.g.
+/// <c>"B,N,D -> B,N,D*2"</c>, is checked against the neighbouring stages at compile time and
+/// against the real tensors on the module's first call.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class CustomModuleAttribute(string contract) : Attribute
+{
+    public string Contract { get; } = contract;
+    public bool Frozen { get; set; }
 }

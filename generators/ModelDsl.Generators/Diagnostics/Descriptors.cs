@@ -72,6 +72,18 @@ public static class Descriptors
         "MD0016", "Member has more than one stage attribute",
         "'{0}' carries both [{1}] and [{2}]; a member is one stage");
 
+    public static readonly DiagnosticDescriptor ContractMismatch = Error(
+        "MD0017", "Custom stage's contract does not fit",
+        "'{0}' declares the contract \"{1}\", but {2}");
+
+    public static readonly DiagnosticDescriptor CustomModuleNotUsable = Error(
+        "MD0018", "Custom stage type cannot be used",
+        "'{0}' has type {1}, which {2}; a [CustomModule] stage needs a Module<Tensor,Tensor> with a public parameterless constructor");
+
+    public static readonly DiagnosticDescriptor BadReference = Error(
+        "MD0019", "Reference names no stage of the right kind",
+        "'{0}' has {1} = \"{2}\", which {3}; it must name a [{4}] stage{5}");
+
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

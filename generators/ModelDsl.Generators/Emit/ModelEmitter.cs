@@ -77,11 +77,7 @@ internal static class ModelEmitter
                 WriteTraining(w, graph);
             }
             w.Line();
-            w.Line("/// <summary>The shape table of this model, as in the class documentation.</summary>");
-            w.Line("public const string ShapeTable = \"\"\"");
-            foreach (var line in ShapeTable(graph))
-                w.Line(line);
-            w.Line("\"\"\";");
+            WriteSummary(w, graph);
         }
     }
 
@@ -114,8 +110,14 @@ internal static class ModelEmitter
                 case StageKind.CrossEntropyLoss:
                     w.Line($"private readonly {Blocks}.CrossEntropyLoss loss;");
                     break;
+                case StageKind.CustomModule:
+                    w.Line($"private readonly {stage.Spec.MemberType} {Registered(stage)};");
+                    w.Line($"private bool {ContractVerified(stage)};");
+                    break;
             }
         }
+        foreach (var stage in graph.Stages.Where(s => s.Kind == StageKind.CustomModule))
+            w.Line($"private static readonly global::ModelDsl.ShapeContract {stage.Member}Contract = global::ModelDsl.ShapeContract.Parse(\"{stage.Text("Contract")}\");");
         foreach (var input in graph.Inputs.Where(i => i.Shape is not null))
             w.Line($"private static readonly global::ModelDsl.SymbolicShape {ShapeField(input)} = global::ModelDsl.SymbolicShape.Parse(\"{input.Shape!.Trim('[', ']')}\");");
     }
@@ -183,6 +185,9 @@ internal static class ModelEmitter
             case StageKind.CrossEntropyLoss:
                 yield return $"loss = new {Blocks}.CrossEntropyLoss(labelSmoothing: {Number(stage.Double("LabelSmoothing"))});";
                 break;
+            case StageKind.CustomModule:
+                yield return $"{Registered(stage)} = new {stage.Spec.MemberType}();";
+                break;
         }
     }
 
@@ -193,6 +198,9 @@ internal static class ModelEmitter
         {
             case StageKind.PatchEmbedding:
                 yield return ("patch_embed", false);
+                break;
+            case StageKind.CustomModule:
+                yield return (Registered(stage), false);
                 break;
             case StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding:
                 yield return (Registered(stage), true);
@@ -215,7 +223,8 @@ internal static class ModelEmitter
         {
             var modifiers = stage.Spec.Modifiers.Length > 0 ? stage.Spec.Modifiers + " " : "";
             w.Line();
-            w.Line($"/// <summary>Stage <c>{stage.Member}</c>: output <c>{stage.Output}</c>, {Count(stage.Parameters)} parameters{(stage.Frozen ? ", frozen" : "")}.</summary>");
+            var parameters = stage.Parameters < 0 ? "parameters counted at run time" : Count(stage.Parameters) + " parameters";
+            w.Line($"/// <summary>Stage <c>{stage.Member}</c>: output <c>{stage.Output}</c>, {parameters}{(stage.Frozen ? ", frozen" : "")}.</summary>");
             w.Line($"{modifiers}partial {stage.Spec.MemberType} {stage.Member} => {StageField(stage)};");
         }
     }
@@ -263,6 +272,9 @@ internal static class ModelEmitter
                         w.Line(Shaped("x = blocks.forward(x);", stage.Output));
                         if (stage.Bool("FinalNorm"))
                             w.Line(Shaped("x = norm.forward(x);", stage.Output));
+                        break;
+                    case StageKind.CustomModule:
+                        w.Line(Shaped($"x = {stage.Member}Contract.Invoke({Registered(stage)}, x, nameof({stage.Member}), ref {ContractVerified(stage)});", stage.Output));
                         break;
                     case StageKind.ClassifierHead:
                         pooled = "pooled";
@@ -318,6 +330,20 @@ internal static class ModelEmitter
         w.Line($"public override global::ModelDsl.Training.StepOutput ValidationStep({batchName} batch) => TrainingStep(batch);");
     }
 
+    private static void WriteSummary(CodeWriter w, ModelGraph graph)
+    {
+        w.Line("/// <summary>Stages, output shapes and parameter counts, computed at compile time; <c>ToString()</c> gives the table above.</summary>");
+        w.Line("public static global::ModelDsl.ModelSummary Summary { get; } = new(");
+        w.Line($"    \"{graph.Spec.ClassName}\",");
+        w.Line("    new global::ModelDsl.SummaryRow[]");
+        w.Line("    {");
+        foreach (var input in graph.Inputs)
+            w.Line($"        new(\"{input.Name}\", \"input\", \"{input.Shape ?? "?"}\", 0, false),");
+        foreach (var stage in graph.Stages)
+            w.Line($"        new(\"{stage.Member}\", \"{stage.Kind}\", \"{stage.Output}\", {stage.Parameters}, {(stage.Frozen ? "true" : "false")}),");
+        w.Line("    });");
+    }
+
     private static void WriteRecord(CodeWriter w, string summary, string accessibility, string name, IEnumerable<GraphValue> values)
     {
         var list = values.ToList();
@@ -331,10 +357,11 @@ internal static class ModelEmitter
     private static IEnumerable<string> ShapeTable(ModelGraph graph)
     {
         var rows = new List<string[]> { new[] { "Stage", "Kind", "Output", "Parameters", "Trainable" } };
+        // Same layout as ModelSummary.ToString() in the runtime, which tests hold equal.
         rows.AddRange(graph.Inputs.Select(i => new[] { i.Name, "input", i.Shape ?? "?", "", "" }));
         rows.AddRange(graph.Stages.Select(s => new[]
         {
-            s.Member, s.Kind.ToString(), s.Output, Count(s.Parameters), s.Parameters == 0 ? "" : s.Frozen ? "frozen" : "yes",
+            s.Member, s.Kind.ToString(), s.Output, s.Parameters < 0 ? "?" : Count(s.Parameters), s.Parameters == 0 ? "" : s.Frozen ? "frozen" : "yes",
         }));
         var widths = Enumerable.Range(0, 5).Select(c => rows.Max(r => r[c].Length)).ToArray();
         foreach (var row in rows)
@@ -355,7 +382,9 @@ internal static class ModelEmitter
 
     private static string BatchName(ModelSpec spec) => spec.ClassName + "Batch";
 
-    private static string Registered(GraphStage stage) => StageCatalog.Of(stage.Kind).RegisteredName;
+    private static string Registered(GraphStage stage) => StageCatalog.RegisteredName(stage.Kind, stage.Member);
+
+    private static string ContractVerified(GraphStage stage) => Registered(stage) + "_contract_verified";
 
     private static string StageField(GraphStage stage) => Registered(stage);
 

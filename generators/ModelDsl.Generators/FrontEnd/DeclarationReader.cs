@@ -93,6 +93,12 @@ public static class DeclarationReader
             return null;
 
         var arguments = new List<Argument>();
+        var constructorParameters = stageAttribute.AttributeConstructor?.Parameters ?? [];
+        for (var i = 0; i < stageAttribute.ConstructorArguments.Length && i < constructorParameters.Length; i++)
+        {
+            if (Format(stageAttribute.ConstructorArguments[i]) is { } value)
+                arguments.Add(new Argument(Pascal(constructorParameters[i].Name), value));
+        }
         foreach (var named in stageAttribute.NamedArguments)
         {
             if (Format(named.Value) is { } value)
@@ -103,10 +109,13 @@ public static class DeclarationReader
         {
             var attributeSyntax = stageAttribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken) as AttributeSyntax;
             var argumentLocations = new Dictionary<string, Location>();
+            var position = 0;
             foreach (var argument in attributeSyntax?.ArgumentList?.Arguments ?? default)
             {
                 if (argument.NameEquals is { } name)
                     argumentLocations[name.Name.Identifier.Text] = argument.GetLocation();
+                else if (position < constructorParameters.Length)
+                    argumentLocations[Pascal(constructorParameters[position++].Name)] = argument.GetLocation();
             }
             map.Stages.Add(new SourceMap.StageLocations(
                 property.Locations.FirstOrDefault() ?? Location.None,
@@ -122,7 +131,8 @@ public static class DeclarationReader
             TypeName(property.Type),
             property.IsPartialDefinition || syntax?.Modifiers.Any(SyntaxKind.PartialKeyword) == true,
             arguments.ToEquatableArray(),
-            others.ToEquatableArray());
+            others.ToEquatableArray(),
+            Facts(property.Type));
     }
 
     // Values as the compiler reads them: invariant numbers, enum member names, lower-case booleans.
@@ -145,6 +155,21 @@ public static class DeclarationReader
             var other => System.Convert.ToString(other, CultureInfo.InvariantCulture),
         };
     }
+
+    private static MemberTypeFacts Facts(ITypeSymbol type)
+    {
+        var isTensorModule = false;
+        for (var t = type as INamedTypeSymbol; t is not null && !isTensorModule; t = t.BaseType)
+        {
+            isTensorModule = t is { Name: "Module", Arity: 2 } && t.ContainingType?.Name == "nn"
+                && t.TypeArguments.All(a => a.ToDisplayString() == "TorchSharp.torch.Tensor");
+        }
+        var constructible = type is INamedTypeSymbol { IsAbstract: false } named
+            && named.InstanceConstructors.Any(c => c.Parameters.Length == 0 && c.DeclaredAccessibility == Accessibility.Public);
+        return new MemberTypeFacts(isTensorModule, constructible);
+    }
+
+    private static string Pascal(string name) => name.Length == 0 ? name : char.ToUpperInvariant(name[0]) + name.Substring(1);
 
     private static Location? ArgumentLocation(AttributeData? attribute, CancellationToken cancellationToken)
     {

@@ -98,7 +98,15 @@ public static class ModelCompiler
                 var stage = spec.Stages[i];
                 var entry = StageCatalog.Of(stage.Kind);
                 if (!stage.IsPartial)
-                    Report(Descriptors.StageNotPartial, DiagnosticTarget.Member(i), stage.Member, ShortType(entry.MemberType));
+                    Report(Descriptors.StageNotPartial, DiagnosticTarget.Member(i), stage.Member, ShortType(stage.Kind == StageKind.CustomModule ? stage.MemberType : entry.MemberType));
+                if (stage.Kind == StageKind.CustomModule)
+                {
+                    var facts = stage.MemberTypeFacts;
+                    if (!facts.IsTensorModule || !facts.HasPublicParameterlessConstructor)
+                        Report(Descriptors.CustomModuleNotUsable, DiagnosticTarget.Member(i), stage.Member, ShortType(stage.MemberType),
+                            facts.IsTensorModule ? "has no public parameterless constructor" : "is not a Module<Tensor,Tensor>");
+                    continue;
+                }
                 if (stage.MemberType != entry.MemberType)
                     Report(Descriptors.WrongMemberType, DiagnosticTarget.Member(i), stage.Member, entry.ShortName, ShortType(entry.MemberType), ShortType(stage.MemberType));
                 foreach (var other in stage.OtherStageAttributes)
@@ -123,6 +131,7 @@ public static class ModelCompiler
                 StageKind.TransformerEncoder => Encoder(index, stage, resolved),
                 StageKind.ClassifierHead => Head(index, stage, resolved),
                 StageKind.CrossEntropyLoss => Loss(index, stage, resolved),
+                StageKind.CustomModule => Custom(index, stage, resolved),
                 _ => throw new ArgumentOutOfRangeException(nameof(stage), stage.Kind, null),
             };
             return new GraphStage(stage, output?.Text ?? "?", parameters, frozen, resolved.ToEquatableArray());
@@ -251,6 +260,7 @@ public static class ModelCompiler
                 smoothing = 0;
             }
             resolved.Add(new("LabelSmoothing", Format(smoothing)));
+            CheckReference(index, stage, "Of", StageKind.ClassifierHead);
             var target = stage.Get("Target") ?? "label";
             resolved.Add(new("Target", target));
             resolved.Add(new("Weight", Format(stage.Get("Weight") is { } w ? ParseDouble(w) ?? 1 : 1)));
@@ -262,6 +272,79 @@ public static class ModelCompiler
             resolved.Add(new("Head", headMember!));
             targets.Add(new(Pascal(target), Shape.Of(batch).Text, $"Class indices (int64) for '{stage.Member}'"));
             return (Shape.Of(), 0);
+        }
+
+        private (Shape?, long) Custom(int index, StageSpec stage, List<Argument> resolved)
+        {
+            var contract = stage.Get("Contract") ?? "";
+            resolved.Add(new("Contract", contract));
+            var arrow = contract.IndexOf("->", StringComparison.Ordinal);
+            if (arrow < 0)
+            {
+                Report(Descriptors.UnparsableShape, DiagnosticTarget.Attribute(index, "Contract"), contract, stage.Member, "a contract needs '->' between the input and the output shape");
+                return (sequence, UnknownParameters);
+            }
+            if (!Shape.TryParse(contract.Substring(0, arrow), out var input, out var error) || !Shape.TryParse(contract.Substring(arrow + 2), out var output, out error))
+            {
+                Report(Descriptors.UnparsableShape, DiagnosticTarget.Attribute(index, "Contract"), contract, stage.Member, error!);
+                return (sequence, UnknownParameters);
+            }
+            if (sequence is null)
+            {
+                Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "a token sequence to transform", "no stage before it produces one");
+                return (null, UnknownParameters);
+            }
+            if (input!.Rank != sequence.Rank)
+            {
+                Report(Descriptors.ContractMismatch, DiagnosticTarget.Attribute(index, "Contract"), stage.Member, contract,
+                    $"it receives {sequence.Text} of rank {sequence.Rank} from '{sequenceSource}', not rank {input.Rank}");
+                return (sequence, UnknownParameters);
+            }
+
+            // Bind the contract's plain symbols to what the stage receives, then check the rest.
+            var bindings = new Dictionary<string, Dim>();
+            for (var d = 0; d < input.Rank; d++)
+            {
+                if (IsPlainSymbol(input[d]) && !bindings.ContainsKey(input[d].Text))
+                    bindings[input[d].Text] = sequence[d];
+            }
+            for (var d = 0; d < input.Rank; d++)
+            {
+                var expected = input[d].Substitute(bindings);
+                if (!expected.Equals(sequence[d]))
+                {
+                    var shown = expected.Text == input[d].Text ? input[d].Text : $"{input[d].Text} = {expected.Text}";
+                    Report(Descriptors.ContractMismatch, DiagnosticTarget.Attribute(index, "Contract"), stage.Member, contract,
+                        $"it receives {sequence.Text} from '{sequenceSource}', whose dimension {d} is {sequence[d].Text}, not {shown}");
+                    return (sequence, UnknownParameters);
+                }
+            }
+            var unbound = output!.Dims.SelectMany(d => d.Symbols).FirstOrDefault(s => !bindings.ContainsKey(s));
+            if (unbound is not null)
+            {
+                Report(Descriptors.ContractMismatch, DiagnosticTarget.Attribute(index, "Contract"), stage.Member, contract,
+                    $"its output uses '{unbound}', which the input side does not bind");
+                return (sequence, UnknownParameters);
+            }
+            SetSequence(new Shape(output.Dims.Select(d => d.Substitute(bindings))), stage.Member);
+            return (sequence, UnknownParameters);
+        }
+
+        private void CheckReference(int index, StageSpec stage, string argument, StageKind kind)
+        {
+            if (stage.Get(argument) is not { } name)
+                return;
+            var named = spec.Stages.FirstOrDefault(s => s.Member == name);
+            if (named?.Kind == kind)
+                return;
+            var candidates = spec.Stages.Where(s => s.Kind == kind).Select(s => s.Member).ToList();
+            var problem = named is null ? "names no stage of the model" : $"is a [{StageCatalog.Of(named.Kind).ShortName}] stage";
+            var hint = candidates.Count == 1 ? $"; the model's one is '{candidates[0]}'" : "";
+            var fix = candidates.Count == 1
+                ? ImmutableDictionary<string, string?>.Empty.Add(ModelDiagnostic.FixValue, $"nameof({candidates[0]})")
+                : ImmutableDictionary<string, string?>.Empty;
+            Report(Descriptors.BadReference, DiagnosticTarget.Attribute(index, argument), fix,
+                stage.Member, argument, name, problem, StageCatalog.Of(kind).ShortName, hint);
         }
 
         // The width a stage receives; an explicit Dim must agree with it.
@@ -356,6 +439,11 @@ public static class ModelCompiler
                 ? ImmutableDictionary<string, string?>.Empty
                 : ImmutableDictionary<string, string?>.Empty.Add(ModelDiagnostic.FixValue, value.Value.ToString(CultureInfo.InvariantCulture));
     }
+
+    /// <summary>A custom stage's parameters are not known before its module is built.</summary>
+    public const long UnknownParameters = -1;
+
+    private static bool IsPlainSymbol(Dim dim) => dim.Value is null && dim.Symbols.Count() == 1 && dim.Text == dim.Symbols.First();
 
     private static int NearestDivisor(int width, int wanted)
     {

@@ -27,11 +27,29 @@ public static class StageCatalog
         new(StageKind.TransformerEncoder, "ModelDsl.TransformerEncoderAttribute", "global::ModelDsl.Blocks.TransformerEncoder", "blocks"),
         new(StageKind.ClassifierHead, "ModelDsl.ClassifierHeadAttribute", "global::ModelDsl.Blocks.ClassifierHead", "head"),
         new(StageKind.CrossEntropyLoss, "ModelDsl.CrossEntropyLossAttribute", "global::ModelDsl.Blocks.CrossEntropyLoss", "loss"),
+        // Any Module<Tensor,Tensor> of the user's; registered under the member's snake_case name.
+        new(StageKind.CustomModule, "ModelDsl.CustomModuleAttribute", "global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>", ""),
     ];
 
     private static readonly Dictionary<string, Entry> ByAttributeName = Entries.ToDictionary(e => e.AttributeName);
 
     public static Entry Of(StageKind kind) => Entries[(int)kind];
+
+    /// <summary>The registered (state_dict) name of a stage's main member: timm's name, or snake_case of a custom stage.</summary>
+    public static string RegisteredName(StageKind kind, string member) =>
+        kind == StageKind.CustomModule ? SnakeCase(member) : Of(kind).RegisteredName;
+
+    private static string SnakeCase(string name)
+    {
+        var text = new System.Text.StringBuilder();
+        for (var i = 0; i < name.Length; i++)
+        {
+            if (char.IsUpper(name[i]) && i > 0 && !char.IsUpper(name[i - 1]))
+                text.Append('_');
+            text.Append(char.ToLowerInvariant(name[i]));
+        }
+        return text.ToString();
+    }
 
     public static bool TryGet(string attributeMetadataName, out Entry entry) => ByAttributeName.TryGetValue(attributeMetadataName, out entry!);
 }

@@ -17,7 +17,7 @@ public sealed record ModelGraph(
         get
         {
             long total = 0;
-            foreach (var stage in Stages) total += stage.Parameters;
+            foreach (var stage in Stages) total += System.Math.Max(stage.Parameters, 0);
             return total;
         }
     }
@@ -29,7 +29,7 @@ public sealed record ModelGraph(
             long total = 0;
             foreach (var stage in Stages)
             {
-                if (!stage.Frozen) total += stage.Parameters;
+                if (!stage.Frozen) total += System.Math.Max(stage.Parameters, 0);
             }
             return total;
         }

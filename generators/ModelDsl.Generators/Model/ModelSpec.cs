@@ -36,7 +36,8 @@ public sealed record StageSpec(
     string MemberType,
     bool IsPartial,
     EquatableArray<Argument> Arguments,
-    EquatableArray<string> OtherStageAttributes)
+    EquatableArray<string> OtherStageAttributes,
+    MemberTypeFacts MemberTypeFacts)
 {
     /// <summary>The argument the user wrote, or null.</summary>
     public string? Get(string name)
@@ -50,6 +51,9 @@ public sealed record StageSpec(
     }
 }
 
+/// <summary>What the front end needs to know of a custom stage's own module type.</summary>
+public sealed record MemberTypeFacts(bool IsTensorModule, bool HasPublicParameterlessConstructor);
+
 /// <summary>A named attribute argument as written: ints and doubles in invariant culture, enums by member name.</summary>
 public sealed record Argument(string Name, string Value);
 
@@ -62,4 +66,5 @@ public enum StageKind
     TransformerEncoder,
     ClassifierHead,
     CrossEntropyLoss,
+    CustomModule,
 }

@@ -97,6 +97,20 @@ public sealed class Dim : IEquatable<Dim>
         return result;
     }
 
+    /// <summary>Replaces symbols by dimensions (a contract's <c>D</c> by the model's <c>64</c>).</summary>
+    public Dim Substitute(IReadOnlyDictionary<string, Dim> values)
+    {
+        var result = Constant(0);
+        foreach (var t in terms)
+        {
+            var term = Constant(t.Value);
+            foreach (var atom in Atoms(t.Key))
+                term *= values.TryGetValue(atom, out var v) ? v : Symbol(atom);
+            result += term;
+        }
+        return result;
+    }
+
     public bool Equals(Dim? other) => other is not null && Text == other.Text;
 
     public override bool Equals(object? obj) => obj is Dim other && Equals(other);

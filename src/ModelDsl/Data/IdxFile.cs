@@ -98,7 +98,7 @@ public static class IdxFile
         }
     }
 
-    /// <summary>Writes an idx file; gzip-compressed (no name, mtime 0) when the path ends in <c>.gz</c>.</summary>
+    /// <summary>Writes an idx file, gzip-compressed when the path ends in <c>.gz</c>.</summary>
     public static void Write(string path, IdxArray array)
     {
         ArgumentNullException.ThrowIfNull(array);

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace ModelDsl.Training;
 
-/// <summary>Settings of <see cref="Trainer.Fit{TBatch}"/>. The defaults suit a small ViT on Fashion-MNIST.</summary>
+/// <summary>Settings of <see cref="Trainer.Fit{TBatch}(TrainableModule{TBatch}, ModelDsl.Data.TensorDataset, ModelDsl.Data.TensorDataset, TrainOptions)"/>. The defaults suit a small ViT on Fashion-MNIST.</summary>
 public sealed record TrainOptions
 {
     /// <summary>Passes over the training set.</summary>
@@ -59,8 +59,9 @@ public sealed record TrainOptions
     public string? OutputDirectory { get; init; }
 
     /// <summary>
-    /// Whether to draw a live progress bar; when null, only if the console is interactive, output
-    /// is not redirected and the <c>CI</c> environment variable is not set.
+    /// Whether to draw a live progress bar (loss, learning rate, samples/s). It is drawn only on an
+    /// interactive console; when null, also only if output is not redirected and the <c>CI</c>
+    /// environment variable is not set.
     /// </summary>
     public bool? ShowProgress { get; init; }
 

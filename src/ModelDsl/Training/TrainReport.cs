@@ -24,7 +24,7 @@ public sealed record EpochRecord(
     double Seconds,
     double SamplesPerSecond);
 
-/// <summary>What <see cref="Trainer.Fit{TBatch}"/> returns.</summary>
+/// <summary>What <see cref="Trainer.Fit{TBatch}(TrainableModule{TBatch}, ModelDsl.Data.TensorDataset, ModelDsl.Data.TensorDataset, TrainOptions)"/> returns.</summary>
 /// <param name="Epochs">One record per completed epoch.</param>
 /// <param name="FinalValidation">The last epoch's validation <c>loss</c> and metrics (empty without a validation set).</param>
 /// <param name="CheckpointPath">The full path of <c>last.ckpt</c>, or null without an output folder.</param>

@@ -32,7 +32,7 @@ public abstract class TrainableModule<TBatch> : nn.Module
     /// </summary>
     public virtual IReadOnlyCollection<string> NoWeightDecayNames => Array.Empty<string>();
 
-    /// <summary>Trains the model; see <see cref="Trainer.Fit{TBatch}(TrainableModule{TBatch}, TensorDataset, TensorDataset?, TrainOptions?)"/>.</summary>
+    /// <summary>Trains the model; see <see cref="Trainer.Fit{TBatch}(TrainableModule{TBatch}, TensorDataset, TensorDataset, TrainOptions)"/>.</summary>
     public TrainReport Fit(TensorDataset train, TensorDataset? validation = null, TrainOptions? options = null) =>
         Trainer.Fit(this, train, validation, options);
 

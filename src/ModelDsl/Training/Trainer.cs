@@ -222,6 +222,8 @@ public static class Trainer
                 $"{stepName} must return a scalar loss (a batch mean); got shape [{string.Join(",", output.Loss?.shape ?? [])}].");
         foreach (var (name, value) in output.Metrics)
         {
+            if (name == "loss")
+                throw new InvalidOperationException($"{stepName} reports a metric named 'loss'; that name is reserved for StepOutput.Loss.");
             if (value is null || value.numel() != 1)
                 throw new InvalidOperationException(
                     $"{stepName} metric '{name}' must be a scalar batch mean; got shape [{string.Join(",", value?.shape ?? [])}].");

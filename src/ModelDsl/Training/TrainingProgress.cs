@@ -1,4 +1,5 @@
 using System;
+using System.Threading;
 using System.Globalization;
 using Spectre.Console;
 
@@ -19,14 +20,17 @@ internal abstract class TrainingProgress
 {
     public abstract void RunEpoch(int epoch, int epochs, long steps, Action<IEpochReporter> body);
 
+    /// <summary>
+    /// The live bar needs an interactive console even when asked for: Spectre's fallback for
+    /// redirected output prints little, and its render thread then slows a CPU-bound loop badly on
+    /// small machines. The per-epoch log lines carry the same numbers.
+    /// </summary>
     public static TrainingProgress Create(bool? show) =>
-        (show ?? IsInteractive()) ? new SpectreProgress() : new Silent();
+        (show ?? ShouldShowByDefault()) && AnsiConsole.Profile.Capabilities.Interactive ? new SpectreProgress() : new Silent();
 
-    /// <summary>Interactive console, output not redirected, and no <c>CI</c> variable.</summary>
-    public static bool IsInteractive() =>
-        !Console.IsOutputRedirected
-        && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI"))
-        && AnsiConsole.Profile.Capabilities.Interactive;
+    /// <summary>Output not redirected and no <c>CI</c> variable.</summary>
+    public static bool ShouldShowByDefault() =>
+        !Console.IsOutputRedirected && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI"));
 
     private sealed class Silent : TrainingProgress, IEpochReporter
     {
@@ -52,18 +56,54 @@ internal abstract class TrainingProgress
                 {
                     var title = $"epoch {epoch}/{epochs}";
                     var task = context.AddTask(title, autoStart: true, maxValue: Math.Max(1, steps));
-                    body(new Reporter(task, title));
+                    using (var reporter = new Reporter(task, title))
+                    {
+                        body(reporter);
+                    }
                     task.Value = task.MaxValue;
                 });
         }
 
-        private sealed class Reporter(ProgressTask task, string title) : IEpochReporter
+        /// <summary>
+        /// The training thread only writes two fields; a timer copies them into the Spectre task
+        /// every 100 ms. So the loop never waits for the renderer's lock, which on a busy machine
+        /// (few cores, spinning OpenMP threads) can be held by a descheduled render thread.
+        /// </summary>
+        private sealed class Reporter : IEpochReporter, IDisposable
         {
-            public void Advance() => task.Increment(1);
+            private readonly ProgressTask _task;
+            private readonly string _title;
+            private readonly Timer _timer;
+            private long _steps;
+            private string? _status;
+
+            public Reporter(ProgressTask task, string title)
+            {
+                _task = task;
+                _title = title;
+                _timer = new Timer(_ => Publish(), null, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100));
+            }
+
+            public void Advance() => Interlocked.Increment(ref _steps);
 
             public void Update(double loss, double learningRate, double samplesPerSecond) =>
-                task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                    $"{title}  loss {loss:F4}  lr {learningRate:0.00e+00}  {samplesPerSecond:N0} samples/s"));
+                Volatile.Write(ref _status, Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                    $"{_title}  loss {loss:F4}  lr {learningRate:0.00e+00}  {samplesPerSecond:N0} samples/s")));
+
+            private void Publish()
+            {
+                _task.Value = Interlocked.Read(ref _steps);
+                if (Volatile.Read(ref _status) is string status && status != _task.Description) _task.Description = status;
+            }
+
+            public void Dispose()
+            {
+                using (var done = new ManualResetEvent(false))
+                {
+                    if (_timer.Dispose(done)) done.WaitOne();
+                }
+                Publish();
+            }
         }
     }
 }

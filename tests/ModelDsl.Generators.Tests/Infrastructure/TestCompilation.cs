@@ -66,8 +66,11 @@ internal static class TestCompilation
     public static CSharpCompilation Create(params string[] sources) =>
         Create(sources.Select((s, i) => Parse(s, i == 0 ? "Model.cs" : $"Source{i}.cs")));
 
-    public static CSharpCompilation Create(IEnumerable<SyntaxTree> trees) =>
-        CSharpCompilation.Create("UserProject", trees, References, Options);
+    public static CSharpCompilation Create(IEnumerable<SyntaxTree> trees) => Empty.AddSyntaxTrees(trees);
+
+    // Compilations derived from one compilation share its bound references (Roslyn reuses the
+    // reference manager), which makes a new compilation of a small file cheap.
+    private static readonly CSharpCompilation Empty = CSharpCompilation.Create("UserProject", [], References, Options);
 
     public static GeneratorDriver CreateDriver(bool trackSteps = false) =>
         CSharpGeneratorDriver.Create(

@@ -109,18 +109,19 @@ namespace Samples.Avg
         /// <inheritdoc/>
         public override global::ModelDsl.Training.StepOutput ValidationStep(AvgVitBatch batch) => TrainingStep(batch);
 
-        /// <summary>The shape table of this model, as in the class documentation.</summary>
-        public const string ShapeTable = """
-        Stage      Kind                Output       Parameters  Trainable
-        pixels     input               [N,1,28,28]
-        Patches    PatchEmbedding      [N,49,48]           816  yes
-        Cls        ClsToken            [N,50,48]            48  yes
-        Positions  PositionEmbedding   [N,50,48]         2,352  yes
-        Encoder    TransformerEncoder  [N,50,48]        37,920  frozen
-        Head       ClassifierHead      [N,10]              586  yes
-        Loss       CrossEntropyLoss    []                    0
-        Total: 41,722 parameters (3,802 trainable, 37,920 frozen), 0.16 MiB as fp32
-        """;
+        /// <summary>Stages, output shapes and parameter counts, computed at compile time; <c>ToString()</c> gives the table above.</summary>
+        public static global::ModelDsl.ModelSummary Summary { get; } = new(
+            "AvgVit",
+            new global::ModelDsl.SummaryRow[]
+            {
+                new("pixels", "input", "[N,1,28,28]", 0, false),
+                new("Patches", "PatchEmbedding", "[N,49,48]", 816, false),
+                new("Cls", "ClsToken", "[N,50,48]", 48, false),
+                new("Positions", "PositionEmbedding", "[N,50,48]", 2352, false),
+                new("Encoder", "TransformerEncoder", "[N,50,48]", 37920, true),
+                new("Head", "ClassifierHead", "[N,10]", 586, false),
+                new("Loss", "CrossEntropyLoss", "[]", 0, false),
+            });
     }
 
     /// <summary>The outputs of <see cref="AvgVit.Forward"/>.</summary>

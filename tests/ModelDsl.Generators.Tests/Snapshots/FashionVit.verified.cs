@@ -115,19 +115,20 @@ namespace FashionVitExample
         /// <inheritdoc/>
         public override global::ModelDsl.Training.StepOutput ValidationStep(FashionVitBatch batch) => TrainingStep(batch);
 
-        /// <summary>The shape table of this model, as in the class documentation.</summary>
-        public const string ShapeTable = """
-        Stage      Kind                Output       Parameters  Trainable
-        image      input               [B,1,28,28]
-        Patches    PatchEmbedding      [B,16,64]         3,200  yes
-        Cls        ClsToken            [B,17,64]            64  yes
-        Registers  RegisterTokens      [B,21,64]           256  yes
-        Positions  PositionEmbedding   [B,21,64]         1,344  yes
-        Encoder    TransformerEncoder  [B,21,64]       200,064  yes
-        Head       ClassifierHead      [B,10]              650  yes
-        Loss       CrossEntropyLoss    []                    0
-        Total: 205,578 parameters (205,578 trainable, 0 frozen), 0.78 MiB as fp32
-        """;
+        /// <summary>Stages, output shapes and parameter counts, computed at compile time; <c>ToString()</c> gives the table above.</summary>
+        public static global::ModelDsl.ModelSummary Summary { get; } = new(
+            "FashionVit",
+            new global::ModelDsl.SummaryRow[]
+            {
+                new("image", "input", "[B,1,28,28]", 0, false),
+                new("Patches", "PatchEmbedding", "[B,16,64]", 3200, false),
+                new("Cls", "ClsToken", "[B,17,64]", 64, false),
+                new("Registers", "RegisterTokens", "[B,21,64]", 256, false),
+                new("Positions", "PositionEmbedding", "[B,21,64]", 1344, false),
+                new("Encoder", "TransformerEncoder", "[B,21,64]", 200064, false),
+                new("Head", "ClassifierHead", "[B,10]", 650, false),
+                new("Loss", "CrossEntropyLoss", "[]", 0, false),
+            });
     }
 
     /// <summary>The outputs of <see cref="FashionVit.Forward"/>.</summary>

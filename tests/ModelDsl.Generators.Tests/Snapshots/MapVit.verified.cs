@@ -105,17 +105,18 @@ namespace Samples.Map
             /// <inheritdoc/>
             public override global::ModelDsl.Training.StepOutput ValidationStep(MapVitBatch batch) => TrainingStep(batch);
 
-            /// <summary>The shape table of this model, as in the class documentation.</summary>
-            public const string ShapeTable = """
-            Stage      Kind                Output       Parameters  Trainable
-            image      input               [B,3,32,32]
-            Patches    PatchEmbedding      [B,16,32]         6,176  yes
-            Positions  PositionEmbedding   [B,16,32]           512  yes
-            Encoder    TransformerEncoder  [B,16,32]        38,176  yes
-            Head       ClassifierHead      [B,100]          15,972  yes
-            Loss       CrossEntropyLoss    []                    0
-            Total: 60,836 parameters (60,836 trainable, 0 frozen), 0.23 MiB as fp32
-            """;
+            /// <summary>Stages, output shapes and parameter counts, computed at compile time; <c>ToString()</c> gives the table above.</summary>
+            public static global::ModelDsl.ModelSummary Summary { get; } = new(
+                "MapVit",
+                new global::ModelDsl.SummaryRow[]
+                {
+                    new("image", "input", "[B,3,32,32]", 0, false),
+                    new("Patches", "PatchEmbedding", "[B,16,32]", 6176, false),
+                    new("Positions", "PositionEmbedding", "[B,16,32]", 512, false),
+                    new("Encoder", "TransformerEncoder", "[B,16,32]", 38176, false),
+                    new("Head", "ClassifierHead", "[B,100]", 15972, false),
+                    new("Loss", "CrossEntropyLoss", "[]", 0, false),
+                });
         }
 
         /// <summary>The outputs of <see cref="MapVit.Forward"/>.</summary>

@@ -47,14 +47,32 @@ public class GeneratedModelTests
         Assert.Equal([1L, 19, 32], model.state_dict()["pos_embed"].shape);
     }
 
-    [Fact]
-    public void Parameter_count_matches_the_compile_time_table()
+    [Theory]
+    [InlineData(typeof(TinyVit))]
+    [InlineData(typeof(FrozenEncoderVit))]
+    [InlineData(typeof(MapPooledVit))]
+    public void Compile_time_summary_counts_the_parameters_the_module_has(Type modelType)
     {
-        using var model = new TinyVit(CPU);
-        var counted = model.parameters().Sum(p => p.numel());
-        var total = TinyVit.ShapeTable.Split('\n').Single(l => l.StartsWith("Total:"));
+        var (model, summary) = modelType.Name switch
+        {
+            nameof(TinyVit) => ((TorchSharp.torch.nn.Module)new TinyVit(CPU), TinyVit.Summary),
+            nameof(FrozenEncoderVit) => (new FrozenEncoderVit(CPU), FrozenEncoderVit.Summary),
+            _ => (new MapPooledVit(CPU), MapPooledVit.Summary),
+        };
+        using var _ = model;
+        var parameters = model.parameters().ToList();
 
-        Assert.StartsWith($"Total: {counted.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} parameters", total);
+        Assert.Equal(parameters.Sum(p => p.numel()), summary.TotalParameters);
+        Assert.Equal(parameters.Where(p => p.requires_grad).Sum(p => p.numel()), summary.TrainableParameters);
+    }
+
+    [Fact]
+    public void Summary_text_lists_every_stage_and_the_totals()
+    {
+        var text = TinyVit.Summary.ToString();
+
+        Assert.Contains("Encoder    TransformerEncoder  [B,19,32]", text);
+        Assert.EndsWith($"Total: {TinyVit.Summary.TotalParameters.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} parameters ({TinyVit.Summary.TrainableParameters.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} trainable, 0 frozen), 0.11 MiB as fp32", text);
     }
 
     [Fact]
@@ -122,5 +140,30 @@ public class GeneratedModelTests
         Assert.True(report.Epochs[^1].TrainLoss < report.Epochs[0].TrainLoss * 0.9,
             $"train loss {report.Epochs[0].TrainLoss:F3} -> {report.Epochs[^1].TrainLoss:F3}");
         Assert.True(System.IO.File.Exists(System.IO.Path.Combine(output, "last.ckpt")));
+    }
+}
+
+public class CustomStageTests
+{
+    [Fact]
+    public void Custom_stage_output_width_flows_into_the_next_stages()
+    {
+        using var model = new CustomStageVit(CPU);
+        var output = model.Forward(randn(2, 1, 28, 28));
+
+        Assert.Equal([2L, 17, 64], output.Tokens.shape);
+        Assert.Contains("widen.proj.weight", model.state_dict().Keys);
+        Assert.Equal(-1, CustomStageVit.Summary.Rows.Single(r => r.Stage == "Widen").Parameters);
+    }
+
+    [Fact]
+    public void Module_that_breaks_its_contract_is_reported_on_its_first_call()
+    {
+        using var model = new BrokenContractVit(CPU);
+        var error = Assert.Throws<ShapeMismatchException>(() => model.Forward(randn(2, 1, 28, 28)));
+
+        Assert.Contains("'Breaker'", error.Message);
+        Assert.Contains("B,N,D -> B,N,D", error.Message);
+        Assert.Equal([2L, 16, 16], error.Actual);
     }
 }
