@@ -92,6 +92,8 @@ public sealed class ClassifierHeadAttribute : Attribute
     public int Dim { get; set; }
     /// <summary>Heads of the attention pool; used only with <see cref="Pool.Map"/>.</summary>
     public int PoolHeads { get; set; }
+    /// <summary>Query tokens whose per-block outputs are concatenated with the pooled vector (VQT), as <c>nameof(Queries)</c>.</summary>
+    public string? Also { get; set; }
     public bool Frozen { get; set; }
 }
 
@@ -118,5 +120,69 @@ public sealed class CrossEntropyLossAttribute : Attribute
 public sealed class CustomModuleAttribute(string contract) : Attribute
 {
     public string Contract { get; } = contract;
+    public bool Frozen { get; set; }
+}
+
+/// <summary>
+/// VPT-deep: <c>Count</c> learnable prompt tokens per block of the encoder named by <c>Into</c>,
+/// <c>[Depth,Count,D]</c>. They enter after the prefix tokens; each block's prompts replace the
+/// previous block's prompt slice, so the sequence length stays constant through the encoder.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class DeepPromptTokensAttribute : Attribute
+{
+    public int Count { get; set; }
+    /// <summary>The encoder, as <c>nameof(Encoder)</c>.</summary>
+    public string? Into { get; set; }
+    public int Dim { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>
+/// VQT: <c>Count</c> learnable query tokens per block of the encoder named by <c>Into</c>,
+/// <c>[Depth,Count,D]</c>. They only attend (keys and values come from the ordinary tokens, and no
+/// token attends to them); their outputs from every block are collected as <c>[B,Depth,Count,D]</c>
+/// for a head that names them in <c>Also</c>.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class QueryTokensAttribute : Attribute
+{
+    public int Count { get; set; }
+    /// <summary>The encoder, as <c>nameof(Encoder)</c>.</summary>
+    public string? Into { get; set; }
+    public int Dim { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>
+/// Learnable queries reading another stage by cross-attention (Perceiver resampler, Q-Former,
+/// attention pooling): <c>[B,N,Ds] -> [B,Queries,Dim]</c>; the source may have another width.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class ResamplerAttribute : Attribute
+{
+    public int Queries { get; set; }
+    public int Depth { get; set; } = 1;
+    public int Heads { get; set; }
+    /// <summary>The width of the queries and the output; 0 keeps the source's width.</summary>
+    public int Dim { get; set; }
+    /// <summary>The stage whose tokens the queries read, as <c>nameof(Encoder)</c>; default: the sequence so far.</summary>
+    public string? Over { get; set; }
+    public double MlpRatio { get; set; } = 4.0;
+    public bool Frozen { get; set; }
+}
+
+/// <summary>
+/// ChannelViT: each input channel is cut into patches by one shared projection and tagged with a
+/// learnable channel embedding; a position table is shared across channels:
+/// <c>[B,C,H,W] -> [B,C*(H/P)*(W/P),D]</c>. With <c>SampleChannels</c>, training sees a random
+/// subset of channels per batch (hierarchical channel sampling).
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class ChannelPatchEmbeddingAttribute : Attribute
+{
+    public int PatchSize { get; set; }
+    public int Dim { get; set; }
+    public bool SampleChannels { get; set; }
     public bool Frozen { get; set; }
 }

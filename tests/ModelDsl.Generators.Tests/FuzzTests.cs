@@ -3,8 +3,6 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
 using System.Text.RegularExpressions;
-using System.Threading;
-using System.Threading.Tasks;
 using ModelDsl.Generators.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -124,37 +122,42 @@ public class FuzzTests(ITestOutputHelper output)
     {
         var original = Declarations.FashionVit;
         var random = new Random(Seed);
-        // Mutants are drawn in sequence from the seed, then checked in parallel: mutant #i is reproducible.
+        // Mutant #i is reproducible from the seed.
         var mutants = Enumerable.Range(0, Iterations).Select(_ => Mutate(original, random)).ToArray();
-        var failures = new System.Collections.Concurrent.ConcurrentBag<(int Index, string Text)>();
+        var failures = new List<string>();
         var generatedSomething = 0;
         var reportedSomething = 0;
         var clock = Stopwatch.StartNew();
 
-        var completed = Task.Run(() => Parallel.For(0, Iterations, i =>
+        for (var i = 0; i < Iterations && clock.Elapsed < TimeSpan.FromSeconds(60); i++)
         {
             var (source, log) = mutants[i];
-            var result = TestCompilation.Run(source);
+            // Generator and analyzer each over the user's compilation, as an editor runs them side by
+            // side. (A build runs the analyzer over the generator's output: same model symbols and
+            // attributes, but binding the generated method bodies makes each mutant ~6x slower.)
+            var compilation = TestCompilation.Create(source);
+            var generator = TestCompilation.RunGenerator(compilation);
+            var analyzer = TestCompilation.RunAnalyzer(compilation);
 
             var problems = new List<string>();
-            if (result.Generator.Result.Exception is { } exception)
+            if (generator.Result.Exception is { } exception)
                 problems.Add("generator threw " + exception);
-            problems.AddRange(result.Analyzer.Exceptions.Select(e => "analyzer threw " + e));
-            problems.AddRange(result.Analyzer.Diagnostics.Concat(result.Generator.DriverDiagnostics)
+            problems.AddRange(analyzer.Exceptions.Select(e => "analyzer threw " + e));
+            problems.AddRange(analyzer.Diagnostics.Concat(generator.DriverDiagnostics)
                 .Where(d => d.Id is "AD0001" or "CS8785" or "CS8784")
                 .Select(d => d.Id + ": " + d.GetMessage()));
             if (problems.Count > 0)
-                failures.Add((i, $"#{i} [{string.Join("; ", log)}]: {string.Join(" | ", problems)}"));
+                failures.Add($"#{i} [{string.Join("; ", log)}]: {string.Join(" | ", problems)}");
 
-            if (result.Generator.Result.GeneratedSources.Length > 0) Interlocked.Increment(ref generatedSomething);
-            if (result.Analyzer.Diagnostics.Any(d => d.Id.StartsWith("MD", StringComparison.Ordinal))) Interlocked.Increment(ref reportedSomething);
-        })).Wait(TimeSpan.FromSeconds(60));
+            if (generator.Result.GeneratedSources.Length > 0) generatedSomething++;
+            if (analyzer.Diagnostics.Any(d => d.Id.StartsWith("MD", StringComparison.Ordinal))) reportedSomething++;
+        }
+        var completed = clock.Elapsed < TimeSpan.FromSeconds(60);
 
         output.WriteLine($"{Iterations} mutants (seed {Seed}) in {clock.Elapsed.TotalSeconds:0.0} s: " +
             $"{generatedSomething} generated a module, {reportedSomething} got ModelDsl diagnostics.");
-        Assert.True(completed, "The mutants took more than 60 s: one of them hangs the front end.");
-        Assert.True(failures.IsEmpty, $"{failures.Count} mutant(s) crashed (seed {Seed}):\n" +
-            string.Join("\n", failures.OrderBy(f => f.Index).Take(10).Select(f => f.Text)));
+        Assert.True(completed, "The mutants took more than 60 s: one of them is very slow.");
+        Assert.True(failures.Count == 0, $"{failures.Count} mutant(s) crashed (seed {Seed}):\n" + string.Join("\n", failures.Take(10)));
         // Not vacuous: most mutants still reach the generator, and many reach a diagnostic.
         Assert.True(generatedSomething > Iterations / 3, $"Only {generatedSomething} mutants generated a module.");
         Assert.True(reportedSomething > Iterations / 10, $"Only {reportedSomething} mutants got a ModelDsl diagnostic.");

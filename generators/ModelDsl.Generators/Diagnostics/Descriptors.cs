@@ -84,6 +84,10 @@ public static class Descriptors
         "MD0019", "Reference names no stage of the right kind",
         "'{0}' has {1} = \"{2}\", which {3}; it must name a [{4}] stage{5}");
 
+    public static readonly DiagnosticDescriptor ConflictingStages = Error(
+        "MD0020", "Stages conflict",
+        "'{0}' cannot be combined with '{1}': {2}");
+
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

@@ -89,10 +89,10 @@ internal static class ModelEmitter
         {
             switch (stage.Kind)
             {
-                case StageKind.PatchEmbedding:
-                    w.Line($"private readonly {Blocks}.PatchEmbedding patch_embed;");
+                case StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding or StageKind.Resampler:
+                    w.Line($"private readonly {stage.Spec.MemberType} {Registered(stage)};");
                     break;
-                case StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding:
+                case StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding or StageKind.DeepPromptTokens or StageKind.QueryTokens:
                     w.Line($"private global::TorchSharp.Modules.Parameter {Registered(stage)};");
                     break;
                 case StageKind.TransformerEncoder:
@@ -170,6 +170,15 @@ internal static class ModelEmitter
             case StageKind.PositionEmbedding:
                 yield return $"pos_embed = {Blocks}.Tokens.CreatePositions(length: {stage.Int("Length")}, dim: {stage.Int("Dim")});";
                 break;
+            case StageKind.DeepPromptTokens or StageKind.QueryTokens:
+                yield return $"{Registered(stage)} = {Blocks}.Tokens.CreateLayered(depth: {stage.Int("Depth")}, count: {stage.Int("Count")}, dim: {stage.Int("Dim")});";
+                break;
+            case StageKind.ChannelPatchEmbedding:
+                yield return $"patch_embed = new {Blocks}.ChannelPatchEmbedding(channels: {stage.Int("InChannels")}, patchSize: {stage.Int("PatchSize")}, dim: {stage.Int("Dim")}, patchesPerChannel: {stage.Int("PatchesPerChannel")}, sampleChannels: {(stage.Bool("SampleChannels") ? "true" : "false")});";
+                break;
+            case StageKind.Resampler:
+                yield return $"{Registered(stage)} = new {Blocks}.Resampler(sourceDim: {stage.Int("SourceDim")}, dim: {stage.Int("Dim")}, queries: {stage.Int("Queries")}, depth: {stage.Int("Depth")}, heads: {stage.Int("Heads")}, mlpRatio: {Number(stage.Double("MlpRatio"))});";
+                break;
             case StageKind.TransformerEncoder:
                 yield return $"blocks = new {Blocks}.TransformerEncoder(dim: {stage.Int("Dim")}, depth: {stage.Int("Depth")}, heads: {stage.Int("Heads")}, mlpRatio: {Number(stage.Double("MlpRatio"))});";
                 if (stage.Bool("FinalNorm"))
@@ -180,7 +189,7 @@ internal static class ModelEmitter
                     yield return $"fc_norm = global::TorchSharp.torch.nn.LayerNorm({stage.Int("Dim")}, eps: 1e-6);";
                 if (stage.Text("Pool") == "Map")
                     yield return $"attn_pool = new {Blocks}.AttentionPool(dim: {stage.Int("Dim")}, heads: {stage.Int("PoolHeads")});";
-                yield return $"head = new {Blocks}.ClassifierHead(dim: {stage.Int("Dim")}, classes: {stage.Int("Classes")});";
+                yield return $"head = new {Blocks}.ClassifierHead(dim: {stage.Int("InFeatures")}, classes: {stage.Int("Classes")});";
                 break;
             case StageKind.CrossEntropyLoss:
                 yield return $"loss = new {Blocks}.CrossEntropyLoss(labelSmoothing: {Number(stage.Double("LabelSmoothing"))});";
@@ -196,13 +205,10 @@ internal static class ModelEmitter
     {
         switch (stage.Kind)
         {
-            case StageKind.PatchEmbedding:
-                yield return ("patch_embed", false);
-                break;
-            case StageKind.CustomModule:
+            case StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding or StageKind.CustomModule or StageKind.Resampler:
                 yield return (Registered(stage), false);
                 break;
-            case StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding:
+            case StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding or StageKind.DeepPromptTokens or StageKind.QueryTokens:
                 yield return (Registered(stage), true);
                 break;
             case StageKind.TransformerEncoder:
@@ -248,7 +254,9 @@ internal static class ModelEmitter
             }
 
             var stages = graph.Stages;
-            var patch = stages.FirstOrDefault(s => s.Kind == StageKind.PatchEmbedding);
+            var patch = stages.FirstOrDefault(s => s.Kind is StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding);
+            // Stages that a later stage reads by name (Resampler.Over) keep their output in a variable.
+            var kept = stages.Where(s => s.Kind == StageKind.Resampler).Select(s => s.Text("Source")).Where(s => s.Length > 0).ToList();
             var positions = stages.FirstOrDefault(s => s.Kind == StageKind.PositionEmbedding);
             var prefix = stages.Where(s => s.Kind is StageKind.ClsToken or StageKind.RegisterTokens).ToList();
             string? pooled = null, logits = null;
@@ -269,9 +277,26 @@ internal static class ModelEmitter
                 switch (stage.Kind)
                 {
                     case StageKind.TransformerEncoder:
-                        w.Line(Shaped("x = blocks.forward(x);", stage.Output));
+                        var prompts = stage.Resolved.Any(a => a.Name == "DeepPrompts")
+                            ? $"{Registered(stages.First(s => s.Member == stage.Text("DeepPrompts")))}, promptOffset: {stage.Int("PromptOffset")}"
+                            : null;
+                        if (stage.Resolved.Any(a => a.Name == "Queries"))
+                        {
+                            var queries = stages.First(s => s.Member == stage.Text("Queries"));
+                            w.Line($"var encoded = blocks.ForwardWithQueries(x, {Registered(queries)}{(prompts is null ? "" : ", " + prompts)});");
+                            w.Line(Shaped("x = encoded.Tokens;", stage.Output));
+                            w.Line(Shaped("var queryOutputs = encoded.QueryOutputs;", $"[{Batch(graph)},{queries.Int("Depth")},{queries.Int("Count")},{queries.Int("Dim")}]"));
+                        }
+                        else
+                        {
+                            w.Line(Shaped(prompts is null ? "x = blocks.forward(x);" : $"x = blocks.Forward(x, {prompts});", stage.Output));
+                        }
                         if (stage.Bool("FinalNorm"))
                             w.Line(Shaped("x = norm.forward(x);", stage.Output));
+                        break;
+                    case StageKind.Resampler:
+                        var source = stage.Text("Source");
+                        w.Line(Shaped($"x = {Registered(stage)}.forward({(source.Length == 0 ? "x" : Camel(source) + "Output")});", stage.Output));
                         break;
                     case StageKind.CustomModule:
                         w.Line(Shaped($"x = {stage.Member}Contract.Invoke({Registered(stage)}, x, nameof({stage.Member}), ref {ContractVerified(stage)});", stage.Output));
@@ -285,10 +310,14 @@ internal static class ModelEmitter
                             "Avg" => $"var pooled = fc_norm.forward({Blocks}.Pooling.AveragePatches(x, prefixTokens: {stage.Int("PrefixTokens")}));",
                             "Map" => "var pooled = attn_pool.forward(x);",
                             _ => $"var pooled = {Blocks}.Pooling.Cls(x);",
-                        }, pooledShape));
+                        }, $"[{Batch(graph)},{stage.Int("Dim")}]"));
+                        if (stage.Resolved.Any(a => a.Name == "Also"))
+                            w.Line(Shaped("pooled = global::TorchSharp.torch.cat([pooled, queryOutputs.flatten(1)], 1);", pooledShape));
                         w.Line(Shaped("var logits = head.forward(pooled);", stage.Output));
                         break;
                 }
+                if (kept.Contains(stage.Member))
+                    w.Line($"var {Camel(stage.Member)}Output = x;");
             }
             var values = graph.Outputs.Select(o => o.Name switch
             {
@@ -381,6 +410,10 @@ internal static class ModelEmitter
         graph.Spec.Forward is { IsPartial: true } && graph.Targets.Count > 0;
 
     private static string BatchName(ModelSpec spec) => spec.ClassName + "Batch";
+
+    private static string Camel(string name) => char.ToLowerInvariant(name[0]) + name.Substring(1);
+
+    private static string Batch(ModelGraph graph) => graph.Outputs.FirstOrDefault()?.Shape.TrimStart('[').Split(',')[0] ?? "B";
 
     private static string Registered(GraphStage stage) => StageCatalog.RegisteredName(stage.Kind, stage.Member);
 

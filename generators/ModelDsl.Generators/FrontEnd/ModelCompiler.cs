@@ -42,6 +42,7 @@ public static class ModelCompiler
         private int prefixTokens;
         private string? headMember;
         private Shape? logits;
+        private readonly Dictionary<string, Shape> outputsByMember = [];
 
         public void Execute()
         {
@@ -111,10 +112,12 @@ public static class ModelCompiler
                     Report(Descriptors.WrongMemberType, DiagnosticTarget.Member(i), stage.Member, entry.ShortName, ShortType(entry.MemberType), ShortType(stage.MemberType));
                 foreach (var other in stage.OtherStageAttributes)
                     Report(Descriptors.ConflictingStageAttributes, DiagnosticTarget.Member(i), stage.Member, entry.ShortName, other);
-                if (firstOfKind.TryGetValue(stage.Kind, out var first))
+                if (StageCatalog.UniquenessGroup(stage.Kind) is not { } group)
+                    continue;
+                if (firstOfKind.TryGetValue(group, out var first))
                     Report(Descriptors.DuplicateStage, DiagnosticTarget.Member(i), stage.Member, entry.ShortName, first);
                 else
-                    firstOfKind[stage.Kind] = stage.Member;
+                    firstOfKind[group] = stage.Member;
             }
         }
 
@@ -132,8 +135,14 @@ public static class ModelCompiler
                 StageKind.ClassifierHead => Head(index, stage, resolved),
                 StageKind.CrossEntropyLoss => Loss(index, stage, resolved),
                 StageKind.CustomModule => Custom(index, stage, resolved),
+                StageKind.ChannelPatchEmbedding => PatchEmbedding(index, stage, resolved),
+                StageKind.DeepPromptTokens => LayerTokens(index, stage, resolved),
+                StageKind.QueryTokens => LayerTokens(index, stage, resolved),
+                StageKind.Resampler => Resampler(index, stage, resolved),
                 _ => throw new ArgumentOutOfRangeException(nameof(stage), stage.Kind, null),
             };
+            if (output is not null)
+                outputsByMember[stage.Member] = output;
             return new GraphStage(stage, output?.Text ?? "?", parameters, frozen, resolved.ToEquatableArray());
         }
 
@@ -165,8 +174,22 @@ public static class ModelCompiler
             resolved.Add(new("InChannels", inChannels.ToString(CultureInfo.InvariantCulture)));
             resolved.Add(new("Input", image.Name));
             patchTokens = height / Dim.Constant(patch) * (width / Dim.Constant(patch));
+            if (stage.Kind == StageKind.PatchEmbedding)
+            {
+                SetSequence(Shape.Of(batch, patchTokens, Dim.Constant(dim)), stage.Member);
+                return (sequence, (long)inChannels * patch * patch * dim + dim);
+            }
+
+            // ChannelViT: one shared single-channel projection, channel embeddings, positions shared across channels.
+            Bool(stage, "SampleChannels", resolved);
+            var perChannel = patchTokens.Value ?? 1;
+            resolved.Add(new("PatchesPerChannel", perChannel.ToString(CultureInfo.InvariantCulture)));
+            if (spec.Stages.FirstOrDefault(s => s.Kind == StageKind.PositionEmbedding) is { } positions)
+                Report(Descriptors.ConflictingStages, DiagnosticTarget.Member(spec.Stages.ToList().IndexOf(positions)), positions.Member, stage.Member,
+                    $"'{stage.Member}' already adds a position table shared across its {inChannels} channels; remove '{positions.Member}'");
+            patchTokens = Dim.Constant(inChannels) * patchTokens;
             SetSequence(Shape.Of(batch, patchTokens, Dim.Constant(dim)), stage.Member);
-            return (sequence, (long)inChannels * patch * patch * dim + dim);
+            return (sequence, (long)patch * patch * dim + dim + (long)inChannels * dim + perChannel * dim);
         }
 
         private (Shape?, long) Tokens(int index, StageSpec stage, List<Argument> resolved, int count)
@@ -213,6 +236,17 @@ public static class ModelCompiler
             var hidden = (long)(width * mlpRatio);
             var avgPooled = spec.Stages.Any(s => s.Kind == StageKind.ClassifierHead && s.Get("Pool") == "Avg");
             resolved.Add(new("FinalNorm", avgPooled ? "false" : "true"));
+            var prompts = LayerTokensInto(stage, StageKind.DeepPromptTokens);
+            if (prompts is not null && sequence is not null && ParseInt(prompts.Get("Count")) is > 0 and var promptCount)
+            {
+                resolved.Add(new("DeepPrompts", prompts.Member));
+                resolved.Add(new("PromptOffset", prefixTokens.ToString(CultureInfo.InvariantCulture)));
+                // Prompts sit with the prefix tokens, so average pooling leaves them out as VPT does.
+                prefixTokens += promptCount;
+                sequence = sequence.With(1, sequence[1] + Dim.Constant(promptCount));
+            }
+            if (LayerTokensInto(stage, StageKind.QueryTokens) is { } queries)
+                resolved.Add(new("Queries", queries.Member));
             long w = width;
             var block = 2 * w + (w * 3 * w + 3 * w) + (w * w + w) + 2 * w + (w * hidden + hidden) + (hidden * w + w);
             if (sequence is not null)
@@ -228,7 +262,15 @@ public static class ModelCompiler
             resolved.Add(new("Pool", pool));
             resolved.Add(new("PrefixTokens", prefixTokens.ToString(CultureInfo.InvariantCulture)));
             long w = width;
-            long parameters = w * classes + classes;
+            long pooledWidth = w;
+            CheckReference(index, stage, "Also", StageKind.QueryTokens);
+            if (stage.Get("Also") is { } also && spec.Stages.FirstOrDefault(s => s.Member == also && s.Kind == StageKind.QueryTokens) is { } queries)
+            {
+                pooledWidth += (long)(ParseInt(queries.Get("Count")) ?? 0) * EncoderDepth(queries) * w;
+                resolved.Add(new("Also", also));
+            }
+            resolved.Add(new("InFeatures", pooledWidth.ToString(CultureInfo.InvariantCulture)));
+            long parameters = pooledWidth * classes + classes;
             if (pool == "Cls" && !spec.Stages.Any(s => s.Kind == StageKind.ClsToken))
                 Report(Descriptors.ClsPoolingWithoutClsToken, stage.Get("Pool") is null ? DiagnosticTarget.Attribute(index) : DiagnosticTarget.Attribute(index, "Pool"), stage.Member);
             if (pool == "Avg")
@@ -246,7 +288,7 @@ public static class ModelCompiler
             headMember = stage.Member;
             logits = Shape.Of(batch, Dim.Constant(classes));
             outputs.Add(new("Logits", logits.Text, $"Class logits of '{stage.Member}'"));
-            outputs.Add(new("Pooled", Shape.Of(batch, Dim.Constant(width)).Text, $"The pooled embedding ({pool} pooling) that '{stage.Member}' classifies"));
+            outputs.Add(new("Pooled", Shape.Of(batch, Dim.Constant(pooledWidth)).Text, $"The pooled embedding ({pool} pooling) that '{stage.Member}' classifies"));
             outputs.Add(new("Tokens", sequence.Text, "The encoded token sequence, prefix tokens first"));
             return (logits, parameters);
         }
@@ -328,6 +370,73 @@ public static class ModelCompiler
             }
             SetSequence(new Shape(output.Dims.Select(d => d.Substitute(bindings))), stage.Member);
             return (sequence, UnknownParameters);
+        }
+
+        // Deep prompts and query tokens: one set per block of the encoder they go into.
+        private (Shape?, long) LayerTokens(int index, StageSpec stage, List<Argument> resolved)
+        {
+            var width = Width(index, stage, resolved, "a token sequence [B,N,D]");
+            var count = PositiveInt(index, stage, "Count", resolved, fallback: 1, "a positive number of tokens per block");
+            var encoders = spec.Stages.Where(s => s.Kind == StageKind.TransformerEncoder).ToList();
+            if (stage.Get("Into") is null && encoders.Count != 1)
+                Report(Descriptors.BadReference, DiagnosticTarget.Attribute(index), stage.Member, "Into", "", "is not set", "TransformerEncoder",
+                    encoders.Count == 0 ? " (the model has none)" : "; set Into = nameof(...)");
+            CheckReference(index, stage, "Into", StageKind.TransformerEncoder);
+            var depth = EncoderDepth(stage);
+            resolved.Add(new("Depth", depth.ToString(CultureInfo.InvariantCulture)));
+            return (Shape.Of(Dim.Constant(depth), Dim.Constant(count), Dim.Constant(width)), (long)depth * count * width);
+        }
+
+        private (Shape?, long) Resampler(int index, StageSpec stage, List<Argument> resolved)
+        {
+            CheckReference(index, stage, "Over", StageKind.TransformerEncoder);
+            var source = sequence;
+            var sourceName = sequenceSource;
+            if (stage.Get("Over") is { } over && outputsByMember.TryGetValue(over, out var named))
+                (source, sourceName) = (named, over);
+            else if (stage.Get("Over") is { } later && spec.Stages.Any(s => s.Member == later && s.Kind == StageKind.TransformerEncoder))
+                Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index, "Over"), stage.Member, $"'{later}' to be declared before it", $"'{later}' comes later");
+            if (source is null)
+            {
+                Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "a token sequence [B,N,D] to read", "no stage before it produces one");
+                resolved.Add(new("SourceDim", "1"));
+                resolved.Add(new("Dim", "1"));
+                resolved.Add(new("Source", ""));
+                return (null, 0);
+            }
+            var sourceDim = (int)(source.Last.Value ?? 1);
+            var declared = ParseInt(stage.Get("Dim")) ?? 0;
+            if (declared < 0)
+                Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "Dim"), stage.Member, "Dim", declared, "a positive width, or 0 for the source's width");
+            var dim = declared > 0 ? declared : sourceDim;
+            resolved.Add(new("SourceDim", sourceDim.ToString(CultureInfo.InvariantCulture)));
+            resolved.Add(new("Dim", dim.ToString(CultureInfo.InvariantCulture)));
+            resolved.Add(new("Source", sourceName == sequenceSource ? "" : sourceName!));
+            var queries = PositiveInt(index, stage, "Queries", resolved, fallback: 1, "a positive number of query tokens");
+            var depth = PositiveInt(index, stage, "Depth", resolved, fallback: 1, "a positive number of cross-attention layers");
+            Heads(index, stage, "Heads", resolved, dim);
+            var mlpRatio = PositiveDouble(index, stage, "MlpRatio", resolved, fallback: 4.0, "a positive MLP width ratio");
+            long d = dim, s = sourceDim, hidden = (long)(dim * mlpRatio);
+            var layer = 2 * d + 2 * s + (d * d + d) + (s * 2 * d + 2 * d) + (d * d + d) + 2 * d + (d * hidden + hidden) + (hidden * d + d);
+            prefixTokens = 0;
+            SetSequence(Shape.Of(batch, Dim.Constant(queries), Dim.Constant(dim)), stage.Member);
+            return (sequence, queries * d + depth * layer);
+        }
+
+        private StageSpec? LayerTokensInto(StageSpec encoder, StageKind kind) =>
+            spec.Stages.FirstOrDefault(s => s.Kind == kind && (s.Get("Into") ?? SingleEncoder()) == encoder.Member);
+
+        private string? SingleEncoder()
+        {
+            var encoders = spec.Stages.Where(s => s.Kind == StageKind.TransformerEncoder).ToList();
+            return encoders.Count == 1 ? encoders[0].Member : null;
+        }
+
+        private int EncoderDepth(StageSpec layerTokens)
+        {
+            var into = layerTokens.Get("Into") ?? SingleEncoder();
+            var encoder = spec.Stages.FirstOrDefault(s => s.Member == into && s.Kind == StageKind.TransformerEncoder);
+            return ParseInt(encoder?.Get("Depth")) is > 0 and var depth ? depth : 1;
         }
 
         private void CheckReference(int index, StageSpec stage, string argument, StageKind kind)

@@ -136,7 +136,7 @@ public sealed class SafetensorsHeader
         if (text is null) { error = "No text was given."; return false; }
         var start = 0;
         while (start < text.Length && (text[start] == '\uFEFF' || IsWhitespace(text[start]))) start++;
-        if (start < text.Length && text[start] == '{')
+        if (start < text.Length && (text[start] == '{' || text[start] == '['))
             return TryParseJson(text, start, requireEnd: true, out header, out _, out error);
 
         // A whole file decoded as text: the 8-byte length became up to 8 characters before the '{'.
@@ -149,30 +149,30 @@ public sealed class SafetensorsHeader
                 firstError ??= candidateError;
                 continue;
             }
-            if (i == 8 && AllSingleByte(text, 0, end))
+            if (i == 8 && AllSingleByte(text, 0, 8))
             {
-                // Decoded one character per byte (Latin-1, or UTF-8 of ASCII): the prefix is the length.
+                // The prefix decoded one character per byte (Latin-1, or UTF-8 of bytes below 0x80): check it.
                 var prefix = new byte[8];
                 for (var k = 0; k < 8; k++) prefix[k] = (byte)text[k];
-                var length = ReadLength(prefix);
-                var jsonBytes = Latin1Bytes(text, 8, end - 8);
-                var padded = end;
-                while (padded < text.Length && text[padded] == ' ' && padded - 8 < (long)length) padded++;
-                if ((long)length != padded - 8)
+                var length = (long)ReadLength(prefix);
+                var json = text.Substring(8, end - 8);
+                var asLatin1 = AllSingleByte(json, 0, json.Length) ? json.Length : -1;      // bytes if decoded as Latin-1
+                var asUtf8 = Encoding.UTF8.GetByteCount(json);                                // bytes if decoded as UTF-8
+                if (PaddedTo(text, end, end + length - asUtf8))
                 {
-                    // A UTF-8 JSON decoded as Latin-1 is longer in characters than in bytes only when it is not
-                    // ASCII; decode those bytes as UTF-8 again and compare once more.
-                    if (!TryUtf8(jsonBytes, out var reDecoded) || !TryParseJson(reDecoded!, 0, requireEnd: false, out var again, out _, out _)
-                        || (long)length < jsonBytes.Length || (long)length > jsonBytes.Length + 7 + (padded - end))
-                    {
-                        error = $"The length prefix says the header has {length} bytes, but the JSON found has {padded - 8}.";
-                        return false;
-                    }
-                    candidate = again;
+                    // Decoded as UTF-8 (or plain ASCII): the names are right as they are.
                 }
-                else if (!IsAscii(jsonBytes) && TryUtf8(jsonBytes, out var utf8) && TryParseJson(utf8!, 0, requireEnd: false, out var reparsed, out _, out _))
+                else if (asLatin1 >= 0 && PaddedTo(text, end, end + length - asLatin1))
                 {
-                    candidate = reparsed; // names written in UTF-8 and decoded as Latin-1
+                    // Decoded as Latin-1: names written in UTF-8 came out as one character per byte; decode them again.
+                    if (TryUtf8(Latin1Bytes(json, 0, json.Length), out var utf8) && utf8 != json
+                        && TryParseJson(utf8!, 0, requireEnd: true, out var reparsed, out _, out _))
+                        candidate = reparsed;
+                }
+                else
+                {
+                    error = $"The length prefix says the header has {length} bytes, but the JSON found at character 8 has {asUtf8}.";
+                    return false;
                 }
             }
             header = candidate;
@@ -369,6 +369,17 @@ public sealed class SafetensorsHeader
         return total;
     }
 
+    // The header's JSON ends at 'end' and the safetensors writer pads it with spaces up to 'target'.
+    private static bool PaddedTo(string text, int end, long target)
+    {
+        if (target < end || target > text.Length || target - end > 8) return false;
+        for (var i = end; i < target; i++)
+        {
+            if (text[i] != ' ') return false;
+        }
+        return true;
+    }
+
     private static bool AllSingleByte(string text, int start, int end)
     {
         for (var i = start; i < end; i++)
@@ -383,15 +394,6 @@ public sealed class SafetensorsHeader
         var bytes = new byte[count];
         for (var i = 0; i < count; i++) bytes[i] = (byte)text[start + i];
         return bytes;
-    }
-
-    private static bool IsAscii(byte[] bytes)
-    {
-        foreach (var b in bytes)
-        {
-            if (b >= 0x80) return false;
-        }
-        return true;
     }
 
     private static bool TryUtf8(byte[] bytes, out string? text)
@@ -411,7 +413,7 @@ public sealed class SafetensorsHeader
     private static bool IsWhitespace(char c) => c is ' ' or '\t' or '\r' or '\n';
 
     private static string Describe(string text, int position) =>
-        position >= text.Length ? "the end of the text"
+        position >= text.Length ? "end of the text"
         : text[position] < ' ' || text[position] > '~' ? $"character U+{(int)text[position]:X4} at {position}"
         : $"'{text[position]}' at {position}";
 

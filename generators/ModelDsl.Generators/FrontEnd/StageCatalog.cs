@@ -29,6 +29,11 @@ public static class StageCatalog
         new(StageKind.CrossEntropyLoss, "ModelDsl.CrossEntropyLossAttribute", "global::ModelDsl.Blocks.CrossEntropyLoss", "loss"),
         // Any Module<Tensor,Tensor> of the user's; registered under the member's snake_case name.
         new(StageKind.CustomModule, "ModelDsl.CustomModuleAttribute", "global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>", ""),
+        // Token families without a timm counterpart are registered under the member's snake_case name.
+        new(StageKind.DeepPromptTokens, "ModelDsl.DeepPromptTokensAttribute", Parameter, ""),
+        new(StageKind.QueryTokens, "ModelDsl.QueryTokensAttribute", Parameter, ""),
+        new(StageKind.Resampler, "ModelDsl.ResamplerAttribute", "global::ModelDsl.Blocks.Resampler", ""),
+        new(StageKind.ChannelPatchEmbedding, "ModelDsl.ChannelPatchEmbeddingAttribute", "global::ModelDsl.Blocks.ChannelPatchEmbedding", "patch_embed"),
     ];
 
     private static readonly Dictionary<string, Entry> ByAttributeName = Entries.ToDictionary(e => e.AttributeName);
@@ -37,7 +42,15 @@ public static class StageCatalog
 
     /// <summary>The registered (state_dict) name of a stage's main member: timm's name, or snake_case of a custom stage.</summary>
     public static string RegisteredName(StageKind kind, string member) =>
-        kind == StageKind.CustomModule ? SnakeCase(member) : Of(kind).RegisteredName;
+        Of(kind).RegisteredName is { Length: > 0 } name ? name : SnakeCase(member);
+
+    /// <summary>Kinds of which a model has at most one; two embeddings of either kind also conflict.</summary>
+    public static StageKind? UniquenessGroup(StageKind kind) => kind switch
+    {
+        StageKind.CustomModule or StageKind.Resampler => null,
+        StageKind.ChannelPatchEmbedding => StageKind.PatchEmbedding,
+        _ => kind,
+    };
 
     private static string SnakeCase(string name)
     {

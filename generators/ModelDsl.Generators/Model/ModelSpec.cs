@@ -67,4 +67,8 @@ public enum StageKind
     ClassifierHead,
     CrossEntropyLoss,
     CustomModule,
+    DeepPromptTokens,
+    QueryTokens,
+    Resampler,
+    ChannelPatchEmbedding,
 }

@@ -51,6 +51,31 @@ public sealed class EncoderBlock : nn.Module<Tensor, Tensor>
         return y.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// VQT: query tokens <c>[B,T,D]</c> (or <c>[1,T,D]</c>, expanded to the batch) through this block as
+    /// queries only, with this block's own weights: <c>h = q + attn(norm1(q) as queries, norm1(x) as keys and
+    /// values)</c>, then <c>h + mlp(norm2(h))</c> <c>-> [B,T,D]</c>. The <c>qkv</c> weight is split into its query
+    /// rows and its key/value rows; nothing attends to the queries and <paramref name="x"/> is not changed
+    /// (run <see cref="forward"/> for the tokens' own output).
+    /// </summary>
+    public Tensor ForwardQueries(Tensor x, Tensor queries)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(queries);
+        if (x.ndim != 3 || x.shape[2] != Dim)
+            throw new ArgumentException($"EncoderBlock.ForwardQueries expects tokens [B,N,{Dim}]; got [{string.Join(",", x.shape)}].", nameof(x));
+        var b = x.shape[0];
+        if (queries.ndim != 3 || queries.shape[2] != Dim || (queries.shape[0] != 1 && queries.shape[0] != b))
+            throw new ArgumentException(
+                $"EncoderBlock.ForwardQueries expects queries [1,T,{Dim}] or [{b},T,{Dim}]; got [{string.Join(",", queries.shape)}].", nameof(queries));
+
+        using var scope = NewDisposeScope();
+        var q = queries.expand(new long[] { b, -1, -1 });
+        var h = q + QueryAttention.Attend(attn, norm1.forward(q), norm1.forward(x));
+        var y = h + mlp.forward(norm2.forward(h));
+        return y.MoveToOuterDisposeScope();
+    }
+
     internal static int HiddenFeatures(int dim, double mlpRatio, string owner)
     {
         if (!(mlpRatio > 0) || double.IsInfinity(mlpRatio))

@@ -43,6 +43,21 @@ public static class Tokens
     }
 
     /// <summary>
+    /// One set of <paramref name="count"/> tokens per encoder block, <c>[depth,count,D]</c>: VPT-deep
+    /// prompts or VQT query tokens. Trunc-normal std 0.02, like the other learned tables.
+    /// </summary>
+    public static Parameter CreateLayered(int depth, int count, int dim)
+    {
+        if (depth <= 0) throw new ArgumentOutOfRangeException(nameof(depth), depth, "The depth must be positive.");
+        if (count <= 0) throw new ArgumentOutOfRangeException(nameof(count), count, "The token count must be positive.");
+        if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), dim, "The token dimension must be positive.");
+        var p = new Parameter(empty(depth, count, dim));
+        using (no_grad())
+            Initialization.TruncatedNormal_(p, std: PositionInitStd);
+        return (Parameter)p.DetachFromDisposeScope();
+    }
+
+    /// <summary>
     /// Puts prefix tokens in front of a token sequence: each <c>[1,n,D]</c> (or <c>[B,n,D]</c>) prefix is
     /// expanded to the batch of <paramref name="x"/> <c>[B,N,D]</c>, and the result is
     /// <c>cat([prefix0, prefix1, ..., x], dim 1)</c>, prefixes in the given order.

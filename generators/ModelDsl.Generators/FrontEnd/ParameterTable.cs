@@ -1,0 +1,228 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Text;
+using ModelDsl.Generators.Model;
+
+namespace ModelDsl.Generators.FrontEnd;
+
+/// <summary>
+/// The parameters a generated module registers, computed at compile time from the graph: names in the order of
+/// TorchSharp's <c>named_parameters()</c> (the model's own parameters, then each registered module in turn) and
+/// shapes from each stage's resolved arguments. They are timm's <c>VisionTransformer</c> state_dict keys.
+/// </summary>
+/// <remarks>
+/// Mirrors <c>ModelEmitter</c> (what it constructs and registers) and the runtime blocks (what they register);
+/// docs/weights.md has the same table in prose. A stage whose parameters cannot be known before its module is
+/// built (a custom module) is listed in <see cref="OpaquePrefixes"/> instead.
+/// </remarks>
+public static class ParameterTable
+{
+    /// <summary>Every parameter of the generated module of <paramref name="graph"/>, e.g. <c>patch_embed.proj.weight [64,1,7,7]</c>.</summary>
+    public static IReadOnlyList<(string Name, long[] Shape)> Of(ModelGraph graph)
+    {
+        if (graph is null) throw new ArgumentNullException(nameof(graph));
+        var direct = new List<(string, long[])>();
+        var modules = new List<(string, long[])>();
+        foreach (var stage in graph.Stages)
+        {
+            switch (stage.Kind)
+            {
+                case StageKind.PatchEmbedding:
+                {
+                    long d = stage.Int("Dim"), c = stage.Int("InChannels"), p = stage.Int("PatchSize");
+                    modules.Add(("patch_embed.proj.weight", [d, c, p, p]));
+                    modules.Add(("patch_embed.proj.bias", [d]));
+                    break;
+                }
+                case StageKind.ClsToken:
+                    direct.Add(("cls_token", [1, stage.Int("Count"), stage.Int("Dim")]));
+                    break;
+                case StageKind.RegisterTokens:
+                    direct.Add(("reg_token", [1, stage.Int("Count"), stage.Int("Dim")]));
+                    break;
+                case StageKind.PositionEmbedding:
+                    direct.Add(("pos_embed", [1, stage.Int("Length"), stage.Int("Dim")]));
+                    break;
+                case StageKind.TransformerEncoder:
+                {
+                    long d = stage.Int("Dim");
+                    var hidden = Hidden(stage.Int("Dim"), stage.Double("MlpRatio"));
+                    for (var i = 0; i < stage.Int("Depth"); i++)
+                    {
+                        var block = "blocks." + i.ToString(CultureInfo.InvariantCulture) + ".";
+                        LayerNorm(modules, block + "norm1", d);
+                        Linear(modules, block + "attn.qkv", d, 3 * d);
+                        Linear(modules, block + "attn.proj", d, d);
+                        LayerNorm(modules, block + "norm2", d);
+                        Linear(modules, block + "mlp.fc1", d, hidden);
+                        Linear(modules, block + "mlp.fc2", hidden, d);
+                    }
+                    if (stage.Bool("FinalNorm"))
+                        LayerNorm(modules, "norm", d);
+                    break;
+                }
+                case StageKind.ClassifierHead:
+                {
+                    long d = stage.Int("Dim");
+                    var pool = stage.Text("Pool");
+                    if (pool == "Avg")
+                        LayerNorm(modules, "fc_norm", d);
+                    if (pool == "Map")
+                    {
+                        // Blocks.AttentionPool(dim, heads) with its default MLP ratio 4.0 (the emitter passes no ratio).
+                        var hidden = Hidden(stage.Int("Dim"), 4.0);
+                        modules.Add(("attn_pool.latent", [1, 1, d]));
+                        Linear(modules, "attn_pool.q", d, d);
+                        Linear(modules, "attn_pool.kv", d, 2 * d);
+                        Linear(modules, "attn_pool.proj", d, d);
+                        LayerNorm(modules, "attn_pool.norm", d);
+                        Linear(modules, "attn_pool.mlp.fc1", d, hidden);
+                        Linear(modules, "attn_pool.mlp.fc2", hidden, d);
+                    }
+                    // Blocks.ClassifierHead registers weight and bias itself.
+                    Linear(modules, "head", d, stage.Int("Classes"));
+                    break;
+                }
+                case StageKind.CrossEntropyLoss:
+                    break;
+                default:
+                    break; // not known at compile time: see OpaquePrefixes
+            }
+        }
+        // TorchSharp (like PyTorch) lists a module's own parameters before those of its registered children.
+        direct.AddRange(modules);
+        return direct;
+    }
+
+    /// <summary>
+    /// Registered names of stages whose parameters are not known at compile time (custom modules): every name
+    /// under <c>prefix.</c> belongs to them.
+    /// </summary>
+    public static IReadOnlyList<string> OpaquePrefixes(ModelGraph graph)
+    {
+        if (graph is null) throw new ArgumentNullException(nameof(graph));
+        var prefixes = new List<string>();
+        foreach (var stage in graph.Stages)
+        {
+            if (stage.Kind is StageKind.PatchEmbedding or StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding
+                or StageKind.TransformerEncoder or StageKind.ClassifierHead or StageKind.CrossEntropyLoss)
+                continue;
+            var registered = (int)stage.Kind < StageCatalog.Entries.Count ? StageCatalog.Of(stage.Kind).RegisteredName : "";
+            prefixes.Add(registered.Length > 0 ? registered : SnakeCase(stage.Member));
+        }
+        return prefixes;
+    }
+
+    /// <summary>
+    /// Compares the parameters a declaration expects with the tensors of a weights file: every expected name
+    /// the file lacks, every one it has with another shape, and (after them) every file tensor the model does
+    /// not have. With <paramref name="prefix"/>, only the file's names under it count, with it removed.
+    /// </summary>
+    /// <param name="expected">From <see cref="Of"/>.</param>
+    /// <param name="header">The file's header.</param>
+    /// <param name="prefix">A file-name prefix such as <c>"backbone."</c>, or null.</param>
+    /// <param name="opaquePrefixes">From <see cref="OpaquePrefixes"/>: file names under them are not reported as unexpected.</param>
+    public static IReadOnlyList<ParameterDifference> Compare(
+        IReadOnlyList<(string Name, long[] Shape)> expected, SafetensorsHeader header, string? prefix = null, IReadOnlyList<string>? opaquePrefixes = null)
+    {
+        if (expected is null) throw new ArgumentNullException(nameof(expected));
+        if (header is null) throw new ArgumentNullException(nameof(header));
+        prefix ??= "";
+        var differences = new List<ParameterDifference>();
+        var expectedNames = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, shape) in expected)
+        {
+            expectedNames.Add(name);
+            var entry = header.Find(prefix + name);
+            if (entry is null)
+                differences.Add(new ParameterDifference(ParameterDifferenceKind.Missing, name, shape, null));
+            else if (!SameShape(shape, entry.Shape))
+                differences.Add(new ParameterDifference(ParameterDifferenceKind.ShapeMismatch, name, shape, entry.ShapeArray()));
+        }
+        foreach (var entry in header.Entries)
+        {
+            if (!entry.Name.StartsWith(prefix, StringComparison.Ordinal)) continue;
+            var name = entry.Name.Substring(prefix.Length);
+            if (expectedNames.Contains(name)) continue;
+            if (opaquePrefixes is not null && opaquePrefixes.Any(p => name.StartsWith(p + ".", StringComparison.Ordinal))) continue;
+            differences.Add(new ParameterDifference(ParameterDifferenceKind.Unexpected, name, null, entry.ShapeArray()));
+        }
+        return differences;
+    }
+
+    /// <summary><c>[64,1,7,7]</c>.</summary>
+    public static string Format(IEnumerable<long> shape) =>
+        "[" + string.Join(",", shape.Select(d => d.ToString(CultureInfo.InvariantCulture))) + "]";
+
+    /// <summary>One line per parameter, <c>name [shape]</c>: the table as text (for docs and diagnostics).</summary>
+    public static string ToText(IReadOnlyList<(string Name, long[] Shape)> table)
+    {
+        var text = new StringBuilder();
+        foreach (var (name, shape) in table)
+            text.Append(name).Append(' ').Append(Format(shape)).Append('\n');
+        return text.ToString();
+    }
+
+    // The runtime's hidden width: (int)(dim * mlpRatio), as EncoderBlock.HiddenFeatures computes it.
+    private static long Hidden(int dim, double mlpRatio) => (int)(dim * mlpRatio);
+
+    private static void Linear(List<(string, long[])> list, string name, long inFeatures, long outFeatures)
+    {
+        list.Add((name + ".weight", [outFeatures, inFeatures]));
+        list.Add((name + ".bias", [outFeatures]));
+    }
+
+    private static void LayerNorm(List<(string, long[])> list, string name, long dim)
+    {
+        list.Add((name + ".weight", [dim]));
+        list.Add((name + ".bias", [dim]));
+    }
+
+    private static bool SameShape(long[] shape, EquatableArray<long> other)
+    {
+        if (shape.Length != other.Count) return false;
+        for (var i = 0; i < shape.Length; i++)
+        {
+            if (shape[i] != other[i]) return false;
+        }
+        return true;
+    }
+
+    // The registered name of a custom stage: the member's snake_case (same rule as the emitter's).
+    private static string SnakeCase(string name)
+    {
+        var text = new StringBuilder();
+        for (var i = 0; i < name.Length; i++)
+        {
+            if (char.IsUpper(name[i]) && i > 0 && !char.IsUpper(name[i - 1]))
+                text.Append('_');
+            text.Append(char.ToLowerInvariant(name[i]));
+        }
+        return text.ToString();
+    }
+}
+
+public enum ParameterDifferenceKind
+{
+    /// <summary>The declaration expects it; the file lacks it.</summary>
+    Missing,
+    /// <summary>Both have it, with different shapes.</summary>
+    ShapeMismatch,
+    /// <summary>The file has it; the declaration does not.</summary>
+    Unexpected,
+}
+
+/// <summary>One difference between a declaration's parameters and a weights file.</summary>
+/// <param name="Expected">The declaration's shape; null for <see cref="ParameterDifferenceKind.Unexpected"/>.</param>
+/// <param name="Found">The file's shape; null for <see cref="ParameterDifferenceKind.Missing"/>.</param>
+public sealed record ParameterDifference(ParameterDifferenceKind Kind, string Name, long[]? Expected, long[]? Found)
+{
+    public override string ToString() => Kind switch
+    {
+        ParameterDifferenceKind.Missing => $"{Name} {ParameterTable.Format(Expected!)}: missing from the file",
+        ParameterDifferenceKind.ShapeMismatch => $"{Name}: expected {ParameterTable.Format(Expected!)}, found {ParameterTable.Format(Found!)}",
+        _ => $"{Name} {ParameterTable.Format(Found!)}: in the file, not in the model",
+    };
+}
