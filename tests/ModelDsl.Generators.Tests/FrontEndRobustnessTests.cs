@@ -100,4 +100,26 @@ public class FrontEndRobustnessTests
         var generated = TestCompilation.RunGenerator(compilation).SingleSource();
         Assert.Contains("new global::ModelDsl.Blocks.AttentionPool(dim: 32, heads: 4, mlpRatio: 3.0)", generated);
     }
+
+    /// <summary>
+    /// Doubles that are not finite must be reported (MD0008) and never reach the generated code,
+    /// where they would be written as "NaN.0" or "Infinity.0" and break the user's build.
+    /// </summary>
+    [Theory]
+    [InlineData("LabelSmoothing = 0.1", "LabelSmoothing = double.NaN")]
+    [InlineData("LabelSmoothing = 0.1", "LabelSmoothing = 0.1, Weight = double.NaN")]
+    [InlineData("LabelSmoothing = 0.1", "LabelSmoothing = 0.1, Weight = double.PositiveInfinity")]
+    [InlineData("Heads = 4", "Heads = 4, MlpRatio = double.PositiveInfinity")]
+    [InlineData("Heads = 4", "Heads = 4, MlpRatio = double.NaN")]
+    public void Non_finite_doubles_are_reported_and_not_emitted(string from, string to)
+    {
+        var argument = to.Substring(to.LastIndexOf(", ", StringComparison.Ordinal) is var comma and >= 0 ? comma + 2 : 0);
+        DiagnosticAssert.Verify(Edit(DiagnosticTests.Valid, (from, to.Replace(argument, "{|MD0008:" + argument + "|}"))));
+
+        var run = TestCompilation.RunGenerator(TestCompilation.Create(Edit(DiagnosticTests.Valid, (from, to))));
+        var errors = run.Output.GetDiagnostics()
+            .Where(d => d.Severity == DiagnosticSeverity.Error && d.Location.SourceTree?.FilePath.EndsWith(".g.cs") == true)
+            .ToList();
+        Assert.True(errors.Count == 0, "Errors in the generated file:\n" + TestCompilation.Describe(errors));
+    }
 }

@@ -258,7 +258,8 @@ internal static class ModelEmitter
             // Stages that a later stage reads by name (Resampler.Over) keep their output in a variable.
             var kept = stages.Where(s => s.Kind == StageKind.Resampler).Select(s => s.Text("Source")).Where(s => s.Length > 0).ToList();
             var positions = stages.FirstOrDefault(s => s.Kind == StageKind.PositionEmbedding);
-            var prefix = stages.Where(s => s.Kind is StageKind.ClsToken or StageKind.RegisterTokens).ToList();
+            // timm's order whatever the declaration order: [CLS | registers | patches].
+            var prefix = stages.Where(s => s.Kind is StageKind.ClsToken or StageKind.RegisterTokens).OrderBy(s => s.Kind).ToList();
             string? pooled = null, logits = null;
             var hasTokens = false;
             if (patch is not null && patch.Resolved.Any(a => a.Name == "Input"))
@@ -268,7 +269,7 @@ internal static class ModelEmitter
                 if (positions?.Text("Covers") == "PatchesOnly")
                     w.Line(Shaped("x = x + pos_embed;", patch.Output));
                 if (prefix.Count > 0)
-                    w.Line(Shaped($"x = {Blocks}.Tokens.Prepend(x, {string.Join(", ", prefix.Select(Registered))});", prefix.Last().Output));
+                    w.Line(Shaped($"x = {Blocks}.Tokens.Prepend(x, {string.Join(", ", prefix.Select(Registered))});", stages.Last(s => s.Kind is StageKind.ClsToken or StageKind.RegisterTokens).Output));
                 if (positions?.Text("Covers") == "PrefixAndPatches")
                     w.Line(Shaped("x = x + pos_embed;", positions.Output));
             }

@@ -100,6 +100,8 @@ public static class ModelCompiler
                 var entry = StageCatalog.Of(stage.Kind);
                 if (!stage.IsPartial)
                     Report(Descriptors.StageNotPartial, DiagnosticTarget.Member(i), stage.Member, ShortType(stage.Kind == StageKind.CustomModule ? stage.MemberType : entry.MemberType));
+                foreach (var other in stage.OtherStageAttributes)
+                    Report(Descriptors.ConflictingStageAttributes, DiagnosticTarget.Member(i), stage.Member, entry.ShortName, other);
                 if (stage.Kind == StageKind.CustomModule)
                 {
                     var facts = stage.MemberTypeFacts;
@@ -110,8 +112,6 @@ public static class ModelCompiler
                 }
                 if (stage.MemberType != entry.MemberType)
                     Report(Descriptors.WrongMemberType, DiagnosticTarget.Member(i), stage.Member, entry.ShortName, ShortType(entry.MemberType), ShortType(stage.MemberType));
-                foreach (var other in stage.OtherStageAttributes)
-                    Report(Descriptors.ConflictingStageAttributes, DiagnosticTarget.Member(i), stage.Member, entry.ShortName, other);
                 if (StageCatalog.UniquenessGroup(stage.Kind) is not { } group)
                     continue;
                 if (firstOfKind.TryGetValue(group, out var first))
@@ -168,7 +168,7 @@ public static class ModelCompiler
             {
                 var suggestion = CommonDivisorNear(height.Value, width.Value, patch);
                 Report(Descriptors.ImageNotDivisibleByPatch, DiagnosticTarget.Attribute(index, "PatchSize"),
-                    Fix(suggestion), stage.Member, patch, image.Name, height, width, image.Shape.Text, suggestion?.ToString(CultureInfo.InvariantCulture) ?? "a divisor of both");
+                    Fix(suggestion == patch ? null : suggestion), stage.Member, patch, image.Name, height, width, image.Shape.Text, suggestion?.ToString(CultureInfo.InvariantCulture) ?? "a divisor of both");
             }
             var inChannels = (int)(channels ?? 1);
             resolved.Add(new("InChannels", inChannels.ToString(CultureInfo.InvariantCulture)));
@@ -194,6 +194,7 @@ public static class ModelCompiler
 
         private (Shape?, long) Tokens(int index, StageSpec stage, List<Argument> resolved, int count)
         {
+            RequireEmbeddingGroup(index, stage);
             var width = Width(index, stage, resolved, "a token sequence [B,N,D]");
             if (stage.Kind == StageKind.ClsToken) resolved.Add(new("Count", "1"));
             noWeightDecay.Add(StageCatalog.Of(stage.Kind).RegisteredName);
@@ -206,6 +207,7 @@ public static class ModelCompiler
 
         private (Shape?, long) Positions(int index, StageSpec stage, List<Argument> resolved)
         {
+            RequireEmbeddingGroup(index, stage);
             var width = Width(index, stage, resolved, "a token sequence [B,N,D]");
             var covers = stage.Get("Covers") ?? "PrefixAndPatches";
             resolved.Add(new("Covers", covers));
@@ -372,6 +374,19 @@ public static class ModelCompiler
             return (sequence, UnknownParameters);
         }
 
+        // Prefix tokens and positions are added right after the patch embedding (timm's _pos_embed),
+        // so a stage that transforms the patches cannot sit between them.
+        private void RequireEmbeddingGroup(int index, StageSpec stage)
+        {
+            if (sequenceSource is null)
+                return;
+            var source = spec.Stages.First(s => s.Member == sequenceSource);
+            if (source.Kind is StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding or StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding)
+                return;
+            Report(Descriptors.ConflictingStages, DiagnosticTarget.Member(index), stage.Member, sequenceSource,
+                $"prefix tokens and positions join the sequence right after the patch embedding; declare '{stage.Member}' before '{sequenceSource}'");
+        }
+
         // Deep prompts and query tokens: one set per block of the encoder they go into.
         private (Shape?, long) LayerTokens(int index, StageSpec stage, List<Argument> resolved)
         {
@@ -395,7 +410,7 @@ public static class ModelCompiler
             if (stage.Get("Over") is { } over && outputsByMember.TryGetValue(over, out var named))
                 (source, sourceName) = (named, over);
             else if (stage.Get("Over") is { } later && spec.Stages.Any(s => s.Member == later && s.Kind == StageKind.TransformerEncoder))
-                Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index, "Over"), stage.Member, $"'{later}' to be declared before it", $"'{later}' comes later");
+                Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index, "Over"), stage.Member, $"the output of '{later}'", $"'{later}' is declared after it");
             if (source is null)
             {
                 Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "a token sequence [B,N,D] to read", "no stage before it produces one");
@@ -413,7 +428,7 @@ public static class ModelCompiler
             resolved.Add(new("Dim", dim.ToString(CultureInfo.InvariantCulture)));
             resolved.Add(new("Source", sourceName == sequenceSource ? "" : sourceName!));
             var queries = PositiveInt(index, stage, "Queries", resolved, fallback: 1, "a positive number of query tokens");
-            var depth = PositiveInt(index, stage, "Depth", resolved, fallback: 1, "a positive number of cross-attention layers");
+            var depth = PositiveInt(index, stage, "Depth", resolved, fallback: 1, "a positive number of cross-attention layers", attributeDefault: 1);
             Heads(index, stage, "Heads", resolved, dim);
             var mlpRatio = PositiveDouble(index, stage, "MlpRatio", resolved, fallback: 4.0, "a positive MLP width ratio");
             long d = dim, s = sourceDim, hidden = (long)(dim * mlpRatio);
@@ -497,9 +512,10 @@ public static class ModelCompiler
             return heads;
         }
 
-        private int PositiveInt(int index, StageSpec stage, string argument, List<Argument> resolved, int fallback, string expected)
+        // attributeDefault: the attribute property's initial value, which AttributeData does not show when unwritten.
+        private int PositiveInt(int index, StageSpec stage, string argument, List<Argument> resolved, int fallback, string expected, int attributeDefault = 0)
         {
-            var value = ParseInt(stage.Get(argument)) ?? 0;
+            var value = ParseInt(stage.Get(argument)) ?? attributeDefault;
             if (value <= 0)
             {
                 // Not written at all: point at the attribute, since there is no argument to squiggle.

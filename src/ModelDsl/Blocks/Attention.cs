@@ -29,8 +29,18 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     public int Heads { get; }
     public int HeadDim => Dim / Heads;
 
-    /// <summary><c>[B,N,D] -> [B,N,D]</c>.</summary>
+    /// <summary>
+    /// <c>[B,N,D] -> [B,N,D]</c>. Under <see cref="Autocast"/> the projections and the attention run in
+    /// the compute type; the result is returned in the parameters' type.
+    /// </summary>
     public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return Autocast.ToParameterType(ForwardCompute(x), qkv.weight!.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The forward pass, left in the autocast compute type (the encoder block adds it to its fp32 residual).</summary>
+    internal Tensor ForwardCompute(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         if (x.ndim != 3 || x.shape[2] != Dim)
@@ -39,10 +49,10 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
 
         using var scope = NewDisposeScope();
         // [B,N,3D] -> [B,N,3,H,hd] -> [3,B,H,N,hd]
-        var parts = qkv.forward(x).reshape(b, n, 3, Heads, HeadDim).permute(2, 0, 3, 1, 4).unbind(0);
+        var parts = Autocast.Linear(qkv, x).reshape(b, n, 3, Heads, HeadDim).permute(2, 0, 3, 1, 4).unbind(0);
         var o = nn.functional.scaled_dot_product_attention(parts[0], parts[1], parts[2]); // [B,H,N,hd]
         o = o.transpose(1, 2).reshape(b, n, Dim);
-        return proj.forward(o).MoveToOuterDisposeScope();
+        return Autocast.Linear(proj, o).MoveToOuterDisposeScope();
     }
 
     internal static void Validate(int dim, int heads, string owner)

@@ -58,14 +58,17 @@ public sealed class AttentionPool : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"AttentionPool expects tokens [B,N,{Dim}]; got [{string.Join(",", x.shape)}].", nameof(x));
         var (b, n) = (x.shape[0], x.shape[1]);
 
+        // Under Autocast the projections and the attention compute in the compute type; the norm and the
+        // residual stay in the parameters' type, which is also the type of the result.
         using var scope = NewDisposeScope();
+        var type = latent.dtype;
         var qLatent = latent.expand(new long[] { b, -1, -1 });                                   // [B,1,D]
-        var query = q.forward(qLatent).reshape(b, 1, Heads, HeadDim).transpose(1, 2);          // [B,H,1,hd]
-        var keyValue = kv.forward(x).reshape(b, n, 2, Heads, HeadDim).permute(2, 0, 3, 1, 4).unbind(0); // 2 x [B,H,N,hd]
+        var query = Autocast.Linear(q, qLatent).reshape(b, 1, Heads, HeadDim).transpose(1, 2); // [B,H,1,hd]
+        var keyValue = Autocast.Linear(kv, x).reshape(b, n, 2, Heads, HeadDim).permute(2, 0, 3, 1, 4).unbind(0); // 2 x [B,H,N,hd]
         var o = nn.functional.scaled_dot_product_attention(query, keyValue[0], keyValue[1]);   // [B,H,1,hd]
         o = o.transpose(1, 2).reshape(b, 1, Dim);
-        o = proj.forward(o);
-        o = o + mlp.forward(norm.forward(o));
+        o = Autocast.ToParameterType(Autocast.Linear(proj, o), type);
+        o = o + mlp.ForwardCompute(norm.forward(o));
         return o.select(1, 0).MoveToOuterDisposeScope();
     }
 }

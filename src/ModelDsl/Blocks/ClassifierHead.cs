@@ -40,6 +40,11 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(x);
         if (x.ndim < 1 || x.shape[^1] != Dim)
             throw new ArgumentException($"ClassifierHead expects features [...,{Dim}]; got [{string.Join(",", x.shape)}].", nameof(x));
-        return nn.functional.linear(x, weight, bias);
+        if (!Autocast.AppliesTo(weight.dtype, out var compute))
+            return nn.functional.linear(x, weight, bias);
+        // The product in the compute type; the logits leave in fp32 for the loss's softmax.
+        using var scope = NewDisposeScope();
+        return nn.functional.linear(Autocast.To(x, compute), weight.to(compute), bias.to(compute))
+            .to(weight.dtype).MoveToOuterDisposeScope();
     }
 }

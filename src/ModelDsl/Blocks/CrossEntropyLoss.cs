@@ -23,6 +23,13 @@ public sealed class CrossEntropyLoss
     {
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(target);
+        if (logits.dtype is ScalarType.BFloat16 or ScalarType.Float16)
+        {
+            // Mixed precision: the log-softmax and the mean in fp32.
+            using var scope = NewDisposeScope();
+            return nn.functional.cross_entropy(logits.to(ScalarType.Float32), target, label_smoothing: LabelSmoothing)
+                .MoveToOuterDisposeScope();
+        }
         return nn.functional.cross_entropy(logits, target, label_smoothing: LabelSmoothing);
     }
 }

@@ -42,12 +42,19 @@ public sealed class EncoderBlock : nn.Module<Tensor, Tensor>
     public Attention Attn => attn;
     public Mlp Mlp => mlp;
 
+    /// <summary>
+    /// <c>[B,N,D] -> [B,N,D]</c>. Under <see cref="Autocast"/> the attention and the MLP compute in the
+    /// compute type while the norms and the residual stream stay in the parameters' type (fp32).
+    /// </summary>
     public override Tensor forward(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         using var scope = NewDisposeScope();
-        var h = x + attn.forward(norm1.forward(x));
-        var y = h + mlp.forward(norm2.forward(h));
+        var type = norm1.weight!.dtype;
+        var residual = Autocast.ToParameterType(x, type);
+        // The adds promote the compute-type branch outputs to the residual's type in one pass.
+        var h = residual + attn.ForwardCompute(norm1.forward(residual));
+        var y = h + mlp.ForwardCompute(norm2.forward(h));
         return y.MoveToOuterDisposeScope();
     }
 

@@ -32,10 +32,21 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
     public int InFeatures { get; }
     public int HiddenFeatures { get; }
 
+    /// <summary>
+    /// <c>[...,in] -> [...,in]</c>. Under <see cref="Autocast"/> both layers and the GELU run in the
+    /// compute type; the result is returned in the parameters' type.
+    /// </summary>
     public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return Autocast.ToParameterType(ForwardCompute(x), fc1.weight!.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The forward pass, left in the autocast compute type.</summary>
+    internal Tensor ForwardCompute(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         using var scope = NewDisposeScope();
-        return fc2.forward(act.forward(fc1.forward(x))).MoveToOuterDisposeScope();
+        return Autocast.Linear(fc2, act.forward(Autocast.Linear(fc1, x))).MoveToOuterDisposeScope();
     }
 }

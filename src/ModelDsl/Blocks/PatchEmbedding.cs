@@ -45,8 +45,21 @@ public sealed class PatchEmbedding : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"PatchEmbedding: the image size {h}x{w} is not divisible by the patch size {PatchSize}.", nameof(input));
 
         using var scope = NewDisposeScope();
-        var x = proj.forward(input);          // [B,D,H/P,W/P]
-        x = x.flatten(2).transpose(1, 2);     // [B,N,D]
+        var weight = proj.weight!;
+        Tensor x;
+        if (Autocast.AppliesTo(weight.dtype, out var compute))
+        {
+            // The patch projection in the compute type; the tokens leave in the parameters' type.
+            var bias = proj.bias;
+            x = nn.functional.conv2d(Autocast.To(input, compute), weight.to(compute), bias is null ? null : bias.to(compute),
+                strides: new long[] { PatchSize, PatchSize });
+            x = x.flatten(2).transpose(1, 2).to(weight.dtype);   // [B,N,D]
+        }
+        else
+        {
+            x = proj.forward(input);              // [B,D,H/P,W/P]
+            x = x.flatten(2).transpose(1, 2);     // [B,N,D]
+        }
         return x.MoveToOuterDisposeScope();
     }
 }

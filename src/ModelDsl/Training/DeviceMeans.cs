@@ -58,6 +58,33 @@ internal sealed class DeviceMeans(Device device) : IDisposable
         return sum.item<double>() / _weights[name];
     }
 
+    /// <summary>The running sums and weights (syncs with the device), for a checkpoint.</summary>
+    public IReadOnlyList<(string Name, double Sum, long Weight)> Export()
+    {
+        if (_names.Count == 0) return [];
+        using var scope = NewDisposeScope();
+        var values = stack(_names.Select(n => _sums[n]).ToArray()).cpu().data<double>().ToArray();
+        return _names.Select((n, i) => (n, values[i], _weights[n])).ToList();
+    }
+
+    /// <summary>Replaces the running sums and weights with exported ones.</summary>
+    public void Import(IEnumerable<(string Name, double Sum, long Weight)> entries, long weight)
+    {
+        Reset();
+        foreach (var (name, sum, w) in entries)
+        {
+            if (!_sums.TryGetValue(name, out var t))
+            {
+                t = zeros(Array.Empty<long>(), ScalarType.Float64, device).DetachFromDisposeScope();
+                _sums[name] = t;
+                _names.Add(name);
+            }
+            using (var scope = NewDisposeScope()) t.fill_(sum);
+            _weights[name] = w;
+        }
+        Weight = weight;
+    }
+
     /// <summary>Zeroes the sums and the weight.</summary>
     public void Reset()
     {

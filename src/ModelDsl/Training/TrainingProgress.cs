@@ -11,14 +11,15 @@ internal interface IEpochReporter
     /// <summary>One more step done.</summary>
     void Advance();
 
-    /// <summary>Fresh numbers read at a sync point.</summary>
-    void Update(double loss, double learningRate, double samplesPerSecond);
+    /// <summary>Fresh numbers read at a sync point: the running loss, one running metric (name and value, or null), the rate and the throughput.</summary>
+    void Update(double loss, string? metric, double metricValue, double learningRate, double samplesPerSecond);
 }
 
 /// <summary>Shows (or not) the progress of the epochs.</summary>
 internal abstract class TrainingProgress
 {
-    public abstract void RunEpoch(int epoch, int epochs, long steps, Action<IEpochReporter> body);
+    /// <summary>Runs <paramref name="body"/> for one epoch of <paramref name="steps"/> steps, <paramref name="done"/> of them already done (a resumed epoch).</summary>
+    public abstract void RunEpoch(int epoch, int epochs, long steps, long done, Action<IEpochReporter> body);
 
     /// <summary>
     /// The live bar needs an interactive console even when asked for: Spectre's fallback for
@@ -34,14 +35,14 @@ internal abstract class TrainingProgress
 
     private sealed class Silent : TrainingProgress, IEpochReporter
     {
-        public override void RunEpoch(int epoch, int epochs, long steps, Action<IEpochReporter> body) => body(this);
+        public override void RunEpoch(int epoch, int epochs, long steps, long done, Action<IEpochReporter> body) => body(this);
         public void Advance() { }
-        public void Update(double loss, double learningRate, double samplesPerSecond) { }
+        public void Update(double loss, string? metric, double metricValue, double learningRate, double samplesPerSecond) { }
     }
 
     private sealed class SpectreProgress : TrainingProgress
     {
-        public override void RunEpoch(int epoch, int epochs, long steps, Action<IEpochReporter> body)
+        public override void RunEpoch(int epoch, int epochs, long steps, long done, Action<IEpochReporter> body)
         {
             AnsiConsole.Progress()
                 .AutoClear(false)
@@ -56,7 +57,8 @@ internal abstract class TrainingProgress
                 {
                     var title = $"epoch {epoch}/{epochs}";
                     var task = context.AddTask(title, autoStart: true, maxValue: Math.Max(1, steps));
-                    using (var reporter = new Reporter(task, title))
+                    task.Value = done;
+                    using (var reporter = new Reporter(task, title, done))
                     {
                         body(reporter);
                     }
@@ -77,18 +79,19 @@ internal abstract class TrainingProgress
             private long _steps;
             private string? _status;
 
-            public Reporter(ProgressTask task, string title)
+            public Reporter(ProgressTask task, string title, long done)
             {
                 _task = task;
                 _title = title;
+                _steps = done;
                 _timer = new Timer(_ => Publish(), null, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100));
             }
 
             public void Advance() => Interlocked.Increment(ref _steps);
 
-            public void Update(double loss, double learningRate, double samplesPerSecond) =>
+            public void Update(double loss, string? metric, double metricValue, double learningRate, double samplesPerSecond) =>
                 Volatile.Write(ref _status, Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                    $"{_title}  loss {loss:F4}  lr {learningRate:0.00e+00}  {samplesPerSecond:N0} samples/s")));
+                    $"{_title}  loss {loss:F4}{(metric is null ? "" : $"  {metric} {metricValue:F4}")}  lr {learningRate:0.00e+00}  {samplesPerSecond:N0} samples/s")));
 
             private void Publish()
             {

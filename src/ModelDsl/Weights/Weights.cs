@@ -245,7 +245,8 @@ public static class Weights
     private static LoadPlan Plan(List<Target> targets, IReadOnlyList<TensorEntry> fileEntries, LoadOptions options)
     {
         var prefix = options.Prefix ?? "";
-        bool Excluded(string name) => options.Exclude.Any(e =>
+        var exclude = options.Exclude ?? Array.Empty<string>();
+        bool Excluded(string name) => exclude.Any(e =>
             e.Length > 0 && (name == e || name.StartsWith(e.EndsWith('.') ? e : e + ".", StringComparison.Ordinal)));
 
         // The file's tensors under the prefix, by model name.
@@ -297,6 +298,9 @@ public static class Weights
             }
             matches.Add(new Match(target, entry));
         }
+        // Ignored in the file's order.
+        var ignoredSet = new HashSet<string>(ignored, StringComparer.Ordinal);
+        ignored = fileEntries.Select(e => e.Name).Where(ignoredSet.Contains).Distinct(StringComparer.Ordinal).ToList();
         return new LoadPlan(matches, @new, missing, ignored, unexpected, mismatches, fileEntries.ToList(), targets);
     }
 

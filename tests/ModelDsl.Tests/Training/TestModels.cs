@@ -1,4 +1,7 @@
+using System;
 using System.Collections.Generic;
+using System.Diagnostics;
+using System.Threading;
 using ModelDsl.Data;
 using ModelDsl.Training;
 using TorchSharp.Modules;
@@ -9,14 +12,16 @@ namespace ModelDsl.Tests.Training;
 
 internal sealed record ImageBatch(Tensor Image, Tensor Label);
 
-/// <summary>flatten -> linear -> relu -> linear, trained with cross-entropy.</summary>
+/// <summary>flatten -> linear -> relu -> (dropout) -> linear, trained with cross-entropy.</summary>
 internal class TinyMlp : TrainableModule<ImageBatch>
 {
     private readonly Sequential body;
 
-    public TinyMlp(int hidden = 32) : base("tiny_mlp")
+    public TinyMlp(int hidden = 32, double dropout = 0.0) : base("tiny_mlp")
     {
-        body = Sequential(("flatten", Flatten()), ("fc1", Linear(28 * 28, hidden)), ("relu", ReLU()), ("fc2", Linear(hidden, 10)));
+        body = dropout > 0
+            ? Sequential(("flatten", Flatten()), ("fc1", Linear(28 * 28, hidden)), ("relu", ReLU()), ("drop", Dropout(dropout)), ("fc2", Linear(hidden, 10)))
+            : Sequential(("flatten", Flatten()), ("fc1", Linear(28 * 28, hidden)), ("relu", ReLU()), ("fc2", Linear(hidden, 10)));
         RegisterComponents();
     }
 
@@ -47,5 +52,39 @@ internal sealed class NaNAtStepMlp(long nanStep) : TinyMlp
     {
         var output = base.TrainingStep(batch);
         return ++calls == nanStep ? output with { Loss = output.Loss * double.NaN } : output;
+    }
+}
+
+/// <summary>A TinyMlp (with dropout, so the RNG matters) that cancels a token on its n-th training batch: Ctrl+C in a test.</summary>
+internal sealed class InterruptingMlp(long cancelOnCall, CancellationTokenSource source) : TinyMlp(hidden: 16, dropout: 0.2)
+{
+    private long calls;
+
+    public override StepOutput TrainingStep(ImageBatch batch)
+    {
+        if (++calls == cancelOnCall) source.Cancel();
+        return base.TrainingStep(batch);
+    }
+}
+
+/// <summary>A TinyMlp that records the process's resident memory (after a full GC) on chosen training calls.</summary>
+internal sealed class MemoryProbeMlp(params long[] probeCalls) : TinyMlp(hidden: 8)
+{
+    private long calls;
+
+    public Dictionary<long, long> ResidentBytes { get; } = new();
+
+    public override StepOutput TrainingStep(ImageBatch batch)
+    {
+        if (Array.IndexOf(probeCalls, ++calls) >= 0)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            using var process = Process.GetCurrentProcess();
+            process.Refresh();
+            ResidentBytes[calls] = process.WorkingSet64;
+        }
+        return base.TrainingStep(batch);
     }
 }
