@@ -188,7 +188,7 @@ internal static class ModelEmitter
                 if (stage.Text("Pool") == "Avg")
                     yield return $"fc_norm = global::TorchSharp.torch.nn.LayerNorm({stage.Int("Dim")}, eps: 1e-6);";
                 if (stage.Text("Pool") == "Map")
-                    yield return $"attn_pool = new {Blocks}.AttentionPool(dim: {stage.Int("Dim")}, heads: {stage.Int("PoolHeads")});";
+                    yield return $"attn_pool = new {Blocks}.AttentionPool(dim: {stage.Int("Dim")}, heads: {stage.Int("PoolHeads")}, mlpRatio: {Number(stage.Double("PoolMlpRatio"))});";
                 yield return $"head = new {Blocks}.ClassifierHead(dim: {stage.Int("InFeatures")}, classes: {stage.Int("Classes")});";
                 break;
             case StageKind.CrossEntropyLoss:

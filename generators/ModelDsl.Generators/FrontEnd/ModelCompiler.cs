@@ -279,9 +279,12 @@ public static class ModelCompiler
                 parameters += 2 * w;
             if (pool == "Map")
             {
-                var defaultHeads = spec.Stages.FirstOrDefault(s => s.Kind == StageKind.TransformerEncoder)?.Get("Heads");
-                Heads(index, stage, "PoolHeads", resolved, width, ParseInt(defaultHeads) ?? 1);
-                var hidden = 4 * w;
+                var encoder = spec.Stages.FirstOrDefault(s => s.Kind == StageKind.TransformerEncoder);
+                Heads(index, stage, "PoolHeads", resolved, width, ParseInt(encoder?.Get("Heads")) ?? 1);
+                // timm's AttentionPoolLatent takes the model's mlp_ratio.
+                var poolMlpRatio = ParseDouble(encoder?.Get("MlpRatio")) is > 0 and var ratio ? ratio : 4.0;
+                resolved.Add(new("PoolMlpRatio", Format(poolMlpRatio)));
+                var hidden = (long)(w * poolMlpRatio);
                 parameters += w + (w * w + w) + (w * 2 * w + 2 * w) + (w * w + w) + 2 * w + (w * hidden + hidden) + (hidden * w + w);
                 noWeightDecay.Add("attn_pool.latent");
             }

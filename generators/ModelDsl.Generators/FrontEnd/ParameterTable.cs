@@ -14,8 +14,9 @@ namespace ModelDsl.Generators.FrontEnd;
 /// </summary>
 /// <remarks>
 /// Mirrors <c>ModelEmitter</c> (what it constructs and registers) and the runtime blocks (what they register);
-/// docs/weights.md has the same table in prose. A stage whose parameters cannot be known before its module is
-/// built (a custom module) is listed in <see cref="OpaquePrefixes"/> instead.
+/// docs/weights.md has the same table in prose. A stage this table does not compute (a custom module, whose
+/// parameters are not known before its module is built, or a stage kind it does not cover yet) is listed in
+/// <see cref="OpaquePrefixes"/> instead.
 /// </remarks>
 public static class ParameterTable
 {
@@ -71,8 +72,8 @@ public static class ParameterTable
                         LayerNorm(modules, "fc_norm", d);
                     if (pool == "Map")
                     {
-                        // Blocks.AttentionPool(dim, heads) with its default MLP ratio 4.0 (the emitter passes no ratio).
-                        var hidden = Hidden(stage.Int("Dim"), 4.0);
+                        // timm's AttentionPoolLatent takes the model's mlp_ratio.
+                        var hidden = Hidden(stage.Int("Dim"), stage.Double("PoolMlpRatio"));
                         modules.Add(("attn_pool.latent", [1, 1, d]));
                         Linear(modules, "attn_pool.q", d, d);
                         Linear(modules, "attn_pool.kv", d, 2 * d);
@@ -97,8 +98,9 @@ public static class ParameterTable
     }
 
     /// <summary>
-    /// Registered names of stages whose parameters are not known at compile time (custom modules): every name
-    /// under <c>prefix.</c> belongs to them.
+    /// Registered names of stages whose parameters this table does not compute: custom modules (not known before
+    /// their module is built) and stage kinds added after it (token families, resampler, channel patch
+    /// embedding). The name itself and every name under <c>prefix.</c> belong to them.
     /// </summary>
     public static IReadOnlyList<string> OpaquePrefixes(ModelGraph graph)
     {
@@ -109,8 +111,7 @@ public static class ParameterTable
             if (stage.Kind is StageKind.PatchEmbedding or StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding
                 or StageKind.TransformerEncoder or StageKind.ClassifierHead or StageKind.CrossEntropyLoss)
                 continue;
-            var registered = (int)stage.Kind < StageCatalog.Entries.Count ? StageCatalog.Of(stage.Kind).RegisteredName : "";
-            prefixes.Add(registered.Length > 0 ? registered : SnakeCase(stage.Member));
+            prefixes.Add(StageCatalog.RegisteredName(stage.Kind, stage.Member));
         }
         return prefixes;
     }
@@ -146,7 +147,7 @@ public static class ParameterTable
             if (!entry.Name.StartsWith(prefix, StringComparison.Ordinal)) continue;
             var name = entry.Name.Substring(prefix.Length);
             if (expectedNames.Contains(name)) continue;
-            if (opaquePrefixes is not null && opaquePrefixes.Any(p => name.StartsWith(p + ".", StringComparison.Ordinal))) continue;
+            if (opaquePrefixes is not null && opaquePrefixes.Any(p => name == p || name.StartsWith(p + ".", StringComparison.Ordinal))) continue;
             differences.Add(new ParameterDifference(ParameterDifferenceKind.Unexpected, name, null, entry.ShapeArray()));
         }
         return differences;
@@ -188,19 +189,6 @@ public static class ParameterTable
             if (shape[i] != other[i]) return false;
         }
         return true;
-    }
-
-    // The registered name of a custom stage: the member's snake_case (same rule as the emitter's).
-    private static string SnakeCase(string name)
-    {
-        var text = new StringBuilder();
-        for (var i = 0; i < name.Length; i++)
-        {
-            if (char.IsUpper(name[i]) && i > 0 && !char.IsUpper(name[i - 1]))
-                text.Append('_');
-            text.Append(char.ToLowerInvariant(name[i]));
-        }
-        return text.ToString();
     }
 }
 

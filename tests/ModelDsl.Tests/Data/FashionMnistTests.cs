@@ -135,10 +135,27 @@ public class FashionMnistTests
     }
 
     [Fact]
-    public void Embedded_subset_matches_the_selection_rule_on_the_installed_files()
+    public void Embedded_subset_matches_the_sha256_in_its_readme_and_the_selection_rule_on_the_installed_files()
     {
-        // The rule of src/ModelDsl/Data/Embedded/README.md: the first 800 (train) / 200 (test) images
-        // of each class in official file order. Checked only where dataset-fashion-mnist is installed.
+        // Always: each embedded resource has the size and SHA-256 recorded in src/ModelDsl/Data/Embedded/README.md.
+        var readme = File.ReadAllLines(FindRepositoryFile("src/ModelDsl/Data/Embedded/README.md"));
+        var recorded = readme
+            .Select(line => System.Text.RegularExpressions.Regex.Match(line, @"^\| `(fashion-mnist-subset-[a-z-]+\.gz)` \|.*\| ([0-9,]+) \| `([0-9a-f]{64})` \|$"))
+            .Where(m => m.Success)
+            .ToDictionary(m => m.Groups[1].Value, m => (Bytes: long.Parse(m.Groups[2].Value.Replace(",", "")), Sha256: m.Groups[3].Value));
+        Assert.Equal(4, recorded.Count);
+        foreach (var (file, (bytes, sha256)) in recorded)
+        {
+            using var stream = typeof(FashionMnist).Assembly.GetManifestResourceStream("ModelDsl.Data." + file)
+                ?? throw new Xunit.Sdk.XunitException($"resource {file} is not embedded");
+            using var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            Assert.Equal(bytes, copy.Length);
+            Assert.Equal(sha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(copy.ToArray())));
+        }
+
+        // Where dataset-fashion-mnist is installed, also the rule of that README: the first 800 (train) /
+        // 200 (test) images of each class in official file order.
         if (!File.Exists(Path.Combine(FashionMnist.InstalledFolder, "t10k-labels-idx1-ubyte.gz"))) return;
 
         foreach (var (prefix, name, perClass) in new[] { ("train", "train", 800), ("t10k", "test", 200) })
@@ -160,6 +177,16 @@ public class FashionMnistTests
             var expected = chosen.SelectMany(i => images.Data.Skip(i * 784).Take(784)).ToArray();
             Assert.True(expected.AsSpan().SequenceEqual(embeddedImages.Data), $"{name} images differ from the selection rule");
         }
+    }
+
+    private static string FindRepositoryFile(string relative)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, relative);
+            if (File.Exists(candidate)) return candidate;
+        }
+        throw new FileNotFoundException($"{relative} not found above {AppContext.BaseDirectory}");
     }
 
     private static IdxArray ReadResource(string file)

@@ -84,7 +84,7 @@ public class CheckpointTests
         using var restored = new TinyMlp(hidden: 8);
         Checkpoint.Load(restored, path);
         Assert.All(restored.parameters(), p => Assert.False(p.isnan().any().item<bool>()));
-        Assert.False(restored.parameters().Zip(model.parameters()).All(pq => pq.First.equal(pq.Second).item<bool>()),
+        Assert.False(restored.parameters().Zip(model.parameters()).All(pq => pq.First.equal(pq.Second).all().item<bool>()),
             "the model trained on after epoch 1, the checkpoint did not change");
     }
 
@@ -121,7 +121,7 @@ public class CheckpointTests
         var e = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(other, path));
 
         Assert.Contains("SHA-256", e.Message);
-        Assert.All(other.parameters().Zip(before), pair => Assert.True(pair.First.equal(pair.Second).item<bool>()));
+        Assert.All(other.parameters().Zip(before), pair => Assert.True(pair.First.equal(pair.Second).all().item<bool>()));
 
         bytes[bytes.Length / 2] ^= 0xFF;   // one flipped bit in the tensors
         File.WriteAllBytes(path, bytes);
@@ -145,7 +145,7 @@ public class CheckpointTests
         Assert.Contains("body.fc2.weight: model [10,16], checkpoint [10,32]", e.Message);
         Assert.Equal(3, e.ShapeMismatches.Count);   // fc1.weight, fc1.bias, fc2.weight (fc2.bias [10] fits)
         Assert.Empty(e.Missing);
-        Assert.All(narrow.parameters().Zip(before), pair => Assert.True(pair.First.equal(pair.Second).item<bool>()));
+        Assert.All(narrow.parameters().Zip(before), pair => Assert.True(pair.First.equal(pair.Second).all().item<bool>()));
 
         // A model of another architecture: the names that are missing and unexpected.
         using var vit = new ModelDsl.Tests.Generated.TinyVit(CPU);

@@ -74,7 +74,7 @@ public class ResumeTests
         Assert.Equal(uninterrupted.Epochs.Select(r => r.LearningRate), continued.Epochs.Select(r => r.LearningRate));
         Assert.Equal(uninterrupted.BestStep, continued.BestStep);
         foreach (var ((name, p), (_, q)) in reference.named_parameters().Zip(resumed.named_parameters()))
-            Assert.True(p.equal(q).item<bool>(), $"{name} differs after resuming");
+            Assert.True(p.equal(q).all().item<bool>(), $"{name} differs after resuming");
 
         // The resumed run's metrics files hold the whole history, as the uninterrupted run's do.
         Assert.Equal(File.ReadAllLines(Path.Combine(referenceDir.Path, "metrics.jsonl")).Length, File.ReadAllLines(continued.MetricsPath!).Length);
@@ -117,7 +117,7 @@ public class ResumeTests
 
         Assert.Equal(first.Steps, again.Steps);
         Assert.Equal(first.Epochs.Select(r => r.TrainLoss), again.Epochs.Select(r => r.TrainLoss));
-        Assert.All(model.parameters().Zip(before), pair => Assert.True(pair.First.equal(pair.Second).item<bool>()));
+        Assert.All(model.parameters().Zip(before), pair => Assert.True(pair.First.equal(pair.Second).all().item<bool>()));
     }
 
     [Fact]

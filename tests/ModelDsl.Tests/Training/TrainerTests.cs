@@ -350,7 +350,7 @@ public class TrainerFeatureTests
 
         Assert.Contains("[B,1,28,28]", e.Message);
         Assert.Equal([2L, 1, 14, 28], e.Actual);
-        Assert.All(model.parameters().Zip(before), pair => Assert.True(pair.First.equal(pair.Second).item<bool>()));
+        Assert.All(model.parameters().Zip(before), pair => Assert.True(pair.First.equal(pair.Second).all().item<bool>()));
     }
 
     internal static CheckpointInfo CheckpointInfoOf(string path) => Checkpoint.ReadInfo(path);

@@ -43,3 +43,28 @@ public class WarmupCosineScheduleTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new WarmupCosineSchedule(1e-3, totalSteps: 10, minLearningRateRatio: 1.5));
     }
 }
+
+public class LearningRateScheduleTests
+{
+    [Fact]
+    public void Linear_decay_falls_in_a_straight_line_to_the_minimum()
+    {
+        var schedule = LearningRateSchedule.Create(ScheduleKind.Linear, 1e-3, totalSteps: 12, warmupSteps: 1, minLearningRateRatio: 0.1);
+
+        Assert.Equal(ScheduleKind.Linear, schedule.Kind);
+        Assert.Equal(1e-3, schedule.LearningRateAt(0), 12);                 // the single warmup step
+        Assert.Equal(1e-3, schedule.LearningRateAt(1), 12);                 // decay starts at the base rate
+        Assert.Equal(1e-3 - 0.5 * 0.9e-3, schedule.LearningRateAt(6), 12);  // halfway
+        Assert.Equal(1e-4, schedule.LearningRateAt(11), 12);
+    }
+
+    [Fact]
+    public void Constant_keeps_the_base_rate_after_warmup()
+    {
+        var schedule = LearningRateSchedule.Create(ScheduleKind.Constant, 0.01, totalSteps: 10, warmupSteps: 4);
+
+        Assert.Equal(0.0025, schedule.LearningRateAt(0), 12);
+        Assert.Equal(0.01, schedule.LearningRateAt(3), 12);
+        Assert.Equal(0.01, schedule.LearningRateAt(9), 12);
+    }
+}

@@ -1,7 +1,7 @@
 // These tests call the generator's front end (ModelDsl.Generators) directly. The test project references the
 // generator only as an analyzer, so they compile only when the project also references its assembly and
 // Roslyn and defines MODELDSL_FRONT_END_TESTS; docs/weights.md ("Tests") gives the csproj lines.
-#if MODELDSL_FRONT_END_TESTS
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -42,6 +42,27 @@ public sealed class ParameterTableTests : IDisposable
         Assert.Equal(runtime.Select(p => p.name), table.Select(p => p.Name));
         for (var i = 0; i < runtime.Count; i++)
             Assert.True(runtime[i].shape.SequenceEqual(table[i].Shape), $"{runtime[i].name}: runtime {ParameterTable.Format(runtime[i].shape)}, table {ParameterTable.Format(table[i].Shape)}");
+    }
+
+    [Fact]
+    public void A_custom_module_is_opaque_and_the_rest_of_the_table_still_matches_the_runtime()
+    {
+        var graph = Graph(nameof(CustomStageVit));
+        var table = ParameterTable.Of(graph);
+        var opaque = ParameterTable.OpaquePrefixes(graph);
+        manual_seed(1);
+        using var module = new CustomStageVit(CPU);
+
+        Assert.Equal(["widen"], opaque);
+        var known = module.named_parameters().Where(p => !p.name.StartsWith("widen.", StringComparison.Ordinal)).ToList();
+        Assert.Equal(known.Select(p => p.name), table.Select(p => p.Name));
+        Assert.All(known.Zip(table), pair => Assert.True(pair.First.parameter.shape.SequenceEqual(pair.Second.Shape), pair.First.name));
+
+        var path = Path.Combine(folder, "custom.safetensors");
+        global::ModelDsl.Weights.Weights.SaveSafetensors(module, path);
+        var header = SafetensorsHeader.Read(File.ReadAllBytes(path));
+        Assert.Empty(ParameterTable.Compare(table, header, opaquePrefixes: opaque));
+        Assert.Equal(["widen.proj.weight", "widen.proj.bias"], ParameterTable.Compare(table, header).Select(d => d.Name));
     }
 
     [Fact]
@@ -190,7 +211,7 @@ public sealed class ParameterTableTests : IDisposable
     private static readonly Lazy<CSharpCompilation> Compilation = new(() =>
     {
         var here = Path.GetDirectoryName(ThisFile())!;
-        var sources = new[] { Path.Combine(here, "..", "Generated", "TestModels.cs"), Path.Combine(here, "WeightsTestModels.cs") }
+        var sources = Directory.GetFiles(Path.Combine(here, "..", "Generated"), "*.cs").Append(Path.Combine(here, "WeightsTestModels.cs"))
             .Select(p => CSharpSyntaxTree.ParseText(File.ReadAllText(p), new CSharpParseOptions(LanguageVersion.Preview), p));
         var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Concat([typeof(ModelAttribute).Assembly.Location, typeof(TorchSharp.torch).Assembly.Location])
@@ -201,4 +222,4 @@ public sealed class ParameterTableTests : IDisposable
 
     private static string ThisFile([CallerFilePath] string path = "") => path;
 }
-#endif
+

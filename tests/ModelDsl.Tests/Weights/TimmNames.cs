@@ -85,7 +85,7 @@ internal static class TimmNames
     /// uses ratio 4 where timm passes the model's <c>mlp_ratio</c> (see docs/weights.md).
     /// </summary>
     public static IReadOnlyList<(string Name, long[] Shape)> MapPooledVit { get; } =
-        VisionTransformer(3, 8, 48, 1, 2.0, 16, 5, classToken: false, regTokens: 4, noEmbedClass: false, globalPool: "map", attnPoolMlpRatio: 4.0);
+        VisionTransformer(3, 8, 48, 1, 2.0, 16, 5, classToken: false, regTokens: 4, noEmbedClass: false, globalPool: "map");
 
     public static IEnumerable<string> Names(this IReadOnlyList<(string Name, long[] Shape)> list) => list.Select(e => e.Name);
 }
