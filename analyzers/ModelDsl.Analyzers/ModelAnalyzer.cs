@@ -4,6 +4,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Diagnostics;
 using ModelDsl.Generators.Diagnostics;
 using ModelDsl.Generators.FrontEnd;
+using ModelDsl.Generators.Model;
 
 namespace ModelDsl.Analyzers;
 
@@ -41,7 +42,9 @@ public sealed class ModelAnalyzer : DiagnosticAnalyzer
             return;
 
         var (spec, map) = DeclarationReader.ReadWithLocations(type, context.CancellationToken);
-        var (_, diagnostics) = ModelCompiler.Compile(spec);
+        var (graph, diagnostics) = ModelCompiler.Compile(spec);
+        if (spec.Weights is { } weights)
+            diagnostics = diagnostics.AddRange(CheckWeights(context, graph, weights.Path));
         foreach (var diagnostic in diagnostics)
         {
             context.ReportDiagnostic(Diagnostic.Create(
@@ -50,5 +53,21 @@ public sealed class ModelAnalyzer : DiagnosticAnalyzer
                 diagnostic.Properties,
                 diagnostic.Arguments.Cast<object>().ToArray()));
         }
+    }
+
+    // The build hands each <ModelWeights> file's header to the analyzers as an additional file whose
+    // ModelDslWeights metadata names the original (build/ModelDsl.targets).
+    private static ImmutableArray<ModelDiagnostic> CheckWeights(SymbolAnalysisContext context, ModelGraph graph, string path)
+    {
+        var wanted = WeightsCheck.Normalize(path);
+        foreach (var file in context.Options.AdditionalFiles)
+        {
+            var options = context.Options.AnalyzerConfigOptionsProvider.GetOptions(file);
+            if (!options.TryGetValue("build_metadata.AdditionalFiles.ModelDslWeights", out var original) || WeightsCheck.Normalize(original) != wanted)
+                continue;
+            var text = file.GetText(context.CancellationToken)?.ToString();
+            return text is null ? [WeightsCheck.NotChecked(graph)] : WeightsCheck.Check(graph, text);
+        }
+        return [WeightsCheck.NotChecked(graph)];
     }
 }

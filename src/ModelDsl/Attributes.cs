@@ -186,3 +186,19 @@ public sealed class ChannelPatchEmbeddingAttribute : Attribute
     public bool SampleChannels { get; set; }
     public bool Frozen { get; set; }
 }
+
+/// <summary>
+/// Pretrained weights for the model: a safetensors file of the project. The analyzers check at
+/// build time that it holds every parameter the declaration expects, with the same shape, when
+/// the project lists it as <c>&lt;ModelWeights Include="..." /&gt;</c>; the generated
+/// <c>LoadPretrainedWeights()</c> loads it.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class PretrainedWeightsAttribute(string path) : Attribute
+{
+    public string Path { get; } = path;
+    /// <summary>A prefix of the file's names to read under, e.g. <c>"backbone."</c>.</summary>
+    public string? Prefix { get; set; }
+    /// <summary>Parameters or module prefixes the file need not have (a new head: <c>"head"</c>).</summary>
+    public string[]? Exclude { get; set; }
+}

@@ -88,6 +88,18 @@ public static class Descriptors
         "MD0020", "Stages conflict",
         "'{0}' cannot be combined with '{1}': {2}");
 
+    public static readonly DiagnosticDescriptor WeightsMismatch = Error(
+        "MD0021", "Weights file does not fit the declaration",
+        "'{0}' does not fit '{1}': {2}");
+
+    public static readonly DiagnosticDescriptor WeightsNotChecked = Warning(
+        "MD0022", "Weights file is not available to the analyzers",
+        "'{0}' is not checked against '{1}' because the build does not hand it to the analyzers; list it in the project as <ModelWeights Include=\"{0}\" />");
+
+    public static readonly DiagnosticDescriptor WeightsUnreadable = Error(
+        "MD0023", "Weights file header cannot be read",
+        "'{0}' has no readable safetensors header: {1}");
+
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

@@ -5,7 +5,7 @@ using ModelDsl.Generators.Model;
 namespace ModelDsl.Generators.Diagnostics;
 
 /// <summary>Where in the declaration a diagnostic belongs; the analyzer turns it into a source location.</summary>
-public enum TargetKind { Class, Forward, Input, StageMember, StageAttribute }
+public enum TargetKind { Class, Forward, Input, StageMember, StageAttribute, Weights }
 
 /// <param name="Index">The input or stage index, for the kinds that have one.</param>
 /// <param name="Argument">The attribute argument (e.g. <c>Dim</c>) when one causes the problem.</param>
@@ -13,6 +13,7 @@ public sealed record DiagnosticTarget(TargetKind Kind, int Index = -1, string? A
 {
     public static readonly DiagnosticTarget Class = new(TargetKind.Class);
     public static readonly DiagnosticTarget Forward = new(TargetKind.Forward);
+    public static readonly DiagnosticTarget Weights = new(TargetKind.Weights);
 
     public static DiagnosticTarget Input(int index) => new(TargetKind.Input, index);
 

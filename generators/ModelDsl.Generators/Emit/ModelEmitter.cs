@@ -76,6 +76,11 @@ internal static class ModelEmitter
                 w.Line();
                 WriteTraining(w, graph);
             }
+            if (spec.Weights is { } weights)
+            {
+                w.Line();
+                WritePretrainedWeights(w, weights);
+            }
             w.Line();
             WriteSummary(w, graph);
         }
@@ -359,6 +364,20 @@ internal static class ModelEmitter
         w.Line("/// <inheritdoc/>");
         w.Line($"public override global::ModelDsl.Training.StepOutput ValidationStep({batchName} batch) => TrainingStep(batch);");
     }
+
+    private static void WritePretrainedWeights(CodeWriter w, WeightsSpec weights)
+    {
+        var exclude = weights.Exclude.Count == 0 ? "[]" : "[" + string.Join(", ", weights.Exclude.Select(Literal)) + "]";
+        w.Line($"/// <summary>Loads <c>{weights.Path}</c> (checked against this declaration at build time); the excluded parameters keep their values.</summary>");
+        w.Line("/// <param name=\"path\">Another location of the file; relative paths are relative to the working directory.</param>");
+        using (w.Block("public global::ModelDsl.Weights.LoadReport LoadPretrainedWeights(string? path = null)"))
+        {
+            w.Line($"var options = global::ModelDsl.Weights.LoadOptions.Strict with {{ Prefix = {Literal(weights.Prefix)}, Exclude = {exclude} }};");
+            w.Line($"return global::ModelDsl.Weights.Weights.Load(this, path ?? {Literal(weights.Path)}, options);");
+        }
+    }
+
+    private static string Literal(string text) => "\"" + text.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
 
     private static void WriteSummary(CodeWriter w, ModelGraph graph)
     {

@@ -40,7 +40,27 @@ public static class DeclarationReader
             type.DeclaredAccessibility == Accessibility.Public ? "public" : "internal",
             IsPartial(type, cancellationToken),
             forward,
-            stages.ToEquatableArray());
+            stages.ToEquatableArray(),
+            ReadWeights(type, map, cancellationToken));
+    }
+
+    private static WeightsSpec? ReadWeights(INamedTypeSymbol type, SourceMap? map, CancellationToken cancellationToken)
+    {
+        var attribute = type.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == StageCatalog.PretrainedWeightsAttribute);
+        if (attribute is not { ConstructorArguments.Length: 1 } || attribute.ConstructorArguments[0].Value is not string path)
+            return null;
+        if (map is not null)
+            map.Weights = ArgumentLocation(attribute, cancellationToken);
+        string? prefix = null;
+        var exclude = new List<string>();
+        foreach (var named in attribute.NamedArguments)
+        {
+            if (named.Key == "Prefix")
+                prefix = named.Value.Value as string;
+            else if (named.Key == "Exclude" && named.Value.Kind == TypedConstantKind.Array)
+                exclude.AddRange(named.Value.Values.Select(v => v.Value as string).Where(v => v is not null)!);
+        }
+        return new WeightsSpec(path, prefix ?? "", exclude.ToEquatableArray());
     }
 
     private static ForwardSpec? ReadForward(INamedTypeSymbol type, SourceMap? map, CancellationToken cancellationToken)

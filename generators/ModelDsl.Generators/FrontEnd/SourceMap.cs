@@ -16,6 +16,9 @@ public sealed class SourceMap(Location classLocation)
 
     public Location? Forward { get; set; }
 
+    /// <summary>The path argument of <c>[PretrainedWeights]</c>.</summary>
+    public Location? Weights { get; set; }
+
     /// <summary>Per forward input: its <c>[Shape]</c> argument, or the parameter when it has none.</summary>
     public List<Location> Inputs { get; } = [];
 
@@ -27,6 +30,8 @@ public sealed class SourceMap(Location classLocation)
         {
             case TargetKind.Forward:
                 return Forward ?? Class;
+            case TargetKind.Weights:
+                return Weights ?? Class;
             case TargetKind.Input when target.Index < Inputs.Count:
                 return Inputs[target.Index];
             case TargetKind.StageMember when target.Index < Stages.Count:

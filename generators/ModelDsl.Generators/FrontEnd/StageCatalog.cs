@@ -9,6 +9,7 @@ public static class StageCatalog
 {
     public const string ModelAttribute = "ModelDsl.ModelAttribute";
     public const string ShapeAttribute = "ModelDsl.ShapeAttribute";
+    public const string PretrainedWeightsAttribute = "ModelDsl.PretrainedWeightsAttribute";
 
     private const string Parameter = "global::TorchSharp.Modules.Parameter";
 

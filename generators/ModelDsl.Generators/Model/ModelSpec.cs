@@ -12,10 +12,14 @@ public sealed record ModelSpec(
     string Accessibility,
     bool IsPartial,
     ForwardSpec? Forward,
-    EquatableArray<StageSpec> Stages)
+    EquatableArray<StageSpec> Stages,
+    WeightsSpec? Weights = null)
 {
     public string FullName => (Namespace.Length == 0 ? "" : Namespace + ".") + ClassName;
 }
+
+/// <summary>A <c>[PretrainedWeights]</c> file: its project-relative path and how it is read.</summary>
+public sealed record WeightsSpec(string Path, string Prefix, EquatableArray<string> Exclude);
 
 /// <summary>The user's partial forward method.</summary>
 public sealed record ForwardSpec(

@@ -42,7 +42,7 @@ namespace Samples.Map
                 pos_embed = global::ModelDsl.Blocks.Tokens.CreatePositions(length: 16, dim: 32);
                 blocks = new global::ModelDsl.Blocks.TransformerEncoder(dim: 32, depth: 3, heads: 4, mlpRatio: 4.0);
                 norm = global::TorchSharp.torch.nn.LayerNorm(32, eps: 1e-6);
-                attn_pool = new global::ModelDsl.Blocks.AttentionPool(dim: 32, heads: 4);
+                attn_pool = new global::ModelDsl.Blocks.AttentionPool(dim: 32, heads: 4, mlpRatio: 4.0);
                 head = new global::ModelDsl.Blocks.ClassifierHead(dim: 32, classes: 100);
                 loss = new global::ModelDsl.Blocks.CrossEntropyLoss(labelSmoothing: 0.2);
 
