@@ -1,6 +1,8 @@
 using System;
+using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
+using System.Threading;
 using ModelDsl.Data;
 using ModelDsl.Training;
 using static TorchSharp.torch;
@@ -11,15 +13,37 @@ namespace FashionVitExample;
 /// Trains the declared <see cref="FashionVit"/> on Fashion-MNIST and reports test accuracy.
 /// Default: the embedded subset (8,000 train / 2,000 test). <c>--full</c> reads the installed
 /// dataset (Debian package dataset-fashion-mnist), <c>--data DIR</c> any folder of the idx files.
+/// The run writes <c>last.ckpt</c>, <c>best.ckpt</c>, <c>metrics.jsonl</c>, <c>metrics.csv</c> and
+/// <c>curves.png</c> to <c>--out</c>; Ctrl+C stops at the next step with an exact checkpoint, and
+/// <c>--resume</c> continues from it.
 /// </summary>
 public static class Program
 {
+    private const string Usage =
+        "usage: dotnet run -c Release --project examples/FashionVit -- [--full | --data DIR] [--epochs N] [--out DIR] [--seed N]\n" +
+        "       [--smoke] [--resume] [--bf16] [--accumulate N] [--eval-every N] [--schedule cosine|linear] [--patience N]\n" +
+        "  --smoke       two training steps and two validation batches, end to end (all files written)\n" +
+        "  --resume      continue from OUT/last.ckpt (after Ctrl+C, a crash or a finished shorter run)\n" +
+        "  --bf16        bf16 mixed precision (fp32 master weights); the default is bf16 on CUDA, fp32 on the CPU\n" +
+        "  --accumulate  batches of 128 accumulated per optimizer step (default 1)\n" +
+        "  --eval-every  evaluate and checkpoint every N optimizer steps instead of every epoch\n" +
+        "  --patience    stop after N evaluations without a better val_accuracy (default 8; 0 turns it off)";
+
     public static int Main(string[] args)
     {
-        var options = ExampleOptions.Parse(args);
+        ExampleOptions? options;
+        try
+        {
+            options = ExampleOptions.Parse(args);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException)
+        {
+            Console.Error.WriteLine(e.Message);
+            options = null;
+        }
         if (options is null)
         {
-            Console.Error.WriteLine("usage: dotnet run --project examples/FashionVit -- [--full | --data DIR] [--epochs N] [--out DIR] [--smoke]");
+            Console.Error.WriteLine(Usage);
             return 2;
         }
 
@@ -29,54 +53,104 @@ public static class Program
         Console.WriteLine(FashionVit.Summary);
 
         manual_seed(options.Seed);
-        var device = ModelDsl.Training.Devices.Default;
+        var device = Devices.Default;
         using var model = new FashionVit(device);
         Console.WriteLine($"Device: {device}");
+
+        var lastCheckpoint = Path.Combine(options.OutputDirectory, Checkpoint.LastFileName);
+        string? resumeFrom = null;
+        if (options.Resume)
+        {
+            if (File.Exists(lastCheckpoint)) resumeFrom = lastCheckpoint;
+            else Console.WriteLine($"--resume: no {lastCheckpoint} yet; starting a new run.");
+        }
+
+        // Ctrl+C: finish the current step, write last.ckpt with the exact position, and exit; --resume continues.
+        using var interrupt = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            if (interrupt.IsCancellationRequested) return; // a second Ctrl+C kills the process
+            e.Cancel = true;
+            interrupt.Cancel();
+            Console.Error.WriteLine("Stopping after this step and writing last.ckpt (Ctrl+C again to kill)...");
+        };
 
         var report = model.Fit(train, test, new TrainOptions
         {
             Epochs = options.Epochs,
             BatchSize = 128,
+            GradientAccumulationSteps = options.Accumulate,
             LearningRate = 2e-3,
+            // The learnable tokens start at ~1e-6 and get no weight decay; a higher rate lets them move.
+            LearningRateScales = new Dictionary<string, double> { ["cls_token"] = 2.0, ["reg_token"] = 2.0 },
             WeightDecay = 0.05,
             WarmupFraction = 0.05,
+            Schedule = options.Schedule,
             GradientClipNorm = 1.0,
+            Precision = options.BFloat16 ? Precision.BFloat16 : Precision.Auto,
+            EvaluateEveryNSteps = options.EvaluateEvery,
+            Monitor = "val_accuracy",
+            EarlyStoppingPatience = options.Patience > 0 ? options.Patience : null,
             Seed = options.Seed,
             Device = device,
             OutputDirectory = options.OutputDirectory,
-            MaxStepsPerEpoch = options.Smoke ? 2 : null,
+            ResumeFrom = resumeFrom,
+            Smoke = options.Smoke,
+            CancellationToken = interrupt.Token,
             Log = Console.Out,
         });
 
-        var accuracy = report.FinalValidation["accuracy"];
+        var accuracy = report.FinalValidation.GetValueOrDefault("accuracy", double.NaN);
+        Console.WriteLine(report.Stop switch
+        {
+            TrainStop.Interrupted => $"Interrupted at step {report.Steps}: continue with --resume (same options).",
+            TrainStop.EarlyStopped => $"Stopped early at step {report.Steps}: {report.Monitor} had not improved since step {report.BestStep}.",
+            _ => $"Finished {report.Steps} steps.",
+        });
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Test accuracy: {accuracy:P2} after {report.Epochs.Count} epochs in {report.Elapsed.TotalSeconds:F0} s ({report.SamplesPerSecond:F0} samples/s)"));
-        Console.WriteLine($"Metrics: {report.MetricsPath}");
+            $"Test accuracy: {accuracy:P2} after {report.Epochs.Count} evaluations in {report.Elapsed.TotalSeconds:F0} s ({report.SamplesPerSecond:F0} samples/s, {report.ComputeType})"));
+        if (report.BestValue is double best)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Best {report.Monitor}: {best:P2} at step {report.BestStep} ({report.BestCheckpointPath})"));
+        Console.WriteLine($"Metrics: {report.MetricsPath} and {report.MetricsCsvPath}");
+        Console.WriteLine($"Curves: {report.CurvesPath}");
         Console.WriteLine($"Checkpoint: {report.CheckpointPath}");
         return 0;
     }
 
-    private sealed record ExampleOptions(bool Full, string? DataFolder, int Epochs, string OutputDirectory, bool Smoke, long Seed)
+    private sealed record ExampleOptions(
+        bool Full, string? DataFolder, int Epochs, string OutputDirectory, bool Smoke, long Seed,
+        bool Resume, bool BFloat16, int Accumulate, int? EvaluateEvery, ScheduleKind Schedule, int Patience)
     {
         public static ExampleOptions? Parse(string[] args)
         {
-            var options = new ExampleOptions(false, null, 0, Path.Combine("runs", "fashion-vit"), false, 0);
+            var options = new ExampleOptions(false, null, 0, Path.Combine("runs", "fashion-vit"), false, 0,
+                false, false, 1, null, ScheduleKind.Cosine, 8);
             for (var i = 0; i < args.Length; i++)
             {
                 string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+                int NextInt() => int.Parse(Next(), CultureInfo.InvariantCulture);
                 options = args[i] switch
                 {
                     "--full" => options with { Full = true },
                     "--data" => options with { DataFolder = Next() },
-                    "--epochs" => options with { Epochs = int.Parse(Next(), CultureInfo.InvariantCulture) },
+                    "--epochs" => options with { Epochs = NextInt() },
                     "--out" => options with { OutputDirectory = Next() },
                     "--seed" => options with { Seed = long.Parse(Next(), CultureInfo.InvariantCulture) },
-                    "--smoke" => options with { Smoke = true, Epochs = 1 },
+                    "--smoke" => options with { Smoke = true },
+                    "--resume" => options with { Resume = true },
+                    "--bf16" => options with { BFloat16 = true },
+                    "--accumulate" => options with { Accumulate = NextInt() },
+                    "--eval-every" => options with { EvaluateEvery = NextInt() },
+                    "--patience" => options with { Patience = NextInt() },
+                    "--schedule" => options with { Schedule = Enum.Parse<ScheduleKind>(Next(), ignoreCase: true) },
                     _ => null!,
                 };
                 if (options is null)
                     return null;
             }
+            // A smoke run must not overwrite a real run's checkpoints unless told to.
+            if (options.Smoke && !Array.Exists(args, a => a == "--out"))
+                options = options with { OutputDirectory = Path.Combine("runs", "fashion-vit-smoke") };
             // The subset is small: more epochs fit the 5-minute budget; the full set needs fewer.
             var fullData = options.Full || options.DataFolder is not null;
             return options.Epochs > 0 ? options : options with { Epochs = fullData ? 10 : 25 };

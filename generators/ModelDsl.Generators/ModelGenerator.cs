@@ -34,7 +34,9 @@ public sealed class ModelGenerator : IIncrementalGenerator
     }
 
     private static string HintName(ModelSpec spec) =>
-        string.Join(".", [.. spec.ContainingTypes.Select(t => t.Substring(t.LastIndexOf(' ') + 1)), spec.FullName]) + ".g.cs";
+        string.Join(".", new[] { spec.Namespace }.Where(n => n.Length > 0)
+            .Concat(spec.ContainingTypes.Select(t => t.Substring(t.LastIndexOf(' ') + 1)))
+            .Append(spec.ClassName)) + ".g.cs";
 }
 
 /// <summary>The tracked step names, so tests can assert which steps re-ran after an edit.</summary>

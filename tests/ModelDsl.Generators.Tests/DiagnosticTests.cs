@@ -291,10 +291,14 @@ public class DiagnosticTests
             .Select(f => (DiagnosticDescriptor)f.GetValue(null)!)
             .ToDictionary(d => d.Id);
 
+    // The weights-file checks need a safetensors header beside the declaration: WeightsCheckTests has their cases.
+    private static readonly string[] WeightsCheckIds = ["MD0021", "MD0022", "MD0023"];
+
     [Fact]
     public void Every_descriptor_has_a_failing_and_a_passing_case()
     {
         var untested = DescriptorsById.Keys.OrderBy(id => id)
+            .Except(WeightsCheckIds)
             .Where(id => !Failing.Values.Any(c => c.Id == id) || !Passing.Keys.Any(k => k.StartsWith(id + " ", StringComparison.Ordinal)))
             .ToList();
 

@@ -28,7 +28,7 @@ public class SnapshotTests
     [Theory]
     [InlineData("FashionVit", "FashionVitExample.FashionVit.g.cs")]
     [InlineData("AvgVit", "Samples.Avg.AvgVit.g.cs")]
-    [InlineData("MapVit", "Zoo.Samples.Map.MapVit.g.cs")]
+    [InlineData("MapVit", "Samples.Map.Zoo.MapVit.g.cs")]
     public void Each_model_gets_one_file_with_a_stable_hint_name(string name, string hintName)
     {
         var run = TestCompilation.RunGenerator(TestCompilation.Create(Source(name)));

@@ -90,7 +90,7 @@ internal static class ModelEmitter
     {
         w.Line("// Fields are named as registered, which is timm's state_dict naming. Parameter fields are not");
         w.Line("// readonly: TorchSharp's Module.to() replaces a parameter and updates the field of the same name.");
-        foreach (var stage in graph.Stages)
+        foreach (var stage in Built(graph))
         {
             switch (stage.Kind)
             {
@@ -121,7 +121,7 @@ internal static class ModelEmitter
                     break;
             }
         }
-        foreach (var stage in graph.Stages.Where(s => s.Kind == StageKind.CustomModule))
+        foreach (var stage in Built(graph).Where(s => s.Kind == StageKind.CustomModule))
             w.Line($"private static readonly global::ModelDsl.ShapeContract {stage.Member}Contract = global::ModelDsl.ShapeContract.Parse(\"{stage.Text("Contract")}\");");
         foreach (var input in graph.Inputs.Where(i => i.Shape is not null))
             w.Line($"private static readonly global::ModelDsl.SymbolicShape {ShapeField(input)} = global::ModelDsl.SymbolicShape.Parse(\"{input.Shape!.Trim('[', ']')}\");");
@@ -136,18 +136,18 @@ internal static class ModelEmitter
         w.Line("/// <summary>Builds the model and moves it to <paramref name=\"device\"/>.</summary>");
         using (w.Block($"public {name}(global::TorchSharp.torch.Device device) : base(nameof({name}))"))
         {
-            foreach (var stage in graph.Stages)
+            foreach (var stage in Built(graph))
             {
                 foreach (var line in Construct(stage))
                     w.Line(line);
             }
             w.Line();
-            foreach (var stage in graph.Stages)
+            foreach (var stage in Built(graph))
             {
                 foreach (var (registered, isParameter) in RegisteredMembers(stage))
                     w.Line(isParameter ? $"register_parameter(\"{registered}\", {registered});" : $"register_module(\"{registered}\", {registered});");
             }
-            var frozen = graph.Stages.Where(s => s.Frozen).ToList();
+            var frozen = Built(graph).Where(s => s.Frozen).ToList();
             if (frozen.Count > 0)
             {
                 w.Line();
@@ -236,7 +236,9 @@ internal static class ModelEmitter
             w.Line();
             var parameters = stage.Parameters < 0 ? "parameters counted at run time" : Count(stage.Parameters) + " parameters";
             w.Line($"/// <summary>Stage <c>{stage.Member}</c>: output <c>{stage.Output}</c>, {parameters}{(stage.Frozen ? ", frozen" : "")}.</summary>");
-            w.Line($"{modifiers}partial {stage.Spec.MemberType} {stage.Member} => {StageField(stage)};");
+            w.Line(stage.Broken
+                ? $"{modifiers}partial {stage.Spec.MemberType} {stage.Member} => throw new global::System.InvalidOperationException(\"Stage '{stage.Member}' has errors; see its ModelDsl diagnostics.\");"
+                : $"{modifiers}partial {stage.Spec.MemberType} {stage.Member} => {StageField(stage)};");
         }
     }
 
@@ -258,7 +260,7 @@ internal static class ModelEmitter
                 w.Line();
             }
 
-            var stages = graph.Stages;
+            var stages = Built(graph);
             var patch = stages.FirstOrDefault(s => s.Kind is StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding);
             // Stages that a later stage reads by name (Resampler.Over) keep their output in a variable.
             var kept = stages.Where(s => s.Kind == StageKind.Resampler).Select(s => s.Text("Source")).Where(s => s.Length > 0).ToList();
@@ -347,7 +349,9 @@ internal static class ModelEmitter
         w.Line();
         w.Line("/// <inheritdoc/>");
         w.Line("public override global::System.Collections.Generic.IReadOnlyCollection<string> NoWeightDecayNames { get; } =");
-        w.Line($"    new[] {{ {string.Join(", ", graph.NoWeightDecay.Select(n => $"\"{n}\""))} }};");
+        w.Line(graph.NoWeightDecay.Count == 0
+            ? "    global::System.Array.Empty<string>();"
+            : $"    new[] {{ {string.Join(", ", graph.NoWeightDecay.Select(n => $"\"{n}\""))} }};");
         w.Line();
         w.Line("/// <inheritdoc/>");
         using (w.Block($"public override global::ModelDsl.Training.StepOutput TrainingStep({batchName} batch)"))
@@ -431,6 +435,9 @@ internal static class ModelEmitter
 
     private static string BatchName(ModelSpec spec) => spec.ClassName + "Batch";
 
+    // The stages that become part of the module; broken ones (already reported) are left out.
+    private static IEnumerable<GraphStage> Built(ModelGraph graph) => graph.Stages.Where(s => !s.Broken);
+
     private static string Camel(string name) => char.ToLowerInvariant(name[0]) + name.Substring(1);
 
     private static string Batch(ModelGraph graph) => graph.Outputs.FirstOrDefault()?.Shape.TrimStart('[').Split(',')[0] ?? "B";
@@ -451,6 +458,8 @@ internal static class ModelEmitter
 
     private static string Number(double value)
     {
+        if (double.IsNaN(value) || double.IsInfinity(value))
+            throw new ArgumentOutOfRangeException(nameof(value), value, "The front end resolves every number to a finite value before emission.");
         var text = value.ToString("R", CultureInfo.InvariantCulture);
         return text.Contains(".") || text.Contains("E") ? text : text + ".0";
     }

@@ -33,6 +33,9 @@ public static class ModelCompiler
         private readonly List<GraphValue> outputs = [];
         private readonly List<GraphValue> targets = [];
         private readonly List<string> noWeightDecay = [];
+        // Stages whose declaration cannot be built (wrong member type, a duplicate, an unusable
+        // custom type): reported, then left out of the module so the rest still compiles.
+        private readonly HashSet<int> broken = [];
 
         // The token sequence [B,N,D] flowing through the stages, and who produced it last.
         private Shape? sequence;
@@ -42,6 +45,9 @@ public static class ModelCompiler
         private int prefixTokens;
         private string? headMember;
         private Shape? logits;
+        // Set when an earlier error (an input shape, the forward method, the embedding) leaves the
+        // sequence unknown: later stages then stay silent instead of reporting consequences.
+        private bool upstreamBroken;
         private readonly Dictionary<string, Shape> outputsByMember = [];
 
         public void Execute()
@@ -69,6 +75,7 @@ public static class ModelCompiler
         {
             if (spec.Forward is not { } forward)
             {
+                upstreamBroken = true;
                 Report(Descriptors.ForwardMissing, DiagnosticTarget.Class, spec.ClassName, "");
                 return;
             }
@@ -83,6 +90,13 @@ public static class ModelCompiler
                     Report(Descriptors.InputWithoutShape, DiagnosticTarget.Input(i), input.Name, forward.Name);
                 else if (!Shape.TryParse(input.Shape, out shape, out var error))
                     Report(Descriptors.UnparsableShape, DiagnosticTarget.Input(i), input.Shape, input.Name, error!);
+                else if (shape!.Dims.Select((d, at) => (d, at)).FirstOrDefault(x => x.d.Value <= 0) is { d: not null } bad)
+                {
+                    Report(Descriptors.UnparsableShape, DiagnosticTarget.Input(i), input.Shape, input.Name, $"dimension {bad.at} is {bad.d.Text}, and dimensions must be positive");
+                    shape = null;
+                }
+                if (shape is null)
+                    upstreamBroken = true;
                 inputs.Add(new GraphInput(input.Name, input.Type, shape?.Text));
                 if (shape is not null)
                     parsedInputs.Add((input.Name, shape));
@@ -106,16 +120,23 @@ public static class ModelCompiler
                 {
                     var facts = stage.MemberTypeFacts;
                     if (!facts.IsTensorModule || !facts.HasPublicParameterlessConstructor)
+                        broken.Add(i);
+                    if (!facts.IsTensorModule || !facts.HasPublicParameterlessConstructor)
                         Report(Descriptors.CustomModuleNotUsable, DiagnosticTarget.Member(i), stage.Member, ShortType(stage.MemberType),
                             facts.IsTensorModule ? "has no public parameterless constructor" : "is not a Module<Tensor,Tensor>");
                     continue;
                 }
                 if (stage.MemberType != entry.MemberType)
+                    broken.Add(i);
+                if (stage.MemberType != entry.MemberType)
                     Report(Descriptors.WrongMemberType, DiagnosticTarget.Member(i), stage.Member, entry.ShortName, ShortType(entry.MemberType), ShortType(stage.MemberType));
                 if (StageCatalog.UniquenessGroup(stage.Kind) is not { } group)
                     continue;
                 if (firstOfKind.TryGetValue(group, out var first))
+                {
+                    broken.Add(i);
                     Report(Descriptors.DuplicateStage, DiagnosticTarget.Member(i), stage.Member, entry.ShortName, first);
+                }
                 else
                     firstOfKind[group] = stage.Member;
             }
@@ -123,6 +144,11 @@ public static class ModelCompiler
 
         private GraphStage Infer(int index, StageSpec stage)
         {
+            if (broken.Contains(index))
+            {
+                upstreamBroken = true;
+                return new GraphStage(stage, "?", 0, false, EquatableArray<Argument>.Empty, Broken: true);
+            }
             var resolved = new List<Argument>();
             var frozen = Bool(stage, "Frozen", resolved);
             var (output, parameters) = stage.Kind switch
@@ -153,9 +179,10 @@ public static class ModelCompiler
             var image = parsedInputs.FirstOrDefault(i => i.Shape.Rank == 4);
             if (image.Shape is null)
             {
+                upstreamBroken = true;
                 if (parsedInputs.Count > 0)
                     Report(Descriptors.InputRankMismatch, DiagnosticTarget.Attribute(index), stage.Member, parsedInputs[0].Name, "an image [B,C,H,W]", parsedInputs[0].Shape.Text);
-                else if (spec.Forward is { Inputs.Count: 0 })
+                else if (spec.Forward is { Inputs.Count: 0 } && inputs.Count == 0)
                     Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "an image input [B,C,H,W]", "the forward method has no input");
                 resolved.Add(new("InChannels", "1"));
                 return (null, 0);
@@ -210,6 +237,11 @@ public static class ModelCompiler
             RequireEmbeddingGroup(index, stage);
             var width = Width(index, stage, resolved, "a token sequence [B,N,D]");
             var covers = stage.Get("Covers") ?? "PrefixAndPatches";
+            if (covers is not ("PrefixAndPatches" or "PatchesOnly"))
+            {
+                Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "Covers"), stage.Member, "Covers", covers, "PositionCoverage.PrefixAndPatches or PositionCoverage.PatchesOnly");
+                covers = "PrefixAndPatches";
+            }
             resolved.Add(new("Covers", covers));
             // timm: the table covers every prefix token unless no_embed_class; prefix tokens may be declared later.
             var prefix = covers == "PatchesOnly" ? 0 : spec.Stages.Sum(s => s.Kind switch
@@ -261,6 +293,11 @@ public static class ModelCompiler
             var width = Width(index, stage, resolved, "a token sequence [B,N,D]");
             var classes = PositiveInt(index, stage, "Classes", resolved, fallback: 1, "a positive number of classes");
             var pool = stage.Get("Pool") ?? "Cls";
+            if (pool is not ("Cls" or "Avg" or "Map"))
+            {
+                Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "Pool"), stage.Member, "Pool", pool, "Pool.Cls, Pool.Avg or Pool.Map");
+                pool = "Cls";
+            }
             resolved.Add(new("Pool", pool));
             resolved.Add(new("PrefixTokens", prefixTokens.ToString(CultureInfo.InvariantCulture)));
             long w = width;
@@ -301,7 +338,7 @@ public static class ModelCompiler
         private (Shape?, long) Loss(int index, StageSpec stage, List<Argument> resolved)
         {
             var smoothing = stage.Get("LabelSmoothing") is { } text ? ParseDouble(text) ?? 0 : 0;
-            if (smoothing is < 0 or >= 1)
+            if (smoothing is < 0 or >= 1 || double.IsNaN(smoothing))
             {
                 Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "LabelSmoothing"), stage.Member, "LabelSmoothing", Format(smoothing), "a value in [0, 1), e.g. 0.1");
                 smoothing = 0;
@@ -310,10 +347,17 @@ public static class ModelCompiler
             CheckReference(index, stage, "Of", StageKind.ClassifierHead);
             var target = stage.Get("Target") ?? "label";
             resolved.Add(new("Target", target));
-            resolved.Add(new("Weight", Format(stage.Get("Weight") is { } w ? ParseDouble(w) ?? 1 : 1)));
+            var weight = stage.Get("Weight") is { } w ? ParseDouble(w) ?? 1 : 1;
+            if (!(weight > 0) || double.IsInfinity(weight))
+            {
+                Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "Weight"), stage.Member, "Weight", Format(weight), "a positive, finite loss weight");
+                weight = 1;
+            }
+            resolved.Add(new("Weight", Format(weight)));
             if (logits is null)
             {
-                Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "a classifier head's logits [B,C]", "no [ClassifierHead] stage comes before it");
+                if (!spec.Stages.Take(index).Any(s => s.Kind == StageKind.ClassifierHead))
+                    Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "a classifier head's logits [B,C]", "no [ClassifierHead] stage comes before it");
                 return (null, 0);
             }
             resolved.Add(new("Head", headMember!));
@@ -480,8 +524,9 @@ public static class ModelCompiler
             var declared = ParseInt(stage.Get("Dim"));
             if (sequence is null)
             {
-                Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, needs,
-                    "no stage before it produces one; declare it after the [PatchEmbedding] stage");
+                if (!upstreamBroken)
+                    Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, needs,
+                        "no stage before it produces one; declare it after the [PatchEmbedding] stage");
                 var fallback = declared is > 0 ? declared.Value : 1;
                 resolved.Add(new("Dim", fallback.ToString(CultureInfo.InvariantCulture)));
                 return fallback;
@@ -504,7 +549,7 @@ public static class ModelCompiler
                     stage.Member, argument, heads, $"a positive number of attention heads that divides the width {width}");
                 heads = 1;
             }
-            else if (width % heads != 0)
+            else if (sequence is not null && width % heads != 0)
             {
                 var nearest = NearestDivisor(width, heads);
                 Report(Descriptors.HeadsDoNotDivideWidth, DiagnosticTarget.Attribute(index, argument), Fix(nearest),
@@ -573,26 +618,29 @@ public static class ModelCompiler
 
     private static bool IsPlainSymbol(Dim dim) => dim.Value is null && dim.Symbols.Count() == 1 && dim.Text == dim.Symbols.First();
 
-    private static int NearestDivisor(int width, int wanted)
-    {
-        for (var distance = 0; ; distance++)
-        {
-            if (wanted - distance >= 1 && width % (wanted - distance) == 0) return wanted - distance;
-            if (width % (wanted + distance) == 0) return wanted + distance;
-        }
-    }
+    // Searches the divisors of the size (O(sqrt)), not the integers up to the wanted value: a
+    // half-typed Heads = 2147483647 must not stall the editor.
+    private static int NearestDivisor(int width, int wanted) =>
+        (int)Divisors(width).OrderBy(d => Math.Abs(d - (long)wanted)).ThenBy(d => d).First();
 
     private static long? CommonDivisorNear(long? height, long? width, int wanted)
     {
         if (height is null && width is null) return null;
-        bool Divides(long p) => (height is null || height % p == 0) && (width is null || width % p == 0);
-        for (var distance = 0; distance <= Math.Max(height ?? 0, width ?? 0); distance++)
-        {
-            if (wanted - distance > 1 && Divides(wanted - distance)) return wanted - distance;
-            if (wanted + distance > 1 && Divides(wanted + distance)) return wanted + distance;
-        }
-        return null;
+        var common = height is { } h && width is { } w ? Gcd(h, w) : height ?? width!.Value;
+        return Divisors(common).Where(d => d > 1).OrderBy(d => Math.Abs(d - (long)wanted)).ThenBy(d => d).Cast<long?>().FirstOrDefault();
     }
+
+    private static IEnumerable<long> Divisors(long n)
+    {
+        for (long d = 1; d * d <= n; d++)
+        {
+            if (n % d != 0) continue;
+            yield return d;
+            if (d != n / d) yield return n / d;
+        }
+    }
+
+    private static long Gcd(long a, long b) => b == 0 ? Math.Abs(a) : Gcd(b, a % b);
 
     private static int? ParseInt(string? text) =>
         int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : null;

@@ -47,7 +47,8 @@ public sealed record GraphStage(
     string Output,
     long Parameters,
     bool Frozen,
-    EquatableArray<Argument> Resolved)
+    EquatableArray<Argument> Resolved,
+    bool Broken = false)
 {
     public StageKind Kind => Spec.Kind;
 

@@ -77,7 +77,7 @@ public sealed class Dim : IEquatable<Dim>
         if (a.Value is long n && b.Value is long d && d != 0 && n % d == 0)
             return Constant(n / d);
 
-        return Symbol($"{Wrap(a)}/{Wrap(b)}");
+        return Symbol($"{Wrap(a)}/{WrapDivisor(b)}");
     }
 
     /// <summary>True when the dimension is known to be divisible by <paramref name="divisor"/>.</summary>
@@ -157,6 +157,12 @@ public sealed class Dim : IEquatable<Dim>
     }
 
     private static IEnumerable<string> Atoms(string monomial) => monomial.Length == 0 ? [] : monomial.Split(' ');
+
+    // A divisor other than a number or a bare name is bracketed: H/(2*W) must not read as H/2*W.
+    private static string WrapDivisor(Dim d) =>
+        d.Value is not null || (d.terms.Count == 1 && d.terms.First().Value == 1 && Atoms(d.terms.First().Key).Count() == 1) && !d.Text.Contains("/")
+            ? d.Text
+            : $"({d.Text})";
 
     private static string Wrap(Dim d) => d.terms.Count <= 1 && !d.Text.StartsWith("-") ? d.Text : $"({d.Text})";
 

@@ -306,7 +306,7 @@ internal sealed class TrainingRun<TBatch> : IDisposable
         var early = _options.EarlyStoppingPatience is int p ? $", early stop after {p} without improvement" : "";
         _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Training {_model.GetType().Name} on {_device.type.ToString().ToLowerInvariant()} in {precision}{(_options.Smoke ? " (smoke run)" : "")}: " +
-            $"{_options.Epochs} epochs x {_stepsPerEpoch} steps (batch {_options.BatchSize}{accumulation}), AdamW over {_optimizer.Parameters.Count} tensors in {_groups.Groups.Count} groups, " +
+            $"{_options.Epochs} epoch{(_options.Epochs == 1 ? "" : "s")} x {_stepsPerEpoch} steps (batch {_options.BatchSize}{accumulation}), AdamW over {_optimizer.Parameters.Count} tensors in {_groups.Groups.Count} groups, " +
             $"{_schedule}{clip}; evaluate {evaluate}, monitor {_monitor} ({(_lowerIsBetter ? "min" : "max")}){early}."));
     }
 
@@ -314,8 +314,11 @@ internal sealed class TrainingRun<TBatch> : IDisposable
     {
         // Like Lightning's sanity check: one small validation batch before training, so a broken
         // validation set fails now rather than after the first epoch.
-        if (_validation is null) return;
+        // The RNG is put back, so the check cannot change what the run computes (a resumed run repeats it).
+        if (_validation is null || _validation.Count == 0) return;
+        using var rng = torch.random.get_rng_state();
         Trainer.EvaluateOn(_model, _validation, (int)Math.Min(_validation.Count, 2), _device, _compute, maxBatches: 1);
+        torch.random.set_rng_state(rng);
     }
 
     private void RunEpoch(IEpochReporter reporter)
