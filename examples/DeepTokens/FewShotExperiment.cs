@@ -70,6 +70,7 @@ public sealed record StageResult(
     int Epochs,
     long Steps,
     double TrainSeconds,
+    double CpuSeconds,
     double LearningRate,
     int LoadedTensors);
 
@@ -128,8 +129,12 @@ public abstract class Recipe
     /// </summary>
     public abstract StageResult Train(TensorDataset train, TensorDataset test, TrainOptions options, string? backbone, string? saveTo, TextWriter log);
 
-    /// <summary>Measures training memory in this process, on the CPU (see <see cref="MemoryResult"/>).</summary>
-    public abstract MemoryResult MeasureMemory(TensorDataset data, int batchSize, int steps, string? backbone, long seed);
+    /// <summary>
+    /// Measures training memory in this process, on the CPU (see <see cref="MemoryResult"/>). With
+    /// <paramref name="tuneAllocator"/>, glibc is set to map every allocation of 64 KiB or more separately
+    /// (<see cref="ProcessMemory.Tune"/>), for the rest of the process's life.
+    /// </summary>
+    public abstract MemoryResult MeasureMemory(TensorDataset data, int batchSize, int steps, string? backbone, long seed, bool tuneAllocator = true);
 }
 
 internal sealed class Recipe<TBatch>(string key, string name, double learningRate, Func<Device, TrainableModule<TBatch>> create, IReadOnlyList<string> newParts)
@@ -142,7 +147,9 @@ internal sealed class Recipe<TBatch>(string key, string name, double learningRat
         using var model = create(device);
         int loaded = backbone is null ? 0 : LoadBackbone(model, backbone, log);
 
+        var cpuBefore = ProcessMemory.CpuTime();
         var report = model.Fit(train, null, options with { LearningRate = LearningRate, Device = device });
+        var cpuSeconds = (ProcessMemory.CpuTime() - cpuBefore).TotalSeconds;
         var evaluation = model.Evaluate(test, new TrainOptions
         {
             Device = device,
@@ -158,10 +165,10 @@ internal sealed class Recipe<TBatch>(string key, string name, double learningRat
         long testImages = options.Smoke ? Math.Min(test.Count, 2 * 500) : test.Count;
         return new StageResult(Name, evaluation["accuracy"], evaluation["loss"], testImages, train.Count,
             report.Parameters.TrainableCount, report.Parameters.TrainableCount + report.Parameters.FrozenCount,
-            report.Epochs.Count, report.Steps, report.Elapsed.TotalSeconds, LearningRate, loaded);
+            report.Epochs.Count, report.Steps, report.Elapsed.TotalSeconds, cpuSeconds, LearningRate, loaded);
     }
 
-    public override MemoryResult MeasureMemory(TensorDataset data, int batchSize, int steps, string? backbone, long seed)
+    public override MemoryResult MeasureMemory(TensorDataset data, int batchSize, int steps, string? backbone, long seed, bool tuneAllocator = true)
     {
         if (data.Count < batchSize)
             throw new ArgumentException($"The memory measurement needs at least one batch of {batchSize} rows; the data have {data.Count}.", nameof(data));
@@ -184,7 +191,7 @@ internal sealed class Recipe<TBatch>(string key, string name, double learningRat
             WriteCurves = false,
         };
 
-        ProcessMemory.Tune();
+        if (tuneAllocator) ProcessMemory.Tune();
         model.Fit(data, null, options with { MaxStepsPerEpoch = 1 });   // warm-up: kernels, thread pools, optimizer code paths
         ProcessMemory.Settle();
         bool reset = ProcessMemory.TryResetPeak();
@@ -240,6 +247,13 @@ public static class ProcessMemory
     {
         using var process = Process.GetCurrentProcess();
         return process.WorkingSet64;
+    }
+
+    /// <summary>CPU time of this process so far, all threads (user + system).</summary>
+    public static TimeSpan CpuTime()
+    {
+        using var process = Process.GetCurrentProcess();
+        return process.TotalProcessorTime;
     }
 
     /// <summary>Peak resident set (VmHWM) since the start or the last <see cref="TryResetPeak"/>.</summary>
@@ -309,7 +323,7 @@ public sealed record ExperimentSettings
 
     /// <summary>The fixed batch and the number of steps of the memory measurement.</summary>
     public int MemoryBatchSize { get; init; } = 256;
-    public int MemorySteps { get; init; } = 5;
+    public int MemorySteps { get; init; } = 3;
 
     public long Seed { get; init; }
     public bool Smoke { get; init; }
@@ -326,6 +340,9 @@ public sealed record ExperimentSettings
     /// (the example runs each in a fresh process instead).
     /// </summary>
     public Func<Recipe, string, MemoryResult>? MeasureMemory { get; init; }
+
+    /// <summary>Whether an in-process measurement may change glibc's mmap threshold (see <see cref="Recipe.MeasureMemory"/>).</summary>
+    public bool TuneAllocator { get; init; } = true;
 
     public TextWriter Log { get; init; } = Console.Out;
 }
@@ -419,7 +436,7 @@ public static class FewShotExperiment
             {
                 var m = settings.MeasureMemory is { } measure
                     ? measure(method, weights)
-                    : method.MeasureMemory(novelAll, settings.MemoryBatchSize, settings.MemorySteps, weights, settings.Seed);
+                    : method.MeasureMemory(novelAll, settings.MemoryBatchSize, settings.MemorySteps, weights, settings.Seed, settings.TuneAllocator);
                 log.WriteLine(Invariant($"{m.Method}: peak RSS increase {Mib(m.PeakIncreaseBytes)}, held between forward and backward {Mib(m.HeldBytes)}"));
                 memory.Add(m);
             }
@@ -436,7 +453,7 @@ public static class FewShotExperiment
 }
 
 /// <summary>One row of the results table.</summary>
-public sealed record ResultRow(string Method, string Classes, long TrainImages, double TestAccuracy, long TrainableParameters, long TotalParameters, double TrainSeconds, long? PeakMemoryBytes, long? HeldMemoryBytes);
+public sealed record ResultRow(string Method, string Classes, long TrainImages, double TestAccuracy, long TrainableParameters, long TotalParameters, double TrainSeconds, double CpuSeconds, long? PeakMemoryBytes, long? HeldMemoryBytes);
 
 /// <summary>The results table: the pretrained backbone (when pretrained in this run), then one row per method.</summary>
 public sealed record ResultsTable(IReadOnlyList<ResultRow> Rows, int? MemoryBatchSize)
@@ -445,11 +462,11 @@ public sealed record ResultsTable(IReadOnlyList<ResultRow> Rows, int? MemoryBatc
     {
         var rows = new List<ResultRow>();
         if (pretrain is not null)
-            rows.Add(new ResultRow(pretrain.Method, "0-4", pretrain.TrainImages, pretrain.TestAccuracy, pretrain.TrainableParameters, pretrain.TotalParameters, pretrain.TrainSeconds, null, null));
+            rows.Add(new ResultRow(pretrain.Method, "0-4", pretrain.TrainImages, pretrain.TestAccuracy, pretrain.TrainableParameters, pretrain.TotalParameters, pretrain.TrainSeconds, pretrain.CpuSeconds, null, null));
         foreach (var r in fewShot)
         {
             var m = memory.FirstOrDefault(x => x.Method == r.Method);
-            rows.Add(new ResultRow(r.Method, "5-9", r.TrainImages, r.TestAccuracy, r.TrainableParameters, r.TotalParameters, r.TrainSeconds, m?.PeakIncreaseBytes, m?.HeldBytes));
+            rows.Add(new ResultRow(r.Method, "5-9", r.TrainImages, r.TestAccuracy, r.TrainableParameters, r.TotalParameters, r.TrainSeconds, r.CpuSeconds, m?.PeakIncreaseBytes, m?.HeldBytes));
         }
         return new ResultsTable(rows, memory.Count > 0 ? memory[0].BatchSize : null);
     }
@@ -459,12 +476,12 @@ public sealed record ResultsTable(IReadOnlyList<ResultRow> Rows, int? MemoryBatc
     {
         var batch = MemoryBatchSize is int b ? $" (batch {b})" : "";
         var sb = new StringBuilder();
-        sb.AppendLine($"| Method | Classes | Train images | Test accuracy | Trainable params | Train time | Peak train memory{batch} | Held forward→backward{batch} |");
+        sb.AppendLine($"| Method | Classes | Train images | Test accuracy | Trainable params | Train wall / CPU time | Peak train memory{batch} | Held forward→backward{batch} |");
         sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");
         foreach (var r in Rows)
         {
             sb.AppendLine(FewShotExperiment.Invariant(
-                $"| {r.Method} | {r.Classes} | {r.TrainImages:N0} | {r.TestAccuracy:P1} | {r.TrainableParameters:N0} of {r.TotalParameters:N0} | {r.TrainSeconds:F1} s | {(r.PeakMemoryBytes is long p ? FewShotExperiment.Mib(p) : "—")} | {(r.HeldMemoryBytes is long h ? FewShotExperiment.Mib(h) : "—")} |"));
+                $"| {r.Method} | {r.Classes} | {r.TrainImages:N0} | {r.TestAccuracy:P1} | {r.TrainableParameters:N0} of {r.TotalParameters:N0} | {r.TrainSeconds:F1} s / {r.CpuSeconds:F1} s | {(r.PeakMemoryBytes is long p ? FewShotExperiment.Mib(p) : "—")} | {(r.HeldMemoryBytes is long h ? FewShotExperiment.Mib(h) : "—")} |"));
         }
         return sb.ToString();
     }

@@ -167,7 +167,7 @@ public static class Program
         public double VptLr { get; init; } = 1e-2;
         public double VqtLr { get; init; } = 1e-2;
         public int MemoryBatch { get; init; } = 256;
-        public int MemorySteps { get; init; } = 5;
+        public int MemorySteps { get; init; } = 3;
         public bool InProcessMemory { get; init; }
         public long Seed { get; init; }
         public string? OutputDirectory { get; init; } = Path.Combine("runs", "deep-tokens");
@@ -214,6 +214,7 @@ public static class Program
                 };
             }
             if (o.Full && o.DataFolder is not null) throw new ArgumentException("--full and --data exclude each other.");
+            if (o.Holdout && o.Weights is null) throw new ArgumentException("--holdout needs --weights FILE (a pretrained backbone): it replaces the test split of classes 5-9 only.");
             return o;
         }
     }

@@ -353,5 +353,24 @@ public class TrainerFeatureTests
         Assert.All(model.parameters().Zip(before), pair => Assert.True(pair.First.equal(pair.Second).all().item<bool>()));
     }
 
+    [Fact]
+    public void Two_runs_with_the_same_seed_are_identical_and_another_seed_differs()
+    {
+        using var train = TestData.EmbeddedTrain.Take(200);
+        TrainReport Run(long seed)
+        {
+            torch.manual_seed(seed);   // the model's initialisation
+            using var model = new TinyMlp(hidden: 8, dropout: 0.3);
+            return model.Fit(train, null, Quick(null) with { Epochs = 2, Seed = seed });
+        }
+
+        var a = Run(13);
+        var b = Run(13);
+        var c = Run(14);
+
+        Assert.Equal(a.Epochs.Select(r => r.TrainLoss), b.Epochs.Select(r => r.TrainLoss));
+        Assert.NotEqual(a.Epochs.Select(r => r.TrainLoss), c.Epochs.Select(r => r.TrainLoss));
+    }
+
     internal static CheckpointInfo CheckpointInfoOf(string path) => Checkpoint.ReadInfo(path);
 }
