@@ -72,7 +72,11 @@ public sealed record StageResult(
     double TrainSeconds,
     double CpuSeconds,
     double LearningRate,
-    int LoadedTensors);
+    int LoadedTensors)
+{
+    /// <summary>The few-shot draw (0-based) this result belongs to.</summary>
+    public int Draw { get; init; }
+}
 
 /// <summary>
 /// The training memory of one method on the CPU, from the process's resident set (Linux
@@ -318,6 +322,9 @@ public sealed record ExperimentSettings
 
     /// <summary>Training images per class of 5-9 (from the train split).</summary>
     public int Shots { get; init; } = 20;
+
+    /// <summary>Independent draws of the shots (seeds <see cref="Seed"/>, <see cref="Seed"/>+1, ...); every method trains on each.</summary>
+    public int Draws { get; init; } = 1;
     public int FewShotEpochs { get; init; } = 50;
     public int FewShotBatchSize { get; init; } = 25;
 
@@ -400,30 +407,35 @@ public static class FewShotExperiment
             log.WriteLine($"(1) Using the pretrained weights in {weights}.");
         }
 
-        // (2) Few-shot on classes 5-9, labels 0-4.
+        // (2) Few-shot on classes 5-9, labels 0-4: every method on the same draws of shots, with the same seeds.
         var fewShot = new List<StageResult>();
-        using (var novelTrain = FewShotData.SelectClasses(train, NovelFirst, ClassCount, settings.Shots, settings.Seed))
         using (var novelTest = FewShotData.SelectClasses(test, NovelFirst, ClassCount))
         {
-            log.WriteLine($"(2) Few-shot on classes {NovelFirst}-{NovelFirst + ClassCount - 1} (labels 0-4): {settings.Shots} shots per class = {novelTrain.Count} train images, {novelTest.Count:N0} test images.");
-            foreach (var method in methods)
+            for (int draw = 0; draw < settings.Draws; draw++)
             {
-                var result = method.Train(novelTrain, novelTest, new TrainOptions
+                long seed = settings.Seed + draw;
+                using var novelTrain = FewShotData.SelectClasses(train, NovelFirst, ClassCount, settings.Shots, seed);
+                log.WriteLine($"(2) Few-shot on classes {NovelFirst}-{NovelFirst + ClassCount - 1} (labels 0-4), draw {draw + 1} of {settings.Draws} (seed {seed}): " +
+                              $"{settings.Shots} shots per class = {novelTrain.Count} train images, {novelTest.Count:N0} test images.");
+                foreach (var method in methods)
                 {
-                    Epochs = settings.FewShotEpochs,
-                    BatchSize = settings.FewShotBatchSize,
-                    WeightDecay = 0.0,
-                    WarmupFraction = 0.1,
-                    GradientClipNorm = 1.0,
-                    Seed = settings.Seed,
-                    Device = device,
-                    Smoke = settings.Smoke,
-                    OutputDirectory = Folder(method.Key),
-                    Log = TextWriter.Null,
-                }, weights, saveTo: null, log);
-                log.WriteLine(Invariant(
-                    $"{result.Method}: test accuracy {result.TestAccuracy:P2} ({result.TrainableParameters:N0} trainable parameters, {result.Steps} steps at lr {result.LearningRate:G3}, {result.TrainSeconds:F1} s)"));
-                fewShot.Add(result);
+                    var result = method.Train(novelTrain, novelTest, new TrainOptions
+                    {
+                        Epochs = settings.FewShotEpochs,
+                        BatchSize = settings.FewShotBatchSize,
+                        WeightDecay = 0.0,
+                        WarmupFraction = 0.1,
+                        GradientClipNorm = 1.0,
+                        Seed = seed,
+                        Device = device,
+                        Smoke = settings.Smoke,
+                        OutputDirectory = Folder(settings.Draws == 1 ? method.Key : $"{method.Key}-draw{draw + 1}"),
+                        Log = TextWriter.Null,
+                    }, weights, saveTo: null, draw == 0 ? log : TextWriter.Null) with { Draw = draw };
+                    log.WriteLine(Invariant(
+                        $"{result.Method}: test accuracy {result.TestAccuracy:P2} ({result.TrainableParameters:N0} trainable parameters, {result.Steps} steps at lr {result.LearningRate:G3}, {result.TrainSeconds:F1} s)"));
+                    fewShot.Add(result);
+                }
             }
         }
 
@@ -452,8 +464,9 @@ public static class FewShotExperiment
     internal static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }
 
-/// <summary>One row of the results table.</summary>
-public sealed record ResultRow(string Method, string Classes, long TrainImages, double TestAccuracy, long TrainableParameters, long TotalParameters, double TrainSeconds, double CpuSeconds, long? PeakMemoryBytes, long? HeldMemoryBytes);
+/// <summary>One row of the results table; few-shot rows average over the draws.</summary>
+public sealed record ResultRow(string Method, string Classes, long TrainImages, int Runs, double TestAccuracy, double? TestAccuracyStd,
+    long TrainableParameters, long TotalParameters, double TrainSeconds, double CpuSeconds, long? PeakMemoryBytes, long? HeldMemoryBytes);
 
 /// <summary>The results table: the pretrained backbone (when pretrained in this run), then one row per method.</summary>
 public sealed record ResultsTable(IReadOnlyList<ResultRow> Rows, int? MemoryBatchSize)
@@ -462,11 +475,17 @@ public sealed record ResultsTable(IReadOnlyList<ResultRow> Rows, int? MemoryBatc
     {
         var rows = new List<ResultRow>();
         if (pretrain is not null)
-            rows.Add(new ResultRow(pretrain.Method, "0-4", pretrain.TrainImages, pretrain.TestAccuracy, pretrain.TrainableParameters, pretrain.TotalParameters, pretrain.TrainSeconds, pretrain.CpuSeconds, null, null));
-        foreach (var r in fewShot)
+            rows.Add(new ResultRow(pretrain.Method, "0-4", pretrain.TrainImages, 1, pretrain.TestAccuracy, null,
+                pretrain.TrainableParameters, pretrain.TotalParameters, pretrain.TrainSeconds, pretrain.CpuSeconds, null, null));
+        foreach (var runs in fewShot.GroupBy(r => r.Method))
         {
-            var m = memory.FirstOrDefault(x => x.Method == r.Method);
-            rows.Add(new ResultRow(r.Method, "5-9", r.TrainImages, r.TestAccuracy, r.TrainableParameters, r.TotalParameters, r.TrainSeconds, r.CpuSeconds, m?.PeakIncreaseBytes, m?.HeldBytes));
+            var list = runs.ToList();
+            var first = list[0];
+            double mean = list.Average(r => r.TestAccuracy);
+            double? std = list.Count > 1 ? Math.Sqrt(list.Sum(r => (r.TestAccuracy - mean) * (r.TestAccuracy - mean)) / (list.Count - 1)) : null;
+            var m = memory.FirstOrDefault(x => x.Method == first.Method);
+            rows.Add(new ResultRow(first.Method, "5-9", first.TrainImages, list.Count, mean, std, first.TrainableParameters, first.TotalParameters,
+                list.Average(r => r.TrainSeconds), list.Average(r => r.CpuSeconds), m?.PeakIncreaseBytes, m?.HeldBytes));
         }
         return new ResultsTable(rows, memory.Count > 0 ? memory[0].BatchSize : null);
     }
@@ -475,13 +494,18 @@ public sealed record ResultsTable(IReadOnlyList<ResultRow> Rows, int? MemoryBatc
     public string ToMarkdown()
     {
         var batch = MemoryBatchSize is int b ? $" (batch {b})" : "";
+        var runs = Rows.Max(r => r.Runs);
+        var accuracy = runs > 1 ? $"Test accuracy (mean ± sd, {runs} draws)" : "Test accuracy";
         var sb = new StringBuilder();
-        sb.AppendLine($"| Method | Classes | Train images | Test accuracy | Trainable params | Train wall / CPU time | Peak train memory{batch} | Held forward→backward{batch} |");
+        sb.AppendLine($"| Method | Classes | Train images | {accuracy} | Trainable params | Train wall / CPU time{(runs > 1 ? " per run" : "")} | Peak train memory{batch} | Held forward→backward{batch} |");
         sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");
         foreach (var r in Rows)
         {
+            var acc = r.TestAccuracyStd is double sd
+                ? FewShotExperiment.Invariant($"{100 * r.TestAccuracy:F1} ± {100 * sd:F1} %")
+                : FewShotExperiment.Invariant($"{100 * r.TestAccuracy:F1} %");
             sb.AppendLine(FewShotExperiment.Invariant(
-                $"| {r.Method} | {r.Classes} | {r.TrainImages:N0} | {r.TestAccuracy:P1} | {r.TrainableParameters:N0} of {r.TotalParameters:N0} | {r.TrainSeconds:F1} s / {r.CpuSeconds:F1} s | {(r.PeakMemoryBytes is long p ? FewShotExperiment.Mib(p) : "—")} | {(r.HeldMemoryBytes is long h ? FewShotExperiment.Mib(h) : "—")} |"));
+                $"| {r.Method} | {r.Classes} | {r.TrainImages:N0} | {acc} | {r.TrainableParameters:N0} of {r.TotalParameters:N0} | {r.TrainSeconds:F1} s / {r.CpuSeconds:F1} s | {(r.PeakMemoryBytes is long p ? FewShotExperiment.Mib(p) : "—")} | {(r.HeldMemoryBytes is long h ? FewShotExperiment.Mib(h) : "—")} |"));
         }
         return sb.ToString();
     }

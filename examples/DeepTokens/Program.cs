@@ -44,6 +44,7 @@ public static class Program
             return 2;
         }
 
+        if (options.Threads is int threads) set_num_threads(threads);
         var folder = options.Full ? FashionMnist.InstalledFolder : options.DataFolder;
         var (train, test) = FashionMnist.Load(folder);
         using var trainOwner = train;
@@ -77,6 +78,7 @@ public static class Program
         {
             PretrainEpochs = options.PretrainEpochs ?? (options.Full || options.DataFolder is not null ? 8 : 30),
             Shots = options.Shots,
+            Draws = options.Smoke || options.Holdout ? 1 : options.Draws,   // the holdout is the complement of one draw
             FewShotEpochs = options.Epochs,
             FewShotBatchSize = options.BatchSize,
             MemoryBatchSize = options.Smoke ? 16 : options.MemoryBatch,
@@ -130,6 +132,11 @@ public static class Program
                      "--lr-vqt", options.VqtLr.ToString("R", CultureInfo.InvariantCulture),
                  })
             start.ArgumentList.Add(arg);
+        if (options.Threads is int threads)
+        {
+            start.ArgumentList.Add("--threads");
+            start.ArgumentList.Add(threads.ToString(CultureInfo.InvariantCulture));
+        }
         if (options.Full) start.ArgumentList.Add("--full");
         if (options.DataFolder is string data)
         {
@@ -162,6 +169,7 @@ public static class Program
         public int? PretrainEpochs { get; init; }
         public int Epochs { get; init; } = 50;
         public int Shots { get; init; } = 20;
+        public int Draws { get; init; } = 3;
         public int BatchSize { get; init; } = 25;
         public double ProbeLr { get; init; } = 1e-2;
         public double VptLr { get; init; } = 1e-2;
@@ -175,11 +183,12 @@ public static class Program
         public string? MeasureMemoryOf { get; init; }
         public bool Holdout { get; init; }
         public Device? Device { get; init; }
+        public int? Threads { get; init; }
 
         public const string Usage =
-            "usage: dotnet run -c Release --project examples/DeepTokens -- [--full | --data DIR] [--smoke] [--shots N] [--epochs N] [--pretrain-epochs N]\n" +
+            "usage: dotnet run -c Release --project examples/DeepTokens -- [--full | --data DIR] [--smoke] [--shots N] [--draws N] [--epochs N] [--pretrain-epochs N]\n" +
             "         [--batch N] [--lr-probe X] [--lr-vpt X] [--lr-vqt X] [--memory-batch N] [--memory-steps N] [--in-process-memory]\n" +
-            "         [--weights FILE] [--seed N] [--out DIR] [--device cpu|cuda] [--holdout]";
+            "         [--weights FILE] [--seed N] [--out DIR] [--device cpu|cuda] [--threads N] [--holdout]";
 
         public static Options Parse(string[] args)
         {
@@ -197,6 +206,7 @@ public static class Program
                     "--pretrain-epochs" => o with { PretrainEpochs = Int() },
                     "--epochs" => o with { Epochs = Int() },
                     "--shots" => o with { Shots = Int() },
+                    "--draws" => o with { Draws = Int() },
                     "--batch" => o with { BatchSize = Int() },
                     "--lr-probe" => o with { ProbeLr = Real() },
                     "--lr-vpt" => o with { VptLr = Real() },
@@ -210,6 +220,7 @@ public static class Program
                     "--measure-memory" => o with { MeasureMemoryOf = Next() },
                     "--holdout" => o with { Holdout = true },
                     "--device" => o with { Device = Devices.Parse(Next()) },
+                    "--threads" => o with { Threads = Int() },
                     _ => throw new ArgumentException($"Unknown option '{args[i]}'."),
                 };
             }

@@ -129,6 +129,13 @@ public class CodeFixTests
         Edit(Declarations.FashionVit, ("    [ClsToken]\n    public partial Parameter Cls { get; }\n\n", ""), ("Pool = Pool.Cls", "{|MD0007:Pool = Pool.Cls|}")),
         Declarations.FashionVit);
 
+    [Fact]
+    public Task Cls_token_gets_a_name_no_member_has() => Verify<AddClsTokenFix>(
+        Edit(Valid, (ClsMember, ""), ("[ClassifierHead(Classes = 10)]", "[{|MD0007:ClassifierHead(Classes = 10)|}]"),
+            ("    [CrossEntropyLoss", "    public static int Cls() => 1;\n\n    [CrossEntropyLoss")),
+        Edit(Valid, (ClsMember, ClsMember.Replace("Cls {", "Cls2 {")),
+            ("    [CrossEntropyLoss", "    public static int Cls() => 1;\n\n    [CrossEntropyLoss")));
+
     // MD0001, MD0002: partial where it is missing.
 
     [Fact]

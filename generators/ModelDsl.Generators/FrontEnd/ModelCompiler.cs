@@ -185,6 +185,12 @@ public static class ModelCompiler
                 else if (spec.Forward is { Inputs.Count: 0 } && inputs.Count == 0)
                     Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "an image input [B,C,H,W]", "the forward method has no input");
                 resolved.Add(new("InChannels", "1"));
+                if (stage.Kind == StageKind.ChannelPatchEmbedding)
+                {
+                    // The emitted constructor reads these too.
+                    Bool(stage, "SampleChannels", resolved);
+                    resolved.Add(new("PatchesPerChannel", "1"));
+                }
                 return (null, 0);
             }
 
@@ -303,7 +309,7 @@ public static class ModelCompiler
             long w = width;
             long pooledWidth = w;
             CheckReference(index, stage, "Also", StageKind.QueryTokens);
-            if (stage.Get("Also") is { } also && spec.Stages.FirstOrDefault(s => s.Member == also && s.Kind == StageKind.QueryTokens) is { } queries)
+            if (stage.Get("Also") is { } also && spec.Stages.Where((_, i) => !broken.Contains(i)).FirstOrDefault(s => s.Member == also && s.Kind == StageKind.QueryTokens) is { } queries)
             {
                 pooledWidth += (long)(ParseInt(queries.Get("Count")) ?? 0) * EncoderDepth(queries) * w;
                 resolved.Add(new("Also", also));
@@ -464,6 +470,11 @@ public static class ModelCompiler
                 resolved.Add(new("SourceDim", "1"));
                 resolved.Add(new("Dim", "1"));
                 resolved.Add(new("Source", ""));
+                // The emitted constructor reads these too.
+                resolved.Add(new("Queries", "1"));
+                resolved.Add(new("Depth", "1"));
+                resolved.Add(new("Heads", "1"));
+                resolved.Add(new("MlpRatio", "4"));
                 return (null, 0);
             }
             var sourceDim = (int)(source.Last.Value ?? 1);
@@ -485,8 +496,9 @@ public static class ModelCompiler
             return (sequence, queries * d + depth * layer);
         }
 
+        // Broken stages are left out of the module, so nothing may refer to them.
         private StageSpec? LayerTokensInto(StageSpec encoder, StageKind kind) =>
-            spec.Stages.FirstOrDefault(s => s.Kind == kind && (s.Get("Into") ?? SingleEncoder()) == encoder.Member);
+            spec.Stages.Where((_, i) => !broken.Contains(i)).FirstOrDefault(s => s.Kind == kind && (s.Get("Into") ?? SingleEncoder()) == encoder.Member);
 
         private string? SingleEncoder()
         {

@@ -71,8 +71,13 @@ public static class Trainer
         ArgumentNullException.ThrowIfNull(device);
         switch (precision)
         {
-            case Precision.Float32: return ScalarType.Float32;
-            case Precision.BFloat16: return ScalarType.BFloat16;
+            case Precision.Float32:
+                return ScalarType.Float32;
+            case Precision.BFloat16:
+                if (device.type == DeviceType.CPU && CpuLacksNativeBFloat16())
+                    log.WriteLine("Note: this CPU reports no native bf16 instructions (avx512_bf16 / amx_bf16), so bf16 matrix products are emulated " +
+                                  "and much slower than fp32 here; bf16 pays off on CUDA and on CPUs with those instructions.");
+                return ScalarType.BFloat16;
         }
         if (device.type != DeviceType.CUDA) return ScalarType.Float32;
         try
@@ -86,6 +91,22 @@ public static class Trainer
         {
             log.WriteLine($"bf16 does not run on {device} ({e.Message.Split('\n')[0]}); training in fp32.");
             return ScalarType.Float32;
+        }
+    }
+
+    /// <summary>On Linux x64: whether /proc/cpuinfo lists neither avx512_bf16 nor amx_bf16 (false when unknown).</summary>
+    private static bool CpuLacksNativeBFloat16()
+    {
+        try
+        {
+            if (!OperatingSystem.IsLinux() || System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture != System.Runtime.InteropServices.Architecture.X64)
+                return false;
+            var flags = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal));
+            return flags is not null && !flags.Contains(" avx512_bf16", StringComparison.Ordinal) && !flags.Contains(" amx_bf16", StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
         }
     }
 

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 
 namespace ModelDsl.Tests.Training;
 
-public class CheckpointTests
+public class CheckpointTests : SingleThreadedTorch
 {
     private static TrainOptions Quick(string output) => new()
     {

@@ -8,7 +8,7 @@ using static TorchSharp.torch.nn;
 
 namespace ModelDsl.Tests.Training;
 
-public class FusedAdamWTests
+public class FusedAdamWTests : SingleThreadedTorch
 {
     private sealed class Net : Module
     {

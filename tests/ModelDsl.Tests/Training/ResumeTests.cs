@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 
 namespace ModelDsl.Tests.Training;
 
-public class ResumeTests
+public class ResumeTests : SingleThreadedTorch
 {
     // 600 rows in batches of 40: 15 batches per epoch, accumulated 2 at a time: 8 steps per epoch
     // (the last of one batch), 24 steps in 3 epochs, evaluated every 5 steps and at the end. The

@@ -88,3 +88,22 @@ internal sealed class MemoryProbeMlp(params long[] probeCalls) : TinyMlp(hidden:
         return base.TrainingStep(batch);
     }
 }
+
+/// <summary>
+/// Runs a test class's tests with one intra-op thread and restores the setting after each test. The
+/// models here are tiny: one thread is faster for them, and it keeps the timings sane when the
+/// machine is shared (two OpenMP threads on two busy cores wait on each other at every parallel
+/// region). The tests run one at a time (xunit.runner.json), so the global setting is safe to change.
+/// </summary>
+public abstract class SingleThreadedTorch : IDisposable
+{
+    private readonly int _threads = TorchSharp.torch.get_num_threads();
+
+    protected SingleThreadedTorch() => TorchSharp.torch.set_num_threads(1);
+
+    public void Dispose()
+    {
+        TorchSharp.torch.set_num_threads(_threads);
+        GC.SuppressFinalize(this);
+    }
+}

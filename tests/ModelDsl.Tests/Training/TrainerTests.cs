@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 
 namespace ModelDsl.Tests.Training;
 
-public class TrainerTests
+public class TrainerTests : SingleThreadedTorch
 {
     private static TrainOptions Quick(string? output) => new()
     {
@@ -176,7 +176,7 @@ public class TrainerTests
     }
 }
 
-public class TrainerFeatureTests
+public class TrainerFeatureTests : SingleThreadedTorch
 {
     private static TrainOptions Quick(string? output) => new()
     {
