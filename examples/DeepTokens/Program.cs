@@ -76,7 +76,7 @@ public static class Program
         var clock = Stopwatch.StartNew();
         var settings = new ExperimentSettings
         {
-            PretrainEpochs = options.PretrainEpochs ?? (options.Full || options.DataFolder is not null ? 8 : 30),
+            PretrainEpochs = options.PretrainEpochs ?? (options.Full || options.DataFolder is not null ? 4 : 12),
             Shots = options.Shots,
             Draws = options.Smoke || options.Holdout ? 1 : options.Draws,   // the holdout is the complement of one draw
             FewShotEpochs = options.Epochs,
@@ -169,11 +169,12 @@ public static class Program
         public int? PretrainEpochs { get; init; }
         public int Epochs { get; init; } = 50;
         public int Shots { get; init; } = 20;
-        public int Draws { get; init; } = 3;
+        public int Draws { get; init; } = 5;
         public int BatchSize { get; init; } = 25;
-        public double ProbeLr { get; init; } = 1e-2;
-        public double VptLr { get; init; } = 1e-2;
-        public double VqtLr { get; init; } = 1e-2;
+        // Chosen once, by the mean accuracy on held-out train images of 5-9 over 3 draws (README).
+        public double ProbeLr { get; init; } = 1e-1;
+        public double VptLr { get; init; } = 1e-1;
+        public double VqtLr { get; init; } = 3e-3;
         public int MemoryBatch { get; init; } = 256;
         public int MemorySteps { get; init; } = 3;
         public bool InProcessMemory { get; init; }

@@ -153,7 +153,7 @@ public static class Program
                 options = options with { OutputDirectory = Path.Combine("runs", "fashion-vit-smoke") };
             // The subset is small: more epochs fit the 5-minute budget; the full set needs fewer.
             var fullData = options.Full || options.DataFolder is not null;
-            return options.Epochs > 0 ? options : options with { Epochs = fullData ? 10 : 25 };
+            return options.Epochs > 0 ? options : options with { Epochs = 10 };
         }
     }
 }

@@ -49,6 +49,7 @@ public class FuzzTests(ITestOutputHelper output)
         {
             var batch = mutants.Skip(start).Take(BatchSize).ToArray();
             var run = Check(batch.Select(m => m.Source).ToArray(), start);
+            if ((start / BatchSize) % Math.Max(1, Iterations / BatchSize / 6) == 0) output.WriteLine($"at {start}: {clock.Elapsed.TotalSeconds:0.0} s wall, {(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds:0.0} s CPU");
             generated += run.Generated;
             reported.UnionWith(run.Reported);
             if (run.Problems.Count == 0)

@@ -58,7 +58,7 @@ public static class TrainingCurves
         plot.Axes.Left.Label.Text = "loss";
         if (anyRight) plot.Axes.Right.Label.Text = "metric";
         plot.Title(title ?? "Training curves");
-        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
+        plot.ShowLegend(ScottPlot.Alignment.MiddleRight);
         plot.SavePng(full, width, height);
         return full;
     }

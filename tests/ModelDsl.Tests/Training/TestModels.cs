@@ -43,15 +43,15 @@ internal class TinyMlp : TrainableModule<ImageBatch>
     }
 }
 
-/// <summary>A TinyMlp whose training loss is NaN on one chosen training step (1-based).</summary>
-internal sealed class NaNAtStepMlp(long nanStep) : TinyMlp
+/// <summary>A TinyMlp whose training loss is NaN (or <paramref name="poison"/>) on one chosen training step (1-based).</summary>
+internal sealed class NaNAtStepMlp(long nanStep, double poison = double.NaN) : TinyMlp
 {
     private long calls;
 
     public override StepOutput TrainingStep(ImageBatch batch)
     {
         var output = base.TrainingStep(batch);
-        return ++calls == nanStep ? output with { Loss = output.Loss * double.NaN } : output;
+        return ++calls == nanStep ? output with { Loss = output.Loss * poison } : output;
     }
 }
 
