@@ -642,9 +642,14 @@ public static class ModelCompiler
         return Divisors(common).Where(d => d > 1).OrderBy(d => Math.Abs(d - (long)wanted)).ThenBy(d => d).Cast<long?>().FirstOrDefault();
     }
 
+    // d <= n / d, not d * d <= n, which overflows for n near long.MaxValue and never ends; and at
+    // most a million steps, so an image side of 2^62 still gets its suggestion (from the divisors
+    // up to a million and their cofactors) while the editor waits milliseconds, not minutes.
+    private const long MaxDivisorSearch = 1 << 20;
+
     private static IEnumerable<long> Divisors(long n)
     {
-        for (long d = 1; d * d <= n; d++)
+        for (long d = 1; d <= n / d && d <= MaxDivisorSearch; d++)
         {
             if (n % d != 0) continue;
             yield return d;
