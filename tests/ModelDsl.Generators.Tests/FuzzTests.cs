@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
 using System.Text.RegularExpressions;
+using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
 using ModelDsl.Generators.Tests.Infrastructure;
 using Xunit.Abstractions;
@@ -19,7 +20,8 @@ namespace ModelDsl.Generators.Tests;
 /// <remarks>
 /// Cost: the mutants are compiled <see cref="BatchSize"/> to a compilation, each in its own file
 /// and namespace, so that the per-compilation work (the analyzer driver, the compiler's pass over
-/// the compilation, the generator driver) is paid once per batch; a failing batch is split in
+/// the compilation, the generator driver) is paid once per batch, and generator and analyzer run
+/// side by side; a failing batch is split in
 /// halves until the failing mutant is alone. The test project turns tiered PGO off (see the
 /// csproj): the instrumented tier costs this test, which runs a great deal of Roslyn once, about
 /// a third of its time.
@@ -111,16 +113,18 @@ public class FuzzTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// Generator and analyzer each over the user's compilation, as an editor runs them side by side.
-    /// (A build runs the analyzer over the generator's output: same model symbols and attributes,
+    /// Generator and analyzer each over the user's compilation, as an editor runs them side by side
+    /// (on two threads: on a quiet two-core machine the batch takes the longer of the two). (A build runs the analyzer over the generator's output: same model symbols and attributes,
     /// but binding the generated method bodies makes each mutant several times slower.)
     /// </summary>
     private static BatchRun Check(Mutator.Mutant[] mutants, int first)
     {
         var trees = mutants.Select((m, j) => TestCompilation.Parse(Namespace.Replace(m.Source, $"namespace Fuzz.Case{first + j};", 1), $"Case{first + j}.cs"));
         var compilation = TestCompilation.Create(trees);
-        var generator = TestCompilation.CreateDriver().RunGenerators(compilation).GetRunResult().Results.Single();
+        // Side by side, as an editor runs them: the analyzer binds its own copy of the compilation.
+        var generatorRun = Task.Run(() => TestCompilation.CreateDriver().RunGenerators(compilation).GetRunResult().Results.Single());
         var analyzer = TestCompilation.RunAnalyzer(compilation);
+        var generator = generatorRun.GetAwaiter().GetResult();
 
         var exceptions = new List<string>();
         if (generator.Exception is { } exception)

@@ -372,7 +372,7 @@ internal sealed class TrainingRun<TBatch> : IDisposable
                     var means = _trainMeans.Read();
                     var metric = means.Keys.FirstOrDefault(k => k != "loss");
                     double seconds = _trainClock.Elapsed.TotalSeconds;
-                    reporter.Update(means.GetValueOrDefault("loss", double.NaN), metric is null ? null : "train_" + metric,
+                    reporter.Update(means.GetValueOrDefault("loss", double.NaN), metric,
                         metric is null ? 0 : means[metric], _learningRate, seconds > 0 ? _intervalSamples / seconds : 0);
                 }
                 if (evaluate)

@@ -91,7 +91,7 @@ internal abstract class TrainingProgress
 
             public void Update(double loss, string? metric, double metricValue, double learningRate, double samplesPerSecond) =>
                 Volatile.Write(ref _status, Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                    $"{_title}  loss {loss:F4}{(metric is null ? "" : $"  {metric} {metricValue:F4}")}  lr {learningRate:0.00e+00}  {samplesPerSecond:N0} samples/s")));
+                    $"{_title} loss {loss:F4}{(metric is null ? "" : $" {metric} {metricValue:F4}")} lr {learningRate:0.0e+00} {samplesPerSecond:N0}/s")));
 
             private void Publish()
             {
