@@ -452,6 +452,7 @@ public static class ModelCompiler
             CheckReference(index, stage, "Into", StageKind.TransformerEncoder);
             var depth = EncoderDepth(stage);
             resolved.Add(new("Depth", depth.ToString(CultureInfo.InvariantCulture)));
+            noWeightDecay.Add(StageCatalog.RegisteredName(stage.Kind, stage.Member));
             return (Shape.Of(Dim.Constant(depth), Dim.Constant(count), Dim.Constant(width)), (long)depth * count * width);
         }
 
