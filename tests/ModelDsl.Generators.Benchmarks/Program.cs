@@ -122,7 +122,7 @@ public static class Program
         Row("  of which: reading the declarations (DeclarationReader.Read, bound symbols)", Median(frontEndRead), modelCount);
         Row("  of which: shape inference (ModelCompiler.Compile)", Median(frontEndCompile), modelCount);
         Row("  of which: emission (ModelEmitter.Emit)", Median(emission), modelCount);
-        Row("  of which: the driver parsing the emitted text", Median(parsing), modelCount);
+        Row("parsing the emitted text (not in the generator's time: the driver parses lazily, the compiler pays it)", Median(parsing), modelCount);
         Row("analyzer, its own time (analyzer driver telemetry), over the generator's output", Median(analyzerOwn), modelCount);
         Row("  of which: its front end on bound symbols (ReadWithLocations + Compile; the rest binds the stage attributes)", Median(analyzerFrontEnd), modelCount);
         Row("analysis pass, whole (GetAnalyzerDiagnosticsAsync: includes the compiler binding the generated code)", Median(analyzerPass), modelCount);
