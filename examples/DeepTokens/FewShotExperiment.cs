@@ -423,6 +423,8 @@ public static class FewShotExperiment
                     {
                         Epochs = settings.FewShotEpochs,
                         BatchSize = settings.FewShotBatchSize,
+                        // A record (and checkpoint) every 10 epochs and at the end, not every few-shot epoch.
+                        EvaluateEveryNSteps = 10 * (int)Math.Ceiling(novelTrain.Count / (double)settings.FewShotBatchSize),
                         WeightDecay = 0.0,
                         WarmupFraction = 0.1,
                         GradientClipNorm = 1.0,

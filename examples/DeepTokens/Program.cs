@@ -169,7 +169,7 @@ public static class Program
         public int? PretrainEpochs { get; init; }
         public int Epochs { get; init; } = 50;
         public int Shots { get; init; } = 20;
-        public int Draws { get; init; } = 5;
+        public int Draws { get; init; } = 10;
         public int BatchSize { get; init; } = 25;
         // Chosen once, by the mean accuracy on held-out train images of 5-9 over 3 draws (README).
         public double ProbeLr { get; init; } = 1e-1;
