@@ -21,7 +21,9 @@ public sealed class ModelGenerator : IIncrementalGenerator
             .ForAttributeWithMetadataName(
                 StageCatalog.ModelAttribute,
                 static (node, _) => node is ClassDeclarationSyntax,
-                static (ctx, ct) => DeclarationReader.Read((INamedTypeSymbol)ctx.TargetSymbol, ct))
+                static (ctx, ct) => IsFirstModelDeclaration(ctx) ? DeclarationReader.Read((INamedTypeSymbol)ctx.TargetSymbol, ct) : null)
+            .Where(static spec => spec is not null)
+            .Select(static (spec, _) => spec!)
             .WithTrackingName(TrackingNames.Specs);
 
         var graphs = specs
@@ -32,6 +34,14 @@ public sealed class ModelGenerator : IIncrementalGenerator
         context.RegisterSourceOutput(graphs, static (output, graph) =>
             output.AddSource(HintName(graph.Spec), ModelEmitter.Emit(graph)));
     }
+
+    // [Model] on two partial declarations of one class (CS0579) must still emit the class once:
+    // only the declaration carrying the first [Model] of the symbol goes on.
+    private static bool IsFirstModelDeclaration(GeneratorAttributeSyntaxContext ctx) =>
+        ctx.TargetSymbol.GetAttributes()
+            .FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == StageCatalog.ModelAttribute)?
+            .ApplicationSyntaxReference is not { } first
+        || (first.SyntaxTree == ctx.TargetNode.SyntaxTree && ctx.TargetNode.Span.Contains(first.Span));
 
     private static string HintName(ModelSpec spec) =>
         string.Join(".", new[] { spec.Namespace }.Where(n => n.Length > 0)

@@ -7,8 +7,7 @@ namespace ModelDsl.Generators.Tests;
 
 /// <summary>
 /// The crashes and the hang <see cref="FuzzTests"/> found and the front end fixed, each reduced to
-/// one declaration. Generator and analyzer must not throw on any of them. The open findings (outside
-/// the front end) are not here: see <see cref="FuzzTests.KnownBugs"/> and <see cref="Mutator.KnownBugInputs"/>.
+/// one declaration. Generator and analyzer must not throw on any of them.
 /// </summary>
 public class FuzzFindingsTests
 {
@@ -61,5 +60,38 @@ public class FuzzFindingsTests
         Assert.True(worker.Join(TimeSpan.FromSeconds(5)), "The analyzer took more than 5 s.");
         Assert.Empty(run!.Exceptions);
         Assert.Contains(run.Diagnostics, d => d.Id == "MD0006");
+    }
+
+    // Fixed in ModelCompiler: sizes the graph derives (head input features, position table rows,
+    // patches per channel) passed int.MaxValue and the emitter's int.Parse threw; now MD0008.
+    [Theory]
+    [InlineData("VqtVit", "[QueryTokens(Count = 2, ", "[QueryTokens(Count = 2147483647, ", "InFeatures")]
+    [InlineData("FashionVit", "\"B,1,28,28\"", "\"B,1,1000000007,1000000007\"", "Length")]
+    [InlineData("ChannelVit", "\"B,3,28,28\"", "\"B,3,1000000007,1000000007\"", "PatchesPerChannel")]
+    public void Derived_sizes_past_int_max_are_reported(string template, string from, string to, string size)
+    {
+        var source = Edit(Template(template), from, to);
+        if (template != "VqtVit") source = Edit(source, "PatchSize = 7", "PatchSize = 1");
+        var run = TestCompilation.Run(source);
+        DiagnosticAssert.AssertNoCrash(run);
+        Assert.Contains(run.Analyzer.Diagnostics, d => d.Id == "MD0008" && d.GetMessage().Contains($"{size} = ", StringComparison.Ordinal));
+    }
+
+    // Fixed in Dim.Format: Math.Abs(long.MinValue) threw while the message was written.
+    [Theory]
+    [InlineData("\"B,1,(-9223372036854775807-1)/-1,28\"")]
+    [InlineData("\"B,1,28,(-9223372036854775807-1)*B/-B\"")]
+    public void Long_min_value_in_a_shape(string shape) =>
+        NoCrash(Edit(Template("FashionVit"), "\"B,1,28,28\"", shape));
+
+    // Fixed in ModelGenerator: [Model] on two partial declarations of one class (CS0579) made two
+    // sources with one hint name and AddSource threw; the class is now emitted once.
+    [Fact]
+    public void Model_attribute_on_two_declarations()
+    {
+        var source = Template("FashionVit") + "\n[Model]\npublic partial class FashionVit\n{\n}\n";
+        var run = TestCompilation.Run(source);
+        DiagnosticAssert.AssertNoCrash(run);
+        Assert.Single(run.Generator.Result.GeneratedSources, s => s.HintName.EndsWith("FashionVit.g.cs", StringComparison.Ordinal));
     }
 }

@@ -362,12 +362,22 @@ internal static class ModelEmitter
             var weight = loss.Double("Weight");
             w.Line($"var objective = loss.Compute(output.Logits, {target}){(weight == 1.0 ? "" : " * " + Number(weight))};");
             w.Line($"var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, {target});");
+            if (graph.Outputs.Any(o => o.Name == "Tokens") && HasTokenSequence(graph))
+            {
+                // Autograd keeps what backward needs; this handle would otherwise hold the final
+                // token sequence through the backward pass and raise the step's peak memory.
+                w.Line("output.Tokens.Dispose();");
+            }
             w.Line("return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { [\"accuracy\"] = accuracy });");
         }
         w.Line();
         w.Line("/// <inheritdoc/>");
         w.Line($"public override global::ModelDsl.Training.StepOutput ValidationStep({batchName} batch) => TrainingStep(batch);");
     }
+
+    // Whether Forward's Tokens output is a sequence it computed rather than one of its inputs.
+    private static bool HasTokenSequence(ModelGraph graph) =>
+        Built(graph).Any(s => s.Kind is StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding && s.Resolved.Any(a => a.Name == "Input"));
 
     private static void WritePretrainedWeights(CodeWriter w, WeightsSpec weights)
     {

@@ -215,8 +215,7 @@ public static class ModelCompiler
 
             // ChannelViT: one shared single-channel projection, channel embeddings, positions shared across channels.
             Bool(stage, "SampleChannels", resolved);
-            var perChannel = patchTokens.Value ?? 1;
-            resolved.Add(new("PatchesPerChannel", perChannel.ToString(CultureInfo.InvariantCulture)));
+            var perChannel = DerivedSize(index, stage, "PatchesPerChannel", patchTokens.Value ?? 1, resolved, "patches per channel");
             if (spec.Stages.FirstOrDefault(s => s.Kind == StageKind.PositionEmbedding) is { } positions)
                 Report(Descriptors.ConflictingStages, DiagnosticTarget.Member(spec.Stages.ToList().IndexOf(positions)), positions.Member, stage.Member,
                     $"'{stage.Member}' already adds a position table shared across its {inChannels} channels; remove '{positions.Member}'");
@@ -262,7 +261,7 @@ public static class ModelCompiler
                 resolved.Add(new("Length", "1"));
                 return (sequence, 0);
             }
-            resolved.Add(new("Length", rows.ToString(CultureInfo.InvariantCulture)));
+            rows = DerivedSize(index, stage, "Length", rows, resolved, "position table rows");
             noWeightDecay.Add(StageCatalog.Of(stage.Kind).RegisteredName);
             return (sequence, rows * width);
         }
@@ -314,7 +313,7 @@ public static class ModelCompiler
                 pooledWidth += (long)(ParseInt(queries.Get("Count")) ?? 0) * EncoderDepth(queries) * w;
                 resolved.Add(new("Also", also));
             }
-            resolved.Add(new("InFeatures", pooledWidth.ToString(CultureInfo.InvariantCulture)));
+            pooledWidth = DerivedSize(index, stage, "InFeatures", pooledWidth, resolved, "head input features");
             long parameters = pooledWidth * classes + classes;
             if (pool == "Cls" && !spec.Stages.Any(s => s.Kind == StageKind.ClsToken))
                 Report(Descriptors.ClsPoolingWithoutClsToken, stage.Get("Pool") is null ? DiagnosticTarget.Attribute(index) : DiagnosticTarget.Attribute(index, "Pool"), stage.Member);
@@ -337,7 +336,10 @@ public static class ModelCompiler
             logits = Shape.Of(batch, Dim.Constant(classes));
             outputs.Add(new("Logits", logits.Text, $"Class logits of '{stage.Member}'"));
             outputs.Add(new("Pooled", Shape.Of(batch, Dim.Constant(pooledWidth)).Text, $"The pooled embedding ({pool} pooling) that '{stage.Member}' classifies"));
-            outputs.Add(new("Tokens", sequence.Text, "The encoded token sequence, prefix tokens first"));
+            var fromResampler = spec.Stages.Any(s => s.Member == sequenceSource && s.Kind == StageKind.Resampler);
+            outputs.Add(new("Tokens", sequence.Text, fromResampler
+                ? $"The query tokens of '{sequenceSource}' that the head reads"
+                : $"The token sequence of '{sequenceSource}', prefix tokens first"));
             return (logits, parameters);
         }
 
@@ -585,6 +587,20 @@ public static class ModelCompiler
                 value = fallback;
             }
             resolved.Add(new(argument, value.ToString(CultureInfo.InvariantCulture)));
+            return value;
+        }
+
+        // A size the graph derives (not one the user wrote) must still fit a TorchSharp int argument;
+        // half-typed sizes reach 10^18 and would otherwise overflow the emitter.
+        private long DerivedSize(int index, StageSpec stage, string name, long value, List<Argument> resolved, string what)
+        {
+            if (value is <= 0 or > int.MaxValue)
+            {
+                Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index), stage.Member, name, value.ToString(CultureInfo.InvariantCulture),
+                    $"{what} between 1 and {int.MaxValue}; reduce the sizes that multiply into it");
+                value = 1;
+            }
+            resolved.Add(new(name, value.ToString(CultureInfo.InvariantCulture)));
             return value;
         }
 

@@ -178,7 +178,8 @@ public sealed class Dim : IEquatable<Dim>
         var text = new StringBuilder();
         foreach (var (monomial, coefficient) in ordered.Select(t => (t.Key, t.Value)))
         {
-            var magnitude = Math.Abs(coefficient);
+            // Unsigned, because Math.Abs(long.MinValue) overflows and a fuzzed size can reach it.
+            var magnitude = coefficient < 0 ? (ulong)(-(coefficient + 1)) + 1 : (ulong)coefficient;
             text.Append(coefficient < 0 ? "-" : text.Length == 0 ? "" : "+");
             if (monomial.Length == 0)
                 text.Append(magnitude.ToString(CultureInfo.InvariantCulture));

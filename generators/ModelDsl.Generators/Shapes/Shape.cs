@@ -49,6 +49,12 @@ public sealed class Shape : IEquatable<Shape>
             error = e.Message;
             return false;
         }
+        catch (OverflowException)
+        {
+            // long.MinValue / -1 overflows even unchecked, and the algebra's checked sums and products can too.
+            error = "a size or intermediate value is out of the 64-bit range";
+            return false;
+        }
     }
 
     public Shape With(int index, Dim dim) => new(Dims.Select((d, i) => i == index ? dim : d));

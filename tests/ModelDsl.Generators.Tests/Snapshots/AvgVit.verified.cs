@@ -103,6 +103,7 @@ namespace Samples.Avg
             var output = Forward(batch.Pixels);
             var objective = loss.Compute(output.Logits, batch.Target) * 0.5;
             var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, batch.Target);
+            output.Tokens.Dispose();
             return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { ["accuracy"] = accuracy });
         }
 
@@ -127,7 +128,7 @@ namespace Samples.Avg
     /// <summary>The outputs of <see cref="AvgVit.Forward"/>.</summary>
     /// <param name="Logits">Class logits of 'Head', shape <c>[N,10]</c>.</param>
     /// <param name="Pooled">The pooled embedding (Avg pooling) that 'Head' classifies, shape <c>[N,48]</c>.</param>
-    /// <param name="Tokens">The encoded token sequence, prefix tokens first, shape <c>[N,50,48]</c>.</param>
+    /// <param name="Tokens">The token sequence of 'Encoder', prefix tokens first, shape <c>[N,50,48]</c>.</param>
     [global::System.CodeDom.Compiler.GeneratedCode("ModelDsl.Generators", "0.1.0")]
     public sealed record AvgVitOutput(global::TorchSharp.torch.Tensor Logits, global::TorchSharp.torch.Tensor Pooled, global::TorchSharp.torch.Tensor Tokens);
 

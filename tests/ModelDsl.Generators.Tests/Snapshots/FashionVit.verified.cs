@@ -109,6 +109,7 @@ namespace FashionVitExample
             var output = Forward(batch.Image);
             var objective = loss.Compute(output.Logits, batch.Label);
             var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, batch.Label);
+            output.Tokens.Dispose();
             return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { ["accuracy"] = accuracy });
         }
 
@@ -134,7 +135,7 @@ namespace FashionVitExample
     /// <summary>The outputs of <see cref="FashionVit.Forward"/>.</summary>
     /// <param name="Logits">Class logits of 'Head', shape <c>[B,10]</c>.</param>
     /// <param name="Pooled">The pooled embedding (Cls pooling) that 'Head' classifies, shape <c>[B,64]</c>.</param>
-    /// <param name="Tokens">The encoded token sequence, prefix tokens first, shape <c>[B,21,64]</c>.</param>
+    /// <param name="Tokens">The token sequence of 'Encoder', prefix tokens first, shape <c>[B,21,64]</c>.</param>
     [global::System.CodeDom.Compiler.GeneratedCode("ModelDsl.Generators", "0.1.0")]
     public sealed record FashionVitOutput(global::TorchSharp.torch.Tensor Logits, global::TorchSharp.torch.Tensor Pooled, global::TorchSharp.torch.Tensor Tokens);
 

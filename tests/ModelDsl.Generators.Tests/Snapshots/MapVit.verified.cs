@@ -99,6 +99,7 @@ namespace Samples.Map
                 var output = Forward(batch.Image);
                 var objective = loss.Compute(output.Logits, batch.Label);
                 var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, batch.Label);
+                output.Tokens.Dispose();
                 return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { ["accuracy"] = accuracy });
             }
 
@@ -122,7 +123,7 @@ namespace Samples.Map
         /// <summary>The outputs of <see cref="MapVit.Forward"/>.</summary>
         /// <param name="Logits">Class logits of 'Head', shape <c>[B,100]</c>.</param>
         /// <param name="Pooled">The pooled embedding (Map pooling) that 'Head' classifies, shape <c>[B,32]</c>.</param>
-        /// <param name="Tokens">The encoded token sequence, prefix tokens first, shape <c>[B,16,32]</c>.</param>
+        /// <param name="Tokens">The token sequence of 'Encoder', prefix tokens first, shape <c>[B,16,32]</c>.</param>
         [global::System.CodeDom.Compiler.GeneratedCode("ModelDsl.Generators", "0.1.0")]
         internal sealed record MapVitOutput(global::TorchSharp.torch.Tensor Logits, global::TorchSharp.torch.Tensor Pooled, global::TorchSharp.torch.Tensor Tokens);
 
