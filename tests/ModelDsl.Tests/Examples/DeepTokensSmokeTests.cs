@@ -1,6 +1,3 @@
-// Compiled only when the test project links the example's experiment (examples/DeepTokens/FewShotExperiment.cs)
-// and defines MODELDSL_DEEPTOKENS_EXAMPLE; see examples/DeepTokens/README.md for the two csproj lines.
-#if MODELDSL_DEEPTOKENS_EXAMPLE
 using System;
 using System.IO;
 using System.Linq;
@@ -174,4 +171,3 @@ public sealed class DeepTokensSmokeTests
         Assert.True(basis["label"].max().item<long>() <= 4);
     }
 }
-#endif
