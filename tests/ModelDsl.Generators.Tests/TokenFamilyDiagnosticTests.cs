@@ -1,0 +1,94 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using ModelDsl.Generators.Tests.Infrastructure;
+using static ModelDsl.Generators.Tests.DiagnosticTests;
+
+namespace ModelDsl.Generators.Tests;
+
+/// <summary>
+/// Misuse of each token family (deep prompts, query tokens, resamplers, channel embeddings) is a
+/// compile-time diagnostic at the argument that causes it, naming the expected and the actual value;
+/// each rule also has a passing declaration that exercises it and reports nothing.
+/// </summary>
+public class TokenFamilyDiagnosticTests
+{
+    private const string Encoder = "    [TransformerEncoder(Depth = 2, Heads = 4)]\n    public partial TransformerEncoder Encoder { get; }\n";
+
+    private static string AfterEncoder(string member, params (string From, string To)[] edits) =>
+        Edit(Valid, [(Encoder, Encoder + "\n" + member + "\n"), .. edits]);
+
+    private const string Also = "Classes = 10, Also = nameof(Queries)";
+
+    public static readonly IReadOnlyDictionary<string, Case> Failing = new Dictionary<string, Case>
+    {
+        ["deep prompts into a stage that is not an encoder"] = new("MD0019",
+            AfterEncoder("    [DeepPromptTokens(Count = 4, {|MD0019:Into = nameof(Patches)|})]\n    public partial Parameter Prompts { get; }"),
+            ["Prompts", "Into", "Patches"]),
+        ["deep prompts into no stage"] = new("MD0019",
+            AfterEncoder("    [DeepPromptTokens(Count = 4, {|MD0019:Into = \"Blocks\"|})]\n    public partial Parameter Prompts { get; }"),
+            ["Prompts", "Blocks"]),
+        ["no deep prompts"] = new("MD0008",
+            AfterEncoder("    [DeepPromptTokens({|MD0008:Count = 0|}, Into = nameof(Encoder))]\n    public partial Parameter Prompts { get; }"),
+            ["Prompts", "Count", "0"]),
+        ["deep prompts of another width than the encoder"] = new("MD0004",
+            AfterEncoder("    [DeepPromptTokens(Count = 4, Into = nameof(Encoder), {|MD0004:Dim = 32|})]\n    public partial Parameter Prompts { get; }"),
+            ["Prompts", "32", "64"], Fix: "64"),
+        ["query tokens of another width than the encoder they read"] = new("MD0004",
+            AfterEncoder("    [QueryTokens(Count = 2, Into = nameof(Encoder), {|MD0004:Dim = 48|})]\n    public partial Parameter Queries { get; }",
+                ("Classes = 10", Also)),
+            ["Queries", "48", "64"], Fix: "64"),
+        ["head collects query outputs from a stage that is not query tokens"] = new("MD0019",
+            Edit(Valid, ("Classes = 10", "Classes = 10, {|MD0019:Also = nameof(Encoder)|}")),
+            ["Head", "Also", "Encoder"]),
+        ["resampler over a loss"] = new("MD0019",
+            AfterEncoder("    [Resampler(Queries = 4, Heads = 4, {|MD0019:Over = nameof(Loss)|})]\n    public partial Resampler Compress { get; }"),
+            ["Compress", "Over", "Loss"]),
+        ["resampler heads that do not divide its width"] = new("MD0005",
+            AfterEncoder("    [Resampler(Queries = 4, {|MD0005:Heads = 5|}, Over = nameof(Encoder))]\n    public partial Resampler Compress { get; }"),
+            ["Compress", "Heads", "5", "64"], Fix: "4"),
+        ["no resampler queries"] = new("MD0008",
+            AfterEncoder("    [Resampler({|MD0008:Queries = -1|}, Heads = 4)]\n    public partial Resampler Compress { get; }"),
+            ["Compress", "Queries", "-1"]),
+        ["head of another width than the resampler gives"] = new("MD0004",
+            AfterEncoder("    [Resampler(Queries = 4, Heads = 4, Dim = 32)]\n    public partial Resampler Compress { get; }",
+                ("Classes = 10", "Classes = 10, Pool = Pool.Avg, {|MD0004:Dim = 64|}")),
+            ["Head", "64", "32"], Fix: "32"),
+    };
+
+    public static readonly IReadOnlyDictionary<string, string> Passing = new Dictionary<string, string>
+    {
+        ["deep prompts into the encoder"] = AfterEncoder("    [DeepPromptTokens(Count = 4, Into = nameof(Encoder))]\n    public partial Parameter Prompts { get; }"),
+        ["deep prompts of the encoder's width"] = AfterEncoder("    [DeepPromptTokens(Count = 4, Into = nameof(Encoder), Dim = 64)]\n    public partial Parameter Prompts { get; }"),
+        ["query tokens read by the head"] = AfterEncoder("    [QueryTokens(Count = 2, Into = nameof(Encoder), Dim = 64)]\n    public partial Parameter Queries { get; }", ("Classes = 10", Also)),
+        ["resampler of another width over the encoder"] = AfterEncoder(
+            "    [Resampler(Queries = 4, Heads = 4, Dim = 32, Over = nameof(Encoder))]\n    public partial Resampler Compress { get; }",
+            ("Classes = 10", "Classes = 10, Pool = Pool.Avg, Dim = 32")),
+    };
+
+    public static TheoryData<string> FailingNames => new(Failing.Keys);
+
+    public static TheoryData<string> PassingNames => new(Passing.Keys);
+
+    [Theory]
+    [MemberData(nameof(FailingNames))]
+    public void Misuse_is_reported_at_the_argument_with_expected_and_actual(string name)
+    {
+        var @case = Failing[name];
+
+        var diagnostic = Assert.Single(DiagnosticAssert.Verify(@case.Markup));
+
+        var message = diagnostic.GetMessage();
+        foreach (var part in @case.Message)
+            Assert.True(message.Contains(part, StringComparison.Ordinal), $"The message lacks \"{part}\":\n{message}");
+        if (@case.Fix is not null)
+        {
+            Assert.True(diagnostic.Properties.TryGetValue(ModelDsl.Generators.Diagnostics.ModelDiagnostic.FixValue, out var fix), "The diagnostic offers no FixValue.");
+            Assert.Equal(@case.Fix, fix);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(PassingNames))]
+    public void Correct_use_reports_nothing(string name) => DiagnosticAssert.Clean(Passing[name]);
+}
