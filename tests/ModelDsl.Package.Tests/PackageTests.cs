@@ -12,7 +12,9 @@ namespace ModelDsl.Package.Tests;
 /// <summary>
 /// The README's install steps, end to end: pack the repository into a local folder feed, create a
 /// console project outside the repository, add ModelDsl and TorchSharp-cpu, declare a model, see a
-/// shape error fail the build with its diagnostic, then build and run a training step.
+/// shape error fail the build with its diagnostic, then build and run a training step that saves the weights;
+/// name that file in the declaration and the project, see a declaration it does not fit fail the build
+/// (MD0021), and load it at run time.
 /// </summary>
 public sealed class PackageTests(ITestOutputHelper output)
 {
@@ -22,6 +24,7 @@ public sealed class PackageTests(ITestOutputHelper output)
         using ModelDsl.Blocks;
         using ModelDsl.Data;
         using ModelDsl.Training;
+        using ModelDsl.Weights;
         using static TorchSharp.torch;
         using Parameter = TorchSharp.Modules.Parameter;
 
@@ -32,6 +35,7 @@ public sealed class PackageTests(ITestOutputHelper output)
         // Smoke: two optimizer steps and two validation batches, end to end; drop it (and set Epochs) to train.
         var report = model.Fit(train, test, new TrainOptions { Smoke = true, OutputDirectory = "runs/tiny" });
         Console.WriteLine($"Trained {report.Steps} steps, validation loss {report.FinalValidation["loss"]:F3}");
+        model.SaveSafetensors("tiny.safetensors");         // the weights, under timm's names (using ModelDsl.Weights)
 
         [Model]
         public partial class TinyVit
@@ -47,7 +51,18 @@ public sealed class PackageTests(ITestOutputHelper output)
         }
         """;
 
-    /// <summary>About 2.5 minutes on 2 busy cores (a first Release build of the four projects adds one or two);
+    /// <summary>The README's weights step: the declaration names the file the first run saved ...</summary>
+    internal const string WeightsAttribute = """[Model, PretrainedWeights("tiny.safetensors")]""";
+
+    /// <summary>... the project hands it to the build-time check (TinyVitApp.csproj) ...</summary>
+    internal const string WeightsItem = """<ItemGroup><ModelWeights Include="tiny.safetensors" /></ItemGroup>""";
+
+    /// <summary>... and the program starts from it, after the summary line.</summary>
+    internal const string LoadLine = """Console.WriteLine(model.LoadPretrainedWeights());   // checked at build time, loaded here""";
+
+    private const string SummaryLine = "Console.WriteLine(TinyVit.Summary);";
+
+    /// <summary>About 3.3 minutes on 2 busy cores (a first Release build of the four projects adds one or two);
     /// one command may take up to 10, all of them together up to 25.</summary>
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(10), TotalTimeout = TimeSpan.FromMinutes(25);
 
@@ -65,6 +80,11 @@ public sealed class PackageTests(ITestOutputHelper output)
         var total = Stopwatch.StartNew();
         try
         {
+            // The README's install section is this test's steps: its code is this test's code.
+            var readme = File.ReadAllText(Path.Combine(repository, "README.md")).ReplaceLineEndings("\n");
+            foreach (var step in new[] { Program, WeightsAttribute, WeightsItem, LoadLine })
+                Assert.True(readme.Contains(step.ReplaceLineEndings("\n"), StringComparison.Ordinal), $"README.md lacks the step\n{step}");
+
             Directory.CreateDirectory(work);
 
             Dotnet(repository, "pack", "src/ModelDsl", "-c", "Release", "-o", feed,
@@ -97,6 +117,31 @@ public sealed class PackageTests(ITestOutputHelper output)
             Assert.Contains("Total: ", ran.Output);                       // the generated summary table
             Assert.Matches(@"Trained 2 steps, validation loss \d+[.,]\d{3}", ran.Output);
             Assert.True(File.Exists(Path.Combine(app, "runs", "tiny", "last.ckpt")), "the run wrote no checkpoint");
+            Assert.True(File.Exists(Path.Combine(app, "tiny.safetensors")), "the run saved no weights");
+
+            // 3. The saved weights, named by the declaration and listed in the project, are checked at build time:
+            //    the packaged build/ModelDsl.targets hands their header to the packaged analyzer.
+            var project = Path.Combine(app, "TinyVitApp.csproj");
+            File.WriteAllText(project, File.ReadAllText(project).Replace("</Project>", "  " + WeightsItem + Environment.NewLine + "</Project>"));
+            var pretrained = Program.Replace("[Model]", WeightsAttribute).Replace(SummaryLine, SummaryLine + Environment.NewLine + LoadLine);
+            Assert.NotEqual(Program, pretrained);
+
+            //    A declaration the file does not fit (another head) is refused, naming each parameter and both shapes.
+            File.WriteAllText(Path.Combine(app, "Program.cs"), pretrained.Replace("Classes = 10", "Classes = 5"));
+            var refused = Dotnet(app, expectSuccess: false, "build", "--no-restore");
+            Assert.NotEqual(0, refused.ExitCode);
+            Assert.Contains("error MD0021: 'tiny.safetensors' does not fit 'TinyVit': head.weight: expected [5,64], found [10,64]", refused.Output);
+            Assert.Contains("error MD0021: 'tiny.safetensors' does not fit 'TinyVit': head.bias: expected [5], found [10]", refused.Output);
+            Assert.DoesNotContain("blocks.0.", refused.Output);            // only the differences, not every parameter
+
+            //    The declaration the file was saved from builds cleanly and loads it at run time, strictly.
+            File.WriteAllText(Path.Combine(app, "Program.cs"), pretrained);
+            var checkedBuild = Dotnet(app, "build", "--no-restore");
+            Assert.DoesNotMatch(@"warning (CS|AD|MD)\d{4}", checkedBuild.Output);   // no MD0022: the file reached the analyzer
+            Assert.True(File.Exists(Path.Combine(app, "obj", "Debug", "net10.0", "modeldsl", "tiny.safetensors.json")), "no extracted header in obj/");
+            var loaded = Dotnet(app, "run", "--no-build");
+            Assert.Contains("Loaded 32 of 32 model tensors from 'tiny.safetensors' (safetensors, strict)", loaded.Output);
+            Assert.Matches(@"Trained 2 steps, validation loss \d+[.,]\d{3}", loaded.Output);
         }
         finally
         {

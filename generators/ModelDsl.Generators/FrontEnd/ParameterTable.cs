@@ -82,8 +82,9 @@ public static class ParameterTable
                         Linear(modules, "attn_pool.mlp.fc1", d, hidden);
                         Linear(modules, "attn_pool.mlp.fc2", hidden, d);
                     }
-                    // Blocks.ClassifierHead registers weight and bias itself.
-                    Linear(modules, "head", d, stage.Int("Classes"));
+                    // Blocks.ClassifierHead registers weight and bias itself; it reads InFeatures, more than Dim
+                    // when it also reads query tokens (VQT's Also).
+                    Linear(modules, "head", stage.Int("InFeatures"), stage.Int("Classes"));
                     break;
                 }
                 case StageKind.CrossEntropyLoss:

@@ -33,3 +33,17 @@ internal sealed class BackboneHost : nn.Module
         register_module(nameof(head), head);
     }
 }
+
+/// <summary>The plain ViT under <see cref="Generated.VptDeepVit"/>'s and <see cref="Generated.VqtVit"/>'s backbone: the pretrained checkpoint of prompt tuning.</summary>
+[Model]
+public partial class PlainVit
+{
+    public partial PlainVitOutput Forward([Shape("B,1,28,28")] Tensor image);
+
+    [PatchEmbedding(PatchSize = 7, Dim = 32)] public partial PatchEmbedding Patches { get; }
+    [ClsToken] public partial Parameter Cls { get; }
+    [PositionEmbedding] public partial Parameter Positions { get; }
+    [TransformerEncoder(Depth = 2, Heads = 4)] public partial TransformerEncoder Encoder { get; }
+    [ClassifierHead(Classes = 10)] public partial ClassifierHead Head { get; }
+    [CrossEntropyLoss] public partial CrossEntropyLoss Loss { get; }
+}
