@@ -202,3 +202,39 @@ public sealed class PretrainedWeightsAttribute(string path) : Attribute
     /// <summary>Parameters or module prefixes the file need not have (a new head: <c>"head"</c>).</summary>
     public string[]? Exclude { get; set; }
 }
+
+/// <summary>
+/// A tower: a member whose type is another <c>[Model]</c> class of the project, registered under the
+/// member's snake_case name (its weights become <c>image.blocks.0...</c>). It is called with the
+/// forward inputs it declares (matched by name, else by shape, or named in <see cref="Input"/>) and
+/// yields one of its outputs, by default its <c>Features</c> (or <c>Pooled</c>) vector. Its shapes
+/// come from its own declaration, so they are checked across the two models.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class TowerAttribute : Attribute
+{
+    /// <summary>Every parameter of the tower is frozen.</summary>
+    public bool Frozen { get; set; }
+    /// <summary>The outer forward inputs passed to the tower, comma-separated in the order of the tower's inputs.</summary>
+    public string? Input { get; set; }
+    /// <summary>The tower output to use, e.g. <c>"Pooled"</c>; default <c>Features</c>, else <c>Pooled</c>.</summary>
+    public string? Output { get; set; }
+}
+
+/// <summary>
+/// CLIP-style logits between two feature matrices, e.g. two towers: <c>Scale * normalize(left) @
+/// normalize(right)^T</c>, <c>[B,D] x [C,D] -> [B,C]</c>. Both must have the same width D.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class CosineLogitsAttribute(string left, string right) : Attribute
+{
+    /// <summary>The row features, as <c>nameof(Image)</c>.</summary>
+    public string Left { get; } = left;
+    /// <summary>The column features, as <c>nameof(Text)</c>.</summary>
+    public string Right { get; } = right;
+    /// <summary>The logit scale (inverse temperature); CLIP starts at 1/0.07.</summary>
+    public double Scale { get; set; } = 1 / 0.07;
+    /// <summary>Learns the scale (as its logarithm, registered as <c>logit_scale</c>), as CLIP pretraining does.</summary>
+    public bool LearnScale { get; set; }
+    public bool Frozen { get; set; }
+}

@@ -100,6 +100,26 @@ public static class Descriptors
         "MD0023", "Weights file header cannot be read",
         "'{0}' has no readable safetensors header: {1}");
 
+    public static readonly DiagnosticDescriptor TowerNotModel = Error(
+        "MD0030", "Tower type is not a [Model] class",
+        "Tower '{0}' has type {1}, which {2}; a [Tower] member's type must be a [Model] class of this project");
+
+    public static readonly DiagnosticDescriptor TowerCycle = Error(
+        "MD0031", "Towers form a cycle",
+        "Tower '{0}' closes a cycle of models: {1}; a model cannot contain itself");
+
+    public static readonly DiagnosticDescriptor TowerInputMismatch = Error(
+        "MD0032", "Tower input does not fit",
+        "Tower '{0}' ({1}) expects {2}, but {3}");
+
+    public static readonly DiagnosticDescriptor TowerOutputMissing = Error(
+        "MD0033", "Tower has no such output",
+        "Tower '{0}' reads the output {1} of {2}, which has no such output; its outputs are {3}");
+
+    public static readonly DiagnosticDescriptor FeatureWidthMismatch = Error(
+        "MD0034", "Features compared by cosine logits do not fit",
+        "'{0}' reads '{1}' and expects {2}, but it gives {3}");
+
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

@@ -8,7 +8,7 @@ using ModelDsl.Generators.Model;
 namespace ModelDsl.Generators.Emit;
 
 /// <summary>Writes the TorchSharp module of one checked model. Reads only the graph.</summary>
-internal static class ModelEmitter
+internal static partial class ModelEmitter
 {
     private const string Tensor = "global::TorchSharp.torch.Tensor";
     private const string Blocks = "global::ModelDsl.Blocks";
@@ -119,6 +119,10 @@ internal static class ModelEmitter
                     w.Line($"private readonly {stage.Spec.MemberType} {Registered(stage)};");
                     w.Line($"private bool {ContractVerified(stage)};");
                     break;
+                default:
+                    if (TowerField(stage) is { } field)
+                        w.Line(field);
+                    break;
             }
         }
         foreach (var stage in Built(graph).Where(s => s.Kind == StageKind.CustomModule))
@@ -202,6 +206,10 @@ internal static class ModelEmitter
             case StageKind.CustomModule:
                 yield return $"{Registered(stage)} = new {stage.Spec.MemberType}();";
                 break;
+            default:
+                if (ConstructTower(stage) is { } line)
+                    yield return line;
+                break;
         }
     }
 
@@ -224,6 +232,9 @@ internal static class ModelEmitter
                 if (stage.Text("Pool") == "Avg") yield return ("fc_norm", false);
                 if (stage.Text("Pool") == "Map") yield return ("attn_pool", false);
                 yield return ("head", false);
+                break;
+            case StageKind.Tower or StageKind.CosineLogits:
+                yield return (Registered(stage), false);
                 break;
         }
     }
@@ -327,7 +338,8 @@ internal static class ModelEmitter
                 if (kept.Contains(stage.Member))
                     w.Line($"var {Camel(stage.Member)}Output = x;");
             }
-            var values = graph.Outputs.Select(o => o.Name switch
+            var towerValues = WriteTowers(w, graph);
+            var values = graph.Outputs.Select(o => towerValues.TryGetValue(o.Name, out var value) ? value : o.Name switch
             {
                 "Logits" => logits ?? "x",
                 "Pooled" => pooled ?? "x",
@@ -343,7 +355,8 @@ internal static class ModelEmitter
         var loss = graph.Stages.First(s => s.Kind == StageKind.CrossEntropyLoss);
         var forward = graph.Spec.Forward!;
         var batchValues = BatchValues(graph);
-        var named = string.Join(", ", graph.Inputs.Select(i => $"batch[\"{i.Name}\"]").Concat(graph.Targets.Select(t => $"batch[\"{loss.Text("Target")}\"]")));
+        var named = string.Join(", ", graph.Inputs.Select(i => BatchSource(graph, i)).Concat(graph.Targets.Select(t => $"batch[\"{loss.Text("Target")}\"]")));
+        WritePerModelInputs(w, graph);
         w.Line("/// <inheritdoc/>");
         w.Line($"public override {batchName} CreateBatch(global::ModelDsl.Data.NamedBatch batch) => new({named});");
         w.Line();
