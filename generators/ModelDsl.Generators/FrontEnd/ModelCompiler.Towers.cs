@@ -27,6 +27,9 @@ public static partial class ModelCompiler
         // A tower whose own stages are all frozen is frozen as a whole, whatever its [Tower] says.
         private bool FrozenWithin(StageSpec stage) => frozenWithin.Contains(stage.Member);
 
+        private EquatableArray<GraphStage> InnerStages(StageSpec stage) =>
+            stage.Kind == StageKind.Tower && towerGraphs.TryGetValue(stage.Member, out var tower) ? tower.Graph.Stages : default;
+
         private void CheckTowerMember(int index, StageSpec stage)
         {
             if (!stage.MemberTypeFacts.IsModel)

@@ -181,11 +181,15 @@ public static partial class ModelCompiler
                 StageKind.Resampler => Resampler(index, stage, resolved),
                 StageKind.Tower => Tower(index, stage, resolved),
                 StageKind.CosineLogits => CosineLogits(index, stage, resolved),
+                StageKind.TokenEmbedding => TokenEmbedding(index, stage, resolved),
+                StageKind.PromptTokens => PromptTokens(index, stage, resolved),
+                StageKind.FeatureProjection => FeatureProjection(index, stage, resolved),
+                StageKind.ContrastiveLoss => ContrastiveLoss(index, stage, resolved),
                 _ => throw new ArgumentOutOfRangeException(nameof(stage), stage.Kind, null),
             };
             if (output is not null)
                 outputsByMember[stage.Member] = output;
-            return new GraphStage(stage, output?.Text ?? "?", parameters, frozen || FrozenWithin(stage), resolved.ToEquatableArray());
+            return new GraphStage(stage, output?.Text ?? "?", parameters, frozen || FrozenWithin(stage), resolved.ToEquatableArray(), Inner: InnerStages(stage));
         }
 
         private (Shape?, long) PatchEmbedding(int index, StageSpec stage, List<Argument> resolved)
@@ -288,6 +292,7 @@ public static partial class ModelCompiler
             var depth = PositiveInt(index, stage, "Depth", resolved, fallback: 1, "a positive number of blocks");
             Heads(index, stage, "Heads", resolved, width);
             var mlpRatio = PositiveDouble(index, stage, "MlpRatio", resolved, fallback: 4.0, "a positive MLP width ratio");
+            Bool(stage, "Causal", resolved);
             var hidden = (long)(width * mlpRatio);
             var avgPooled = spec.Stages.Any(s => s.Kind == StageKind.ClassifierHead && s.Get("Pool") == "Avg");
             resolved.Add(new("FinalNorm", avgPooled ? "false" : "true"));

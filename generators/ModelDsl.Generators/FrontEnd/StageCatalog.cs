@@ -39,6 +39,10 @@ public static class StageCatalog
         // A tower's member type is another [Model] class; registered under the member's snake_case name.
         new(StageKind.Tower, "ModelDsl.TowerAttribute", "", ""),
         new(StageKind.CosineLogits, "ModelDsl.CosineLogitsAttribute", "global::ModelDsl.Blocks.CosineLogits", ""),
+        new(StageKind.TokenEmbedding, "ModelDsl.TokenEmbeddingAttribute", "global::ModelDsl.Blocks.TokenEmbedding", "token_embedding"),
+        new(StageKind.PromptTokens, "ModelDsl.PromptTokensAttribute", "global::ModelDsl.Blocks.PromptTokens", ""),
+        new(StageKind.FeatureProjection, "ModelDsl.FeatureProjectionAttribute", "global::ModelDsl.Blocks.FeatureProjection", ""),
+        new(StageKind.ContrastiveLoss, "ModelDsl.ContrastiveLossAttribute", "global::ModelDsl.Blocks.ContrastiveLoss", "loss"),
     ];
 
     private static readonly Dictionary<string, Entry> ByAttributeName = Entries.ToDictionary(e => e.AttributeName);
@@ -54,6 +58,8 @@ public static class StageCatalog
     {
         StageKind.CustomModule or StageKind.Resampler or StageKind.Tower => null,
         StageKind.ChannelPatchEmbedding => StageKind.PatchEmbedding,
+        // Both are the model's `loss`.
+        StageKind.ContrastiveLoss => StageKind.CrossEntropyLoss,
         _ => kind,
     };
 

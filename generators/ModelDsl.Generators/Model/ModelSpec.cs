@@ -85,4 +85,8 @@ public enum StageKind
     ChannelPatchEmbedding,
     Tower,
     CosineLogits,
+    TokenEmbedding,
+    PromptTokens,
+    FeatureProjection,
+    ContrastiveLoss,
 }
