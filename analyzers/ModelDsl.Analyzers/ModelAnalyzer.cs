@@ -42,7 +42,7 @@ public sealed class ModelAnalyzer : DiagnosticAnalyzer
             return;
 
         var (spec, map) = DeclarationReader.ReadWithLocations(type, context.CancellationToken);
-        var (graph, diagnostics) = ModelCompiler.Compile(spec);
+        var (graph, diagnostics) = ModelCompiler.Compile(spec, DeclarationReader.ReadTowers(type, context.CancellationToken));
         if (spec.Weights is { } weights)
             diagnostics = diagnostics.AddRange(CheckWeights(context, graph, weights.Path));
         foreach (var diagnostic in diagnostics)

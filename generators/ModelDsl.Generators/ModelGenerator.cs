@@ -26,9 +26,17 @@ public sealed class ModelGenerator : IIncrementalGenerator
             .Select(static (spec, _) => spec!)
             .WithTrackingName(TrackingNames.Specs);
 
-        var graphs = specs
+        // A tower's shapes come from the spec of another model. Every model picks the specs it reaches
+        // out of all of them; that pick is equal after an edit elsewhere, so its graph stays cached.
+        var allSpecs = specs.Collect().WithTrackingName(TrackingNames.AllSpecs);
+        var withTowers = specs
             .Where(static spec => spec.IsPartial)
-            .Select(static (spec, _) => ModelCompiler.Compile(spec).Graph)
+            .Combine(allSpecs)
+            .Select(static (pair, _) => new ModelWithTowers(pair.Left, ModelCompiler.TowerLibrary(pair.Left, pair.Right)))
+            .WithTrackingName(TrackingNames.WithTowers);
+
+        var graphs = withTowers
+            .Select(static (model, _) => ModelCompiler.Compile(model.Spec, model.Towers).Graph)
             .WithTrackingName(TrackingNames.Graphs);
 
         context.RegisterSourceOutput(graphs, static (output, graph) =>
@@ -53,5 +61,10 @@ public sealed class ModelGenerator : IIncrementalGenerator
 public static class TrackingNames
 {
     public const string Specs = "ModelSpecs";
+    public const string AllSpecs = "AllModelSpecs";
+    public const string WithTowers = "ModelsWithTowers";
     public const string Graphs = "ModelGraphs";
 }
+
+/// <summary>A model's spec with the specs of the towers it reaches (empty when it has none).</summary>
+public sealed record ModelWithTowers(ModelSpec Spec, EquatableArray<ModelSpec> Towers);

@@ -69,6 +69,8 @@ public sealed class TransformerEncoderAttribute : Attribute
     public int Heads { get; set; }
     public double MlpRatio { get; set; } = 4.0;
     public int Dim { get; set; }
+    /// <summary>Each token attends only to itself and earlier tokens (a text encoder, as in CLIP).</summary>
+    public bool Causal { get; set; }
     public bool Frozen { get; set; }
 }
 
@@ -201,4 +203,130 @@ public sealed class PretrainedWeightsAttribute(string path) : Attribute
     public string? Prefix { get; set; }
     /// <summary>Parameters or module prefixes the file need not have (a new head: <c>"head"</c>).</summary>
     public string[]? Exclude { get; set; }
+}
+
+/// <summary>
+/// A tower: a member whose type is another <c>[Model]</c> class of the project, registered under the
+/// member's snake_case name (its weights become <c>image.blocks.0...</c>). It is called with the
+/// forward inputs it declares (matched by name, else by shape, or named in <see cref="Input"/>) and
+/// yields one of its outputs, by default its <c>Features</c> (or <c>Pooled</c>) vector. Its shapes
+/// come from its own declaration, so they are checked across the two models.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class TowerAttribute : Attribute
+{
+    /// <summary>Every parameter of the tower is frozen.</summary>
+    public bool Frozen { get; set; }
+    /// <summary>The outer forward inputs passed to the tower, comma-separated in the order of the tower's inputs.</summary>
+    public string? Input { get; set; }
+    /// <summary>The tower output to use, e.g. <c>"Pooled"</c>; default <c>Features</c>, else <c>Pooled</c>.</summary>
+    public string? Output { get; set; }
+}
+
+/// <summary>
+/// CLIP-style logits between two feature matrices, e.g. two towers: <c>Scale * normalize(left) @
+/// normalize(right)^T</c>, <c>[B,D] x [C,D] -> [B,C]</c>. Both must have the same width D.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class CosineLogitsAttribute(string left, string right) : Attribute
+{
+    /// <summary>The row features, as <c>nameof(Image)</c>.</summary>
+    public string Left { get; } = left;
+    /// <summary>The column features, as <c>nameof(Text)</c>.</summary>
+    public string Right { get; } = right;
+    /// <summary>The logit scale (inverse temperature); CLIP starts at 1/0.07.</summary>
+    public double Scale { get; set; } = 1 / 0.07;
+    /// <summary>Learns the scale (as its logarithm, registered as <c>logit_scale</c>), as CLIP pretraining does.</summary>
+    public bool LearnScale { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>
+/// Token ids <c>[B,T]</c> (int64, from the forward input named by <c>Input</c> or the one rank-2 input)
+/// to vectors <c>[B,T,Dim]</c>, with a learned position table of <c>MaxLength</c> rows added after any
+/// prompt tokens are placed (CLIP's <c>token_embedding</c> and <c>positional_embedding</c>).
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class TokenEmbeddingAttribute : Attribute
+{
+    public int Vocab { get; set; }
+    public int Dim { get; set; }
+    /// <summary>Rows of the position table: the longest sequence, prompts included.</summary>
+    public int MaxLength { get; set; }
+    /// <summary>The forward input holding the token ids; default: the one input of rank 2.</summary>
+    public string? Input { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>How learned prompt vectors are produced (P-tuning, PRE).</summary>
+public enum Reparam
+{
+    /// <summary>The prompt vectors are the learned parameters (CoOp).</summary>
+    None,
+    /// <summary>A two-layer MLP over the learned vectors.</summary>
+    Mlp,
+    /// <summary>A bidirectional LSTM over the sequence of learned vectors and a linear map back to the width (P-tuning, PRE).</summary>
+    BiLstm,
+}
+
+/// <summary>
+/// Learnable context tokens placed into the token sequence of a [TokenEmbedding] (CoOp, PRE):
+/// <c>[B,T,D] -> [B,T+Count,D]</c>, after the first <c>After</c> tokens (1: after the start token).
+/// Shared by all rows, or one set per class (<c>PerClass</c>, rows = classes). With
+/// <c>Reparameterize</c> an MLP or BiLSTM maps the learned vectors to the prompts (with a residual by
+/// default); <c>PromptTokens.Fold()</c> turns them into plain tokens for saving.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class PromptTokensAttribute : Attribute
+{
+    public int Count { get; set; }
+    /// <summary>How many leading tokens stay in front of the prompts.</summary>
+    public int After { get; set; } = 1;
+    /// <summary>One set of prompts per class: the token rows must be the <c>Classes</c> classes.</summary>
+    public bool PerClass { get; set; }
+    /// <summary>The number of classes (rows), for <c>PerClass</c>.</summary>
+    public int Classes { get; set; }
+    public Reparam Reparameterize { get; set; }
+    /// <summary>Width of the reparameterisation encoder; 0 for the token width.</summary>
+    public int Hidden { get; set; }
+    /// <summary>Prompts = vectors + encoder(vectors) (PRE), rather than encoder(vectors).</summary>
+    public bool Residual { get; set; } = true;
+    public int Dim { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>Which token a feature projection reads.</summary>
+public enum FeaturePool
+{
+    /// <summary>The first token (a CLS token).</summary>
+    Cls,
+    /// <summary>The mean over all tokens.</summary>
+    Avg,
+    /// <summary>Each row's end token (the first id equal to <c>EndToken</c>), as CLIP's text encoder.</summary>
+    EndToken,
+}
+
+/// <summary>
+/// Pools the token sequence to one vector and projects it without bias to a shared width
+/// (CLIP's image and text projections): <c>[B,N,D] -> [B,Dim]</c>, the model's <c>Features</c> output.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class FeatureProjectionAttribute : Attribute
+{
+    /// <summary>The projected width.</summary>
+    public int Dim { get; set; }
+    public FeaturePool Pool { get; set; }
+    /// <summary>The id of the end token, for <see cref="FeaturePool.EndToken"/>.</summary>
+    public int EndToken { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>
+/// CLIP's symmetric contrastive loss over the model's square cosine logits <c>[B,B]</c> (pair i in
+/// row i and column i). Needs no target: the batch's pairs are the labels.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class ContrastiveLossAttribute : Attribute
+{
+    public double Weight { get; set; } = 1.0;
 }

@@ -299,7 +299,8 @@ public class DiagnosticTests
     {
         var untested = DescriptorsById.Keys.OrderBy(id => id)
             .Except(WeightsCheckIds)
-            .Where(id => !Failing.Values.Any(c => c.Id == id) || !Passing.Keys.Any(k => k.StartsWith(id + " ", StringComparison.Ordinal)))
+            .Where(id => !Failing.Values.Concat(TowerDiagnosticTests.Failing.Values).Concat(PromptDiagnosticTests.Failing.Values).Any(c => c.Id == id)
+                || !Passing.Keys.Concat(TowerDiagnosticTests.Passing.Keys).Concat(PromptDiagnosticTests.Passing.Keys).Any(k => k.StartsWith(id + " ", StringComparison.Ordinal)))
             .ToList();
 
         Assert.True(untested.Count == 0, "Descriptors without a failing and a passing case here: " + string.Join(", ", untested));

@@ -100,6 +100,46 @@ public static class Descriptors
         "MD0023", "Weights file header cannot be read",
         "'{0}' has no readable safetensors header: {1}");
 
+    public static readonly DiagnosticDescriptor TowerNotModel = Error(
+        "MD0030", "Tower type is not a [Model] class",
+        "Tower '{0}' has type {1}, which {2}; a [Tower] member's type must be a [Model] class of this project");
+
+    public static readonly DiagnosticDescriptor TowerCycle = Error(
+        "MD0031", "Towers form a cycle",
+        "Tower '{0}' closes a cycle of models: {1}; a model cannot contain itself");
+
+    public static readonly DiagnosticDescriptor TowerInputMismatch = Error(
+        "MD0032", "Tower input does not fit",
+        "Tower '{0}' ({1}) expects {2}, but {3}");
+
+    public static readonly DiagnosticDescriptor TowerOutputMissing = Error(
+        "MD0033", "Tower has no such output",
+        "Tower '{0}' reads the output {1} of {2}, which has no such output; its outputs are {3}");
+
+    public static readonly DiagnosticDescriptor FeatureWidthMismatch = Error(
+        "MD0034", "Features compared by cosine logits do not fit",
+        "'{0}' reads '{1}' and expects {2}, but it gives {3}");
+
+    public static readonly DiagnosticDescriptor TokenSequenceTooLong = Error(
+        "MD0035", "Token sequence does not fit the position table",
+        "'{0}' has {1} = {2}; expected {3}, because {4}");
+
+    public static readonly DiagnosticDescriptor PromptsNeedTokenSequence = Error(
+        "MD0036", "Prompt tokens need a token sequence",
+        "'{0}' places prompt tokens into {1}; expected the token sequence of a [TokenEmbedding], declared right before it");
+
+    public static readonly DiagnosticDescriptor PerClassPromptCount = Error(
+        "MD0037", "Per-class prompts do not match the classes",
+        "'{0}' has one prompt set per class and Classes = {1}, but its token rows are {2} ({3}); expected Classes = {4}");
+
+    public static readonly DiagnosticDescriptor ContrastiveNeedsPairs = Error(
+        "MD0038", "Contrastive loss needs square logits",
+        "'{0}' contrasts the logits of '{1}', which are {2}; expected square logits [B,B] (one pair per row), but the rows are {3} and the columns {4}");
+
+    public static readonly DiagnosticDescriptor FeaturePoolingSource = Error(
+        "MD0039", "Feature pooling has nothing to pool",
+        "'{0}' pools with {1}, which expects {2}, but {3}");
+
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

@@ -8,7 +8,7 @@ using ModelDsl.Generators.Model;
 namespace ModelDsl.Generators.Emit;
 
 /// <summary>Writes the TorchSharp module of one checked model. Reads only the graph.</summary>
-internal static class ModelEmitter
+internal static partial class ModelEmitter
 {
     private const string Tensor = "global::TorchSharp.torch.Tensor";
     private const string Blocks = "global::ModelDsl.Blocks";
@@ -119,6 +119,10 @@ internal static class ModelEmitter
                     w.Line($"private readonly {stage.Spec.MemberType} {Registered(stage)};");
                     w.Line($"private bool {ContractVerified(stage)};");
                     break;
+                default:
+                    if (TowerField(stage) is { } field)
+                        w.Line(field);
+                    break;
             }
         }
         foreach (var stage in Built(graph).Where(s => s.Kind == StageKind.CustomModule))
@@ -185,7 +189,7 @@ internal static class ModelEmitter
                 yield return $"{Registered(stage)} = new {Blocks}.Resampler(sourceDim: {stage.Int("SourceDim")}, dim: {stage.Int("Dim")}, queries: {stage.Int("Queries")}, depth: {stage.Int("Depth")}, heads: {stage.Int("Heads")}, mlpRatio: {Number(stage.Double("MlpRatio"))});";
                 break;
             case StageKind.TransformerEncoder:
-                yield return $"blocks = new {Blocks}.TransformerEncoder(dim: {stage.Int("Dim")}, depth: {stage.Int("Depth")}, heads: {stage.Int("Heads")}, mlpRatio: {Number(stage.Double("MlpRatio"))});";
+                yield return $"blocks = new {Blocks}.TransformerEncoder(dim: {stage.Int("Dim")}, depth: {stage.Int("Depth")}, heads: {stage.Int("Heads")}, mlpRatio: {Number(stage.Double("MlpRatio"))}{(stage.Bool("Causal") ? ", causal: true" : "")});";
                 if (stage.Bool("FinalNorm"))
                     yield return $"norm = global::TorchSharp.torch.nn.LayerNorm({stage.Int("Dim")}, eps: 1e-6);";
                 break;
@@ -201,6 +205,10 @@ internal static class ModelEmitter
                 break;
             case StageKind.CustomModule:
                 yield return $"{Registered(stage)} = new {stage.Spec.MemberType}();";
+                break;
+            default:
+                if (ConstructTower(stage) is { } line)
+                    yield return line;
                 break;
         }
     }
@@ -224,6 +232,9 @@ internal static class ModelEmitter
                 if (stage.Text("Pool") == "Avg") yield return ("fc_norm", false);
                 if (stage.Text("Pool") == "Map") yield return ("attn_pool", false);
                 yield return ("head", false);
+                break;
+            case StageKind.Tower or StageKind.CosineLogits or StageKind.TokenEmbedding or StageKind.PromptTokens or StageKind.FeatureProjection:
+                yield return (Registered(stage), false);
                 break;
         }
     }
@@ -280,6 +291,8 @@ internal static class ModelEmitter
                 if (positions?.Text("Covers") == "PrefixAndPatches")
                     w.Line(Shaped("x = x + pos_embed;", positions.Output));
             }
+            else
+                hasTokens = WriteTokenEmbedding(w, graph);
             foreach (var stage in stages.Where(_ => hasTokens))
             {
                 switch (stage.Kind)
@@ -309,6 +322,9 @@ internal static class ModelEmitter
                     case StageKind.CustomModule:
                         w.Line(Shaped($"x = {stage.Member}Contract.Invoke({Registered(stage)}, x, nameof({stage.Member}), ref {ContractVerified(stage)});", stage.Output));
                         break;
+                    case StageKind.FeatureProjection:
+                        WriteFeatureProjection(w, graph, stage);
+                        break;
                     case StageKind.ClassifierHead:
                         pooled = "pooled";
                         logits = "logits";
@@ -327,7 +343,8 @@ internal static class ModelEmitter
                 if (kept.Contains(stage.Member))
                     w.Line($"var {Camel(stage.Member)}Output = x;");
             }
-            var values = graph.Outputs.Select(o => o.Name switch
+            var towerValues = WriteTowers(w, graph);
+            var values = graph.Outputs.Select(o => towerValues.TryGetValue(o.Name, out var value) ? value : o.Name switch
             {
                 "Logits" => logits ?? "x",
                 "Pooled" => pooled ?? "x",
@@ -339,11 +356,17 @@ internal static class ModelEmitter
 
     private static void WriteTraining(CodeWriter w, ModelGraph graph)
     {
+        if (graph.Stages.Any(s => s.Kind == StageKind.ContrastiveLoss))
+        {
+            WriteContrastiveTraining(w, graph);
+            return;
+        }
         var batchName = BatchName(graph.Spec);
         var loss = graph.Stages.First(s => s.Kind == StageKind.CrossEntropyLoss);
         var forward = graph.Spec.Forward!;
         var batchValues = BatchValues(graph);
-        var named = string.Join(", ", graph.Inputs.Select(i => $"batch[\"{i.Name}\"]").Concat(graph.Targets.Select(t => $"batch[\"{loss.Text("Target")}\"]")));
+        var named = string.Join(", ", graph.Inputs.Select(i => BatchSource(graph, i)).Concat(graph.Targets.Select(t => $"batch[\"{loss.Text("Target")}\"]")));
+        WritePerModelInputs(w, graph);
         w.Line("/// <inheritdoc/>");
         w.Line($"public override {batchName} CreateBatch(global::ModelDsl.Data.NamedBatch batch) => new({named});");
         w.Line();
@@ -402,8 +425,8 @@ internal static class ModelEmitter
         w.Line("    {");
         foreach (var input in graph.Inputs)
             w.Line($"        new(\"{input.Name}\", \"input\", \"{input.Shape ?? "?"}\", 0, false),");
-        foreach (var stage in graph.Stages)
-            w.Line($"        new(\"{stage.Member}\", \"{stage.Kind}\", \"{stage.Output}\", {stage.Parameters}, {(stage.Frozen ? "true" : "false")}),");
+        foreach (var (name, stage, parameters, frozen) in SummaryRows(graph))
+            w.Line($"        new(\"{name}\", \"{stage.Kind}\", \"{stage.Output}\", {parameters}, {(frozen ? "true" : "false")}),");
         w.Line("    });");
     }
 
@@ -422,9 +445,9 @@ internal static class ModelEmitter
         var rows = new List<string[]> { new[] { "Stage", "Kind", "Output", "Parameters", "Trainable" } };
         // Same layout as ModelSummary.ToString() in the runtime, which tests hold equal.
         rows.AddRange(graph.Inputs.Select(i => new[] { i.Name, "input", i.Shape ?? "?", "", "" }));
-        rows.AddRange(graph.Stages.Select(s => new[]
+        rows.AddRange(SummaryRows(graph).Select(r => new[]
         {
-            s.Member, s.Kind.ToString(), s.Output, s.Parameters < 0 ? "?" : Count(s.Parameters), s.Parameters == 0 ? "" : s.Frozen ? "frozen" : "yes",
+            r.Name, r.Stage.Kind.ToString(), r.Stage.Output, r.Parameters < 0 ? "?" : r.Stage.IsPartlyFrozen ? "" : Count(r.Parameters), r.Parameters == 0 ? "" : r.Frozen ? "frozen" : "yes",
         }));
         var widths = Enumerable.Range(0, 5).Select(c => rows.Max(r => r[c].Length)).ToArray();
         foreach (var row in rows)
@@ -441,7 +464,7 @@ internal static class ModelEmitter
             .Concat(graph.Targets);
 
     private static bool IsTrainable(ModelGraph graph) =>
-        graph.Spec.Forward is { IsPartial: true } && graph.Targets.Count > 0;
+        graph.Spec.Forward is { IsPartial: true } && (graph.Targets.Count > 0 || graph.Stages.Any(s => s.Kind == StageKind.ContrastiveLoss && s.Output != "?"));
 
     private static string BatchName(ModelSpec spec) => spec.ClassName + "Batch";
 

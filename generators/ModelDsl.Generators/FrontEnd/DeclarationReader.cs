@@ -22,6 +22,34 @@ public static class DeclarationReader
         return (Read(type, map, cancellationToken), map);
     }
 
+    /// <summary>
+    /// The specs of every [Model] class that <paramref name="type"/> reaches through [Tower] members,
+    /// transitively (the type itself too when a cycle leads back to it), sorted by type name.
+    /// </summary>
+    public static EquatableArray<ModelSpec> ReadTowers(INamedTypeSymbol type, CancellationToken cancellationToken)
+    {
+        var found = new Dictionary<string, ModelSpec>();
+        var pending = new Stack<INamedTypeSymbol>();
+        pending.Push(type);
+        while (pending.Count > 0)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            foreach (var property in pending.Pop().GetMembers().OfType<IPropertySymbol>())
+            {
+                if (property.Type is not INamedTypeSymbol tower
+                    || !property.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == StageCatalog.TowerAttribute)
+                    || !tower.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == StageCatalog.ModelAttribute))
+                    continue;
+                var name = TypeName(tower);
+                if (found.ContainsKey(name))
+                    continue;
+                found[name] = Read(tower, cancellationToken);
+                pending.Push(tower);
+            }
+        }
+        return found.OrderBy(p => p.Key, System.StringComparer.Ordinal).Select(p => p.Value).ToEquatableArray();
+    }
+
     private static ModelSpec Read(INamedTypeSymbol type, SourceMap? map, CancellationToken cancellationToken)
     {
         var forward = ReadForward(type, map, cancellationToken);
@@ -186,7 +214,8 @@ public static class DeclarationReader
         }
         var constructible = type is INamedTypeSymbol { IsAbstract: false } named
             && named.InstanceConstructors.Any(c => c.Parameters.Length == 0 && c.DeclaredAccessibility == Accessibility.Public);
-        return new MemberTypeFacts(isTensorModule, constructible);
+        var isModel = type.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == StageCatalog.ModelAttribute);
+        return new MemberTypeFacts(isTensorModule, constructible, isModel);
     }
 
     private static string Pascal(string name) => name.Length == 0 ? name : char.ToUpperInvariant(name[0]) + name.Substring(1);

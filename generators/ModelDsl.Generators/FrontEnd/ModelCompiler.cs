@@ -15,17 +15,26 @@ namespace ModelDsl.Generators.FrontEnd;
 /// not fit. The generator emits from the graph; the analyzers report the diagnostics. Best effort:
 /// a broken stage gets its defaults so the rest is still checked and the emitted code compiles.
 /// </summary>
-public static class ModelCompiler
+public static partial class ModelCompiler
 {
-    public static (ModelGraph Graph, ImmutableArray<ModelDiagnostic> Diagnostics) Compile(ModelSpec spec)
+    public static (ModelGraph Graph, ImmutableArray<ModelDiagnostic> Diagnostics) Compile(ModelSpec spec) =>
+        Compile(spec, EquatableArray<ModelSpec>.Empty);
+
+    /// <param name="towers">The specs of the [Model] classes the model reaches through its towers (see <see cref="TowerLibrary"/>).</param>
+    public static (ModelGraph Graph, ImmutableArray<ModelDiagnostic> Diagnostics) Compile(ModelSpec spec, EquatableArray<ModelSpec> towers) =>
+        Compile(spec, towers, []);
+
+    private static (ModelGraph Graph, ImmutableArray<ModelDiagnostic> Diagnostics) Compile(ModelSpec spec, EquatableArray<ModelSpec> towers, ImmutableArray<string> path)
     {
-        var run = new Run(spec);
+        var run = new Run(spec) { Towers = towers, Path = path.Add(spec.TypeName) };
         run.Execute();
         return (run.ToGraph(), run.Diagnostics.ToImmutable());
     }
 
-    private sealed class Run(ModelSpec spec)
+    private sealed partial class Run(ModelSpec spec)
     {
+        private ModelSpec Spec => spec;
+
         public readonly ImmutableArray<ModelDiagnostic>.Builder Diagnostics = ImmutableArray.CreateBuilder<ModelDiagnostic>();
         private readonly List<GraphInput> inputs = [];
         private readonly List<(string Name, Shape Shape)> parsedInputs = [];
@@ -113,9 +122,14 @@ public static class ModelCompiler
                 var stage = spec.Stages[i];
                 var entry = StageCatalog.Of(stage.Kind);
                 if (!stage.IsPartial)
-                    Report(Descriptors.StageNotPartial, DiagnosticTarget.Member(i), stage.Member, ShortType(stage.Kind == StageKind.CustomModule ? stage.MemberType : entry.MemberType));
+                    Report(Descriptors.StageNotPartial, DiagnosticTarget.Member(i), stage.Member, ShortType(stage.Kind is StageKind.CustomModule or StageKind.Tower ? stage.MemberType : entry.MemberType));
                 foreach (var other in stage.OtherStageAttributes)
                     Report(Descriptors.ConflictingStageAttributes, DiagnosticTarget.Member(i), stage.Member, entry.ShortName, other);
+                if (stage.Kind == StageKind.Tower)
+                {
+                    CheckTowerMember(i, stage);
+                    continue;
+                }
                 if (stage.Kind == StageKind.CustomModule)
                 {
                     var facts = stage.MemberTypeFacts;
@@ -165,11 +179,17 @@ public static class ModelCompiler
                 StageKind.DeepPromptTokens => LayerTokens(index, stage, resolved),
                 StageKind.QueryTokens => LayerTokens(index, stage, resolved),
                 StageKind.Resampler => Resampler(index, stage, resolved),
+                StageKind.Tower => Tower(index, stage, resolved),
+                StageKind.CosineLogits => CosineLogits(index, stage, resolved),
+                StageKind.TokenEmbedding => TokenEmbedding(index, stage, resolved),
+                StageKind.PromptTokens => PromptTokens(index, stage, resolved),
+                StageKind.FeatureProjection => FeatureProjection(index, stage, resolved),
+                StageKind.ContrastiveLoss => ContrastiveLoss(index, stage, resolved),
                 _ => throw new ArgumentOutOfRangeException(nameof(stage), stage.Kind, null),
             };
             if (output is not null)
                 outputsByMember[stage.Member] = output;
-            return new GraphStage(stage, output?.Text ?? "?", parameters, frozen, resolved.ToEquatableArray());
+            return new GraphStage(stage, output?.Text ?? "?", parameters, frozen || FrozenWithin(stage), resolved.ToEquatableArray(), Inner: InnerStages(stage));
         }
 
         private (Shape?, long) PatchEmbedding(int index, StageSpec stage, List<Argument> resolved)
@@ -272,6 +292,7 @@ public static class ModelCompiler
             var depth = PositiveInt(index, stage, "Depth", resolved, fallback: 1, "a positive number of blocks");
             Heads(index, stage, "Heads", resolved, width);
             var mlpRatio = PositiveDouble(index, stage, "MlpRatio", resolved, fallback: 4.0, "a positive MLP width ratio");
+            Bool(stage, "Causal", resolved);
             var hidden = (long)(width * mlpRatio);
             var avgPooled = spec.Stages.Any(s => s.Kind == StageKind.ClassifierHead && s.Get("Pool") == "Avg");
             resolved.Add(new("FinalNorm", avgPooled ? "false" : "true"));
@@ -364,7 +385,7 @@ public static class ModelCompiler
             resolved.Add(new("Weight", Format(weight)));
             if (logits is null)
             {
-                if (!spec.Stages.Take(index).Any(s => s.Kind == StageKind.ClassifierHead))
+                if (!spec.Stages.Take(index).Any(s => s.Kind is StageKind.ClassifierHead or StageKind.CosineLogits))
                     Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "a classifier head's logits [B,C]", "no [ClassifierHead] stage comes before it");
                 return (null, 0);
             }

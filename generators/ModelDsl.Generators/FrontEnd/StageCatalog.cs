@@ -10,6 +10,7 @@ public static class StageCatalog
     public const string ModelAttribute = "ModelDsl.ModelAttribute";
     public const string ShapeAttribute = "ModelDsl.ShapeAttribute";
     public const string PretrainedWeightsAttribute = "ModelDsl.PretrainedWeightsAttribute";
+    public const string TowerAttribute = "ModelDsl.TowerAttribute";
 
     private const string Parameter = "global::TorchSharp.Modules.Parameter";
 
@@ -35,6 +36,13 @@ public static class StageCatalog
         new(StageKind.QueryTokens, "ModelDsl.QueryTokensAttribute", Parameter, ""),
         new(StageKind.Resampler, "ModelDsl.ResamplerAttribute", "global::ModelDsl.Blocks.Resampler", ""),
         new(StageKind.ChannelPatchEmbedding, "ModelDsl.ChannelPatchEmbeddingAttribute", "global::ModelDsl.Blocks.ChannelPatchEmbedding", "patch_embed"),
+        // A tower's member type is another [Model] class; registered under the member's snake_case name.
+        new(StageKind.Tower, "ModelDsl.TowerAttribute", "", ""),
+        new(StageKind.CosineLogits, "ModelDsl.CosineLogitsAttribute", "global::ModelDsl.Blocks.CosineLogits", ""),
+        new(StageKind.TokenEmbedding, "ModelDsl.TokenEmbeddingAttribute", "global::ModelDsl.Blocks.TokenEmbedding", "token_embedding"),
+        new(StageKind.PromptTokens, "ModelDsl.PromptTokensAttribute", "global::ModelDsl.Blocks.PromptTokens", ""),
+        new(StageKind.FeatureProjection, "ModelDsl.FeatureProjectionAttribute", "global::ModelDsl.Blocks.FeatureProjection", ""),
+        new(StageKind.ContrastiveLoss, "ModelDsl.ContrastiveLossAttribute", "global::ModelDsl.Blocks.ContrastiveLoss", "loss"),
     ];
 
     private static readonly Dictionary<string, Entry> ByAttributeName = Entries.ToDictionary(e => e.AttributeName);
@@ -48,8 +56,10 @@ public static class StageCatalog
     /// <summary>Kinds of which a model has at most one; two embeddings of either kind also conflict.</summary>
     public static StageKind? UniquenessGroup(StageKind kind) => kind switch
     {
-        StageKind.CustomModule or StageKind.Resampler => null,
+        StageKind.CustomModule or StageKind.Resampler or StageKind.Tower => null,
         StageKind.ChannelPatchEmbedding => StageKind.PatchEmbedding,
+        // Both are the model's `loss`.
+        StageKind.ContrastiveLoss => StageKind.CrossEntropyLoss,
         _ => kind,
     };
 

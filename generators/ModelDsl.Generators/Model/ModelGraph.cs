@@ -28,9 +28,7 @@ public sealed record ModelGraph(
         {
             long total = 0;
             foreach (var stage in Stages)
-            {
-                if (!stage.Frozen) total += System.Math.Max(stage.Parameters, 0);
-            }
+                total += stage.TrainableParameters;
             return total;
         }
     }
@@ -48,8 +46,25 @@ public sealed record GraphStage(
     long Parameters,
     bool Frozen,
     EquatableArray<Argument> Resolved,
-    bool Broken = false)
+    bool Broken = false,
+    EquatableArray<GraphStage> Inner = default)
 {
+    /// <summary>The trainable part: a tower that is not frozen as a whole counts its own stages' trainable parameters.</summary>
+    public long TrainableParameters
+    {
+        get
+        {
+            if (Frozen) return 0;
+            if (Inner.Count == 0) return System.Math.Max(Parameters, 0);
+            long total = 0;
+            foreach (var stage in Inner) total += stage.TrainableParameters;
+            return total;
+        }
+    }
+
+    /// <summary>A tower with both trainable and frozen stages: the summary lists its stages one by one.</summary>
+    public bool IsPartlyFrozen => !Frozen && Inner.Count > 0 && TrainableParameters != System.Math.Max(Parameters, 0) && TrainableParameters > 0;
+
     public StageKind Kind => Spec.Kind;
 
     public string Member => Spec.Member;

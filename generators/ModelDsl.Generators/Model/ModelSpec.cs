@@ -1,3 +1,5 @@
+using System.Linq;
+
 namespace ModelDsl.Generators.Model;
 
 // The declaration as read from source: plain equatable values, no symbols, syntax or locations,
@@ -16,6 +18,11 @@ public sealed record ModelSpec(
     WeightsSpec? Weights = null)
 {
     public string FullName => (Namespace.Length == 0 ? "" : Namespace + ".") + ClassName;
+
+    /// <summary>The type as a member declares it (<c>global::Ns.Outer.Name</c>): how a tower names this model.</summary>
+    public string TypeName => "global::" + string.Join(".", new[] { Namespace }.Where(n => n.Length > 0)
+        .Concat(ContainingTypes.Select(t => t.Substring(t.LastIndexOf(' ') + 1)))
+        .Append(ClassName));
 }
 
 /// <summary>A <c>[PretrainedWeights]</c> file: its project-relative path and how it is read.</summary>
@@ -56,7 +63,8 @@ public sealed record StageSpec(
 }
 
 /// <summary>What the front end needs to know of a custom stage's own module type.</summary>
-public sealed record MemberTypeFacts(bool IsTensorModule, bool HasPublicParameterlessConstructor);
+/// <param name="IsModel">The type is a <c>[Model]</c> class (a tower).</param>
+public sealed record MemberTypeFacts(bool IsTensorModule, bool HasPublicParameterlessConstructor, bool IsModel = false);
 
 /// <summary>A named attribute argument as written: ints and doubles in invariant culture, enums by member name.</summary>
 public sealed record Argument(string Name, string Value);
@@ -75,4 +83,10 @@ public enum StageKind
     QueryTokens,
     Resampler,
     ChannelPatchEmbedding,
+    Tower,
+    CosineLogits,
+    TokenEmbedding,
+    PromptTokens,
+    FeatureProjection,
+    ContrastiveLoss,
 }

@@ -14,11 +14,13 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     private readonly Linear qkv;
     private readonly Linear proj;
 
-    public Attention(int dim, int heads) : base(nameof(Attention))
+    /// <param name="causal">Each token attends only to itself and the tokens before it (a text encoder, as in CLIP).</param>
+    public Attention(int dim, int heads, bool causal = false) : base(nameof(Attention))
     {
         Validate(dim, heads, nameof(Attention));
         Dim = dim;
         Heads = heads;
+        Causal = causal;
         qkv = nn.Linear(dim, 3L * dim, hasBias: true);
         proj = nn.Linear(dim, dim, hasBias: true);
         register_module(nameof(qkv), qkv);
@@ -28,6 +30,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     public int Dim { get; }
     public int Heads { get; }
     public int HeadDim => Dim / Heads;
+    public bool Causal { get; }
 
     /// <summary>
     /// <c>[B,N,D] -> [B,N,D]</c>. Under <see cref="Autocast"/> the projections and the attention run in
@@ -50,7 +53,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         // [B,N,3D] -> [B,N,3,H,hd] -> [3,B,H,N,hd]
         var parts = Autocast.Linear(qkv, x).reshape(b, n, 3, Heads, HeadDim).permute(2, 0, 3, 1, 4).unbind(0);
-        var o = nn.functional.scaled_dot_product_attention(parts[0], parts[1], parts[2]); // [B,H,N,hd]
+        var o = nn.functional.scaled_dot_product_attention(parts[0], parts[1], parts[2], is_casual: Causal); // [B,H,N,hd]
         o = o.transpose(1, 2).reshape(b, n, Dim);
         return Autocast.Linear(proj, o).MoveToOuterDisposeScope();
     }

@@ -19,7 +19,7 @@ public sealed class EncoderBlock : nn.Module<Tensor, Tensor>
     private readonly LayerNorm norm2;
     private readonly Mlp mlp;
 
-    public EncoderBlock(int dim, int heads, double mlpRatio) : base(nameof(EncoderBlock))
+    public EncoderBlock(int dim, int heads, double mlpRatio, bool causal = false) : base(nameof(EncoderBlock))
     {
         Attention.Validate(dim, heads, nameof(EncoderBlock));
         var hidden = HiddenFeatures(dim, mlpRatio, nameof(EncoderBlock));
@@ -27,7 +27,7 @@ public sealed class EncoderBlock : nn.Module<Tensor, Tensor>
         Heads = heads;
         MlpRatio = mlpRatio;
         norm1 = nn.LayerNorm(dim, eps: NormEps);
-        attn = new Attention(dim, heads);
+        attn = new Attention(dim, heads, causal);
         norm2 = nn.LayerNorm(dim, eps: NormEps);
         mlp = new Mlp(dim, hidden);
         register_module(nameof(norm1), norm1);

@@ -15,7 +15,8 @@ public sealed class TransformerEncoder : nn.Module<Tensor, Tensor>
     // reflection-based RegisterComponents (run when a parent registers this module) skips it.
     private readonly EncoderBlock[] blocks;
 
-    public TransformerEncoder(int dim, int depth, int heads, double mlpRatio) : base(nameof(TransformerEncoder))
+    /// <param name="causal">Causal self-attention in every block (a text encoder, as in CLIP).</param>
+    public TransformerEncoder(int dim, int depth, int heads, double mlpRatio, bool causal = false) : base(nameof(TransformerEncoder))
     {
         if (depth <= 0) throw new ArgumentOutOfRangeException(nameof(depth), depth, "TransformerEncoder: the depth must be positive.");
         Attention.Validate(dim, heads, nameof(TransformerEncoder));
@@ -25,7 +26,7 @@ public sealed class TransformerEncoder : nn.Module<Tensor, Tensor>
         MlpRatio = mlpRatio;
         blocks = new EncoderBlock[depth];
         for (var i = 0; i < depth; i++) {
-            blocks[i] = new EncoderBlock(dim, heads, mlpRatio);
+            blocks[i] = new EncoderBlock(dim, heads, mlpRatio, causal);
             register_module(i.ToString(System.Globalization.CultureInfo.InvariantCulture), blocks[i]);
         }
     }

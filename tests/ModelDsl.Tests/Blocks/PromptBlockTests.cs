@@ -1,0 +1,118 @@
+using System;
+using System.Linq;
+using ModelDsl.Blocks;
+using static TorchSharp.torch;
+
+namespace ModelDsl.Tests.Blocks;
+
+public class PromptBlockTests
+{
+    [Fact]
+    public void Prompts_go_after_the_given_position_and_the_rest_shifts()
+    {
+        manual_seed(1);
+        using var prompts = new PromptTokens(count: 3, dim: 4);
+        using var x = randn(2, 5, 4);
+
+        using var y = prompts.Insert(x, after: 1);
+
+        Assert.Equal([2L, 8, 4], y.shape);
+        Assert.True(y.narrow(1, 0, 1).equal(x.narrow(1, 0, 1)).all().item<bool>());
+        Assert.True(y.narrow(1, 4, 4).equal(x.narrow(1, 1, 4)).all().item<bool>());
+        using var expected = prompts.Prompts();
+        Assert.True(y[0].narrow(0, 1, 3).equal(expected).all().item<bool>());
+        Assert.True(y[1].narrow(0, 1, 3).equal(expected).all().item<bool>());
+    }
+
+    [Fact]
+    public void Per_class_prompts_need_one_row_per_class()
+    {
+        using var prompts = new PromptTokens(count: 2, dim: 4, classes: 3);
+
+        Assert.Equal([3L, 6, 4], prompts.Insert(zeros(3, 4, 4), after: 1).shape);
+        var error = Assert.Throws<ArgumentException>(() => prompts.Insert(zeros(5, 4, 4), after: 1));
+        Assert.Contains("(3)", error.Message);
+        Assert.Contains("rows are 5", error.Message);
+    }
+
+    [Theory]
+    [InlineData(Reparam.Mlp)]
+    [InlineData(Reparam.BiLstm)]
+    public void Folding_keeps_the_prompts_and_drops_the_encoder(Reparam reparam)
+    {
+        manual_seed(2);
+        using var prompts = new PromptTokens(count: 4, dim: 8, reparameterize: reparam, hidden: 6);
+        Assert.Contains(prompts.state_dict().Keys, k => k.StartsWith("encoder.", StringComparison.Ordinal));
+        using var before = prompts.Prompts().detach().clone();
+
+        prompts.Fold();
+
+        using var after = prompts.Prompts();
+        Assert.True((before - after).abs().max().item<float>() < 1e-6);
+        Assert.Equal(["ctx"], prompts.state_dict().Keys);
+        Assert.Equal(Reparam.None, prompts.Reparameterization);
+    }
+
+    [Fact]
+    public void The_reparameterised_prompts_train_through_the_encoder()
+    {
+        using var prompts = new PromptTokens(count: 2, dim: 4, reparameterize: Reparam.BiLstm);
+        prompts.Prompts().sum().backward();
+
+        Assert.All(prompts.parameters(), p => Assert.NotNull(p.grad));
+    }
+
+    [Fact]
+    public void End_token_pooling_reads_the_first_end_token_shifted_by_the_prompts()
+    {
+        using var x = arange(2 * 6 * 1, dtype: float32).reshape(2, 6, 1);
+        using var ids = tensor(new long[] { 1, 5, 2, 0, 1, 7, 7, 2 }, new long[] { 2, 4 });
+
+        using var pooled = FeatureProjection.AtEndToken(x, ids, endToken: 2, offset: 2);
+
+        // Row 0: end at 2 -> position 4; row 1: end at 3 -> position 5.
+        Assert.Equal(new[] { 4f, 11f }, pooled.squeeze(1).data<float>().ToArray());
+        var error = Assert.Throws<ArgumentException>(() => FeatureProjection.AtEndToken(x, tensor(new long[] { 1, 5, 0, 0, 1, 7, 7, 2 }, new long[] { 2, 4 }), 2, 2));
+        Assert.Contains("Row 0", error.Message);
+    }
+
+    [Fact]
+    public void A_causal_encoder_does_not_let_a_token_see_later_tokens()
+    {
+        manual_seed(3);
+        using var encoder = new TransformerEncoder(dim: 8, depth: 2, heads: 2, mlpRatio: 2, causal: true);
+        using var x = randn(1, 5, 8);
+        using var changed = x.clone();
+        changed[0, 4] = randn(8);
+
+        using var a = encoder.forward(x);
+        using var b = encoder.forward(changed);
+
+        Assert.True((a.narrow(1, 0, 4) - b.narrow(1, 0, 4)).abs().max().item<float>() < 1e-6);
+        Assert.True((a.narrow(1, 4, 1) - b.narrow(1, 4, 1)).abs().max().item<float>() > 1e-4);
+    }
+
+    [Fact]
+    public void Contrastive_loss_is_low_for_matching_pairs_and_needs_square_logits()
+    {
+        var loss = new ContrastiveLoss();
+        using var matched = eye(4) * 20;
+        using var shuffled = matched.roll(1, 1);
+
+        Assert.True(loss.Compute(matched).item<float>() < 1e-3);
+        Assert.True(loss.Compute(shuffled).item<float>() > 10);
+        Assert.Throws<ArgumentException>(() => loss.Compute(zeros(4, 3)));
+    }
+
+    [Fact]
+    public void Cosine_logits_are_scaled_cosines()
+    {
+        using var logits = new CosineLogits(scale: 10, learnScale: false);
+        using var a = tensor(new float[] { 1, 0, 0, 2 }, new long[] { 2, 2 });
+        using var b = tensor(new float[] { 3, 0 }, new long[] { 1, 2 });
+
+        Assert.Equal(new[] { 10f, 0f }, logits.forward(a, b).squeeze(1).data<float>().ToArray());
+        var error = Assert.Throws<ArgumentException>(() => logits.forward(zeros(2, 3), zeros(2, 4)));
+        Assert.Contains("[2,3]", error.Message);
+    }
+}
