@@ -724,7 +724,9 @@ public static class ModelCompiler
         private void CheckTasksTrained()
         {
             var index = spec.Stages.ToList().FindIndex(s => s.Member == taskTokensMember);
-            if (index < 0 || stages[index].Broken)
+            // After an error (a head naming a wrong task, a loss reading a wrong head) the warning
+            // would mostly repeat it.
+            if (index < 0 || stages[index].Broken || Diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error))
                 return;
             var names = spec.Stages[index].GetList("Names");
             foreach (var task in taskNames)
