@@ -205,8 +205,9 @@ public sealed class RegressionHeadAttribute : Attribute
 
 /// <summary>
 /// A binary mask from a task token and the per-patch features of an encoder (FaceXFormer-style):
-/// each patch token is projected to <c>P*P</c> sub-pixel embeddings, and each pixel's logit is the dot
-/// product of its embedding with the projected task token: <c>[B,D]</c>, <c>[B,N,Ds] -> [B,1,H,W]</c>.
+/// each patch token is projected to <c>P*P</c> sub-pixel embeddings of width <c>PixelDim</c>, and each
+/// pixel's logit is the dot product of its embedding with the projected task token:
+/// <c>[B,D]</c>, <c>[B,N,Ds] -> [B,1,H,W]</c>.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property, Inherited = false)]
 public sealed class MaskHeadAttribute : Attribute
@@ -215,6 +216,8 @@ public sealed class MaskHeadAttribute : Attribute
     public string? Task { get; set; }
     /// <summary>The encoder whose patch tokens give the pixels, as <c>nameof(Encoder)</c>; optional when the model has one encoder.</summary>
     public string? Over { get; set; }
+    /// <summary>The width of each pixel's embedding: the head has <c>Ds*P*P*PixelDim</c> weights for the pixels.</summary>
+    public int PixelDim { get; set; } = 16;
     public bool Frozen { get; set; }
 }
 

@@ -210,7 +210,7 @@ internal static class ModelEmitter
                 yield return $"{Registered(stage)} = new {Blocks}.RegressionHead(dim: {stage.Int("Dim")}, outputs: {stage.Int("Outputs")});";
                 break;
             case StageKind.MaskHead:
-                yield return $"{Registered(stage)} = new {Blocks}.MaskHead(dim: {stage.Int("Dim")}, sourceDim: {stage.Int("SourceDim")}, patchSize: {stage.Int("PatchSize")}, gridHeight: {stage.Int("GridHeight")}, gridWidth: {stage.Int("GridWidth")}, prefixTokens: {stage.Int("PrefixTokens")});";
+                yield return $"{Registered(stage)} = new {Blocks}.MaskHead(dim: {stage.Int("Dim")}, sourceDim: {stage.Int("SourceDim")}, pixelDim: {stage.Int("PixelDim")}, patchSize: {stage.Int("PatchSize")}, gridHeight: {stage.Int("GridHeight")}, gridWidth: {stage.Int("GridWidth")}, prefixTokens: {stage.Int("PrefixTokens")});";
                 break;
             case StageKind.MseLoss or StageKind.BinaryCrossEntropyLoss:
                 yield return $"{LossField(stage)} = new {stage.Spec.MemberType}();";

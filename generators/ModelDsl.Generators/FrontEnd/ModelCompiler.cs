@@ -708,6 +708,7 @@ public static class ModelCompiler
             }
             var (h, wd) = ((int)(height.Value ?? 1), (int)(gridWidth.Value ?? 1));
             var sourceDim = (int)(source?.Last.Value ?? 1);
+            var pixelDim = PositiveInt(index, stage, "PixelDim", resolved, fallback: 16, "a positive pixel embedding width", attributeDefault: 16);
             resolved.Add(new("Source", source is null ? "" : over!));
             resolved.Add(new("SourceDim", sourceDim.ToString(CultureInfo.InvariantCulture)));
             resolved.Add(new("PatchSize", patch.ToString(CultureInfo.InvariantCulture)));
@@ -716,8 +717,8 @@ public static class ModelCompiler
             resolved.Add(new("PrefixTokens", (over is not null && prefixByMember.TryGetValue(over, out var prefix) ? prefix : 0).ToString(CultureInfo.InvariantCulture)));
             if (source is null)
                 broken.Add(index);
-            long d = width, s = sourceDim, pp = (long)patch * patch;
-            return (Shape.Of(batch, Dim.Constant(1), Dim.Constant(h), Dim.Constant(wd)), s * pp * d + pp * d + d * d + d);
+            long d = width, s = sourceDim, e = pixelDim, pp = (long)patch * patch;
+            return (Shape.Of(batch, Dim.Constant(1), Dim.Constant(h), Dim.Constant(wd)), s * pp * e + pp * e + d * e + e);
         }
 
         // Each task should have a head, and each head a loss; otherwise its token only costs.

@@ -47,8 +47,8 @@ public sealed class RegressionHead : nn.Module<Tensor, Tensor>
 
 /// <summary>
 /// A binary mask from a task token and an encoder's patch tokens (FaceXFormer-style): each patch
-/// token becomes <c>P*P</c> sub-pixel embeddings of width <c>D</c> (registered <c>pixels</c>, Linear
-/// Ds→P*P*D), the task token a query (registered <c>query</c>, Linear D→D), and each pixel's logit is
+/// token becomes <c>P*P</c> sub-pixel embeddings of width <c>E</c> (registered <c>pixels</c>, Linear
+/// Ds→P*P*E), the task token a query (registered <c>query</c>, Linear D→E), and each pixel's logit is
 /// their scaled dot product: task <c>[B,D]</c>, tokens <c>[B,prefix+h*w,Ds]</c> <c>-> [B,1,h*P,w*P]</c>.
 /// The prefix tokens (CLS, registers, prompts) are skipped.
 /// </summary>
@@ -57,23 +57,25 @@ public sealed class MaskHead : nn.Module<Tensor, Tensor, Tensor>
     private readonly Linear pixels;
     private readonly Linear query;
 
-    public MaskHead(int dim, int sourceDim, int patchSize, int gridHeight, int gridWidth, int prefixTokens = 0) : base(nameof(MaskHead))
+    public MaskHead(int dim, int sourceDim, int pixelDim, int patchSize, int gridHeight, int gridWidth, int prefixTokens = 0) : base(nameof(MaskHead))
     {
         if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), dim, "MaskHead: the task token width must be positive.");
         if (sourceDim <= 0) throw new ArgumentOutOfRangeException(nameof(sourceDim), sourceDim, "MaskHead: the source width must be positive.");
+        if (pixelDim <= 0) throw new ArgumentOutOfRangeException(nameof(pixelDim), pixelDim, "MaskHead: the pixel embedding width must be positive.");
         if (patchSize <= 0) throw new ArgumentOutOfRangeException(nameof(patchSize), patchSize, "MaskHead: the patch size must be positive.");
         if (gridHeight <= 0 || gridWidth <= 0)
             throw new ArgumentOutOfRangeException(nameof(gridHeight), $"MaskHead: the patch grid must be positive; got {gridHeight}x{gridWidth}.");
         if (prefixTokens < 0) throw new ArgumentOutOfRangeException(nameof(prefixTokens), prefixTokens, "MaskHead: the prefix token count cannot be negative.");
-        (Dim, SourceDim, PatchSize, GridHeight, GridWidth, PrefixTokens) = (dim, sourceDim, patchSize, gridHeight, gridWidth, prefixTokens);
-        pixels = nn.Linear(sourceDim, (long)patchSize * patchSize * dim, hasBias: true);
-        query = nn.Linear(dim, dim, hasBias: true);
+        (Dim, SourceDim, PixelDim, PatchSize, GridHeight, GridWidth, PrefixTokens) = (dim, sourceDim, pixelDim, patchSize, gridHeight, gridWidth, prefixTokens);
+        pixels = nn.Linear(sourceDim, (long)patchSize * patchSize * pixelDim, hasBias: true);
+        query = nn.Linear(dim, pixelDim, hasBias: true);
         register_module(nameof(pixels), pixels);
         register_module(nameof(query), query);
     }
 
     public int Dim { get; }
     public int SourceDim { get; }
+    public int PixelDim { get; }
     public int PatchSize { get; }
     public int GridHeight { get; }
     public int GridWidth { get; }
@@ -93,11 +95,11 @@ public sealed class MaskHead : nn.Module<Tensor, Tensor, Tensor>
         var (b, p, h, w) = (task.shape[0], (long)PatchSize, (long)GridHeight, (long)GridWidth);
 
         using var scope = NewDisposeScope();
-        var perPatch = pixels.forward(tokens.narrow(1, PrefixTokens, patches));                     // [B,h*w,P*P*D]
-        var embeddings = perPatch.reshape(b, h, w, p, p, Dim).permute(0, 1, 3, 2, 4, 5)           // [B,h,P,w,P,D]
-            .reshape(b, h * p * w * p, Dim);                                                       // [B,H*W,D], row-major pixels
-        var q = query.forward(task).unsqueeze(2);                                                  // [B,D,1]
-        var logits = embeddings.bmm(q).mul(1.0 / Math.Sqrt(Dim));                                  // [B,H*W,1]
+        var perPatch = pixels.forward(tokens.narrow(1, PrefixTokens, patches));                     // [B,h*w,P*P*E]
+        var embeddings = perPatch.reshape(b, h, w, p, p, PixelDim).permute(0, 1, 3, 2, 4, 5)      // [B,h,P,w,P,E]
+            .reshape(b, h * p * w * p, PixelDim);                                                  // [B,H*W,E], row-major pixels
+        var q = query.forward(task).unsqueeze(2);                                                  // [B,E,1]
+        var logits = embeddings.bmm(q).mul(1.0 / Math.Sqrt(PixelDim));                             // [B,H*W,1]
         return logits.reshape(b, 1, h * p, w * p).MoveToOuterDisposeScope();
     }
 }

@@ -143,7 +143,7 @@ public class TaskTokenModelTests
     public void Mask_head_pixels_depend_only_on_their_own_patch()
     {
         manual_seed(5);
-        using var head = new MaskHead(dim: 8, sourceDim: 12, patchSize: 4, gridHeight: 2, gridWidth: 3, prefixTokens: 1);
+        using var head = new MaskHead(dim: 8, sourceDim: 12, pixelDim: 5, patchSize: 4, gridHeight: 2, gridWidth: 3, prefixTokens: 1);
         var task = randn(2, 8);
         var tokens = randn(2, 1 + 6, 12);
         using var _ = no_grad();
