@@ -324,7 +324,7 @@ internal static class Mutator
     [
         "PatchSize", "Dim", "Frozen", "Count", "Covers", "Depth", "Heads", "MlpRatio", "Classes", "Pool", "PoolHeads", "Also",
         "Of", "LabelSmoothing", "Target", "Weight", "Contract", "Into", "Queries", "Over", "SampleChannels", "Prefix", "Exclude",
-        "Task", "Optional", "Outputs",
+        "Task", "Optional", "Outputs", "PixelDim",
         "dim", "Nope", "Dim2",
     ];
 

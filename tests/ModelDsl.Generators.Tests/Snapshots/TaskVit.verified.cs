@@ -17,12 +17,12 @@ namespace Samples.Tasks
     /// Category      ClassifierHead          [B,10]              330  yes
     /// Coarse        ClassifierHead          [B,3]                99  yes
     /// Angle         RegressionHead          [B,1]                33  yes
-    /// Mask          MaskHead                [B,1,28,28]      17,952  yes
+    /// Mask          MaskHead                [B,1,28,28]       8,976  yes
     /// CategoryLoss  CrossEntropyLoss        []                    0
     /// CoarseLoss    CrossEntropyLoss        []                    0
     /// AngleLoss     MseLoss                 []                    0
     /// MaskLoss      BinaryCrossEntropyLoss  []                    0
-    /// Total: 80,366 parameters (80,366 trainable, 0 frozen), 0.31 MiB as fp32
+    /// Total: 71,390 parameters (71,390 trainable, 0 frozen), 0.27 MiB as fp32
     /// </code>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("ModelDsl.Generators", "0.1.0")]
@@ -63,7 +63,7 @@ namespace Samples.Tasks
             category = new global::ModelDsl.Blocks.ClassifierHead(dim: 32, classes: 10);
             coarse = new global::ModelDsl.Blocks.ClassifierHead(dim: 32, classes: 3);
             angle = new global::ModelDsl.Blocks.RegressionHead(dim: 32, outputs: 1);
-            mask = new global::ModelDsl.Blocks.MaskHead(dim: 32, sourceDim: 32, patchSize: 4, gridHeight: 7, gridWidth: 7, prefixTokens: 1);
+            mask = new global::ModelDsl.Blocks.MaskHead(dim: 32, sourceDim: 32, pixelDim: 16, patchSize: 4, gridHeight: 7, gridWidth: 7, prefixTokens: 1);
             category_loss = new global::ModelDsl.Blocks.CrossEntropyLoss(labelSmoothing: 0.1);
             coarse_loss = new global::ModelDsl.Blocks.CrossEntropyLoss(labelSmoothing: 0.0);
             angle_loss = new global::ModelDsl.Blocks.MseLoss();
@@ -111,7 +111,7 @@ namespace Samples.Tasks
         /// <summary>Stage <c>Angle</c>: output <c>[B,1]</c>, 33 parameters.</summary>
         public partial global::ModelDsl.Blocks.RegressionHead Angle => angle;
 
-        /// <summary>Stage <c>Mask</c>: output <c>[B,1,28,28]</c>, 17,952 parameters.</summary>
+        /// <summary>Stage <c>Mask</c>: output <c>[B,1,28,28]</c>, 8,976 parameters.</summary>
         public partial global::ModelDsl.Blocks.MaskHead Mask => mask;
 
         /// <summary>Stage <c>CategoryLoss</c>: output <c>[]</c>, 0 parameters.</summary>
@@ -194,7 +194,7 @@ namespace Samples.Tasks
                 new("Category", "ClassifierHead", "[B,10]", 330, false),
                 new("Coarse", "ClassifierHead", "[B,3]", 99, false),
                 new("Angle", "RegressionHead", "[B,1]", 33, false),
-                new("Mask", "MaskHead", "[B,1,28,28]", 17952, false),
+                new("Mask", "MaskHead", "[B,1,28,28]", 8976, false),
                 new("CategoryLoss", "CrossEntropyLoss", "[]", 0, false),
                 new("CoarseLoss", "CrossEntropyLoss", "[]", 0, false),
                 new("AngleLoss", "MseLoss", "[]", 0, false),
