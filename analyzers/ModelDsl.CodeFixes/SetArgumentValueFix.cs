@@ -14,13 +14,15 @@ namespace ModelDsl.CodeFixes;
 /// <summary>
 /// Sets an attribute argument to the value the shape graph needs: the width a stage receives
 /// (MD0004), the nearest divisor for heads (MD0005), a patch size that divides the image (MD0006),
-/// the one stage of the right kind for a reference (MD0019: <c>nameof(Head)</c>).
+/// the one stage of the right kind for a reference (MD0019: <c>nameof(Head)</c>), the one head of the
+/// right kind for a loss (MD0026), the one task no head reads yet (MD0024, MD0027: <c>"Angle"</c>).
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(SetArgumentValueFix)), Shared]
 public sealed class SetArgumentValueFix : CodeFixProvider
 {
     public override ImmutableArray<string> FixableDiagnosticIds { get; } =
-        [Descriptors.WidthMismatch.Id, Descriptors.HeadsDoNotDivideWidth.Id, Descriptors.ImageNotDivisibleByPatch.Id, Descriptors.BadReference.Id];
+        [Descriptors.WidthMismatch.Id, Descriptors.HeadsDoNotDivideWidth.Id, Descriptors.ImageNotDivisibleByPatch.Id, Descriptors.BadReference.Id,
+            Descriptors.TaskNotFound.Id, Descriptors.LossReadsWrongHead.Id, Descriptors.TaskReadTwice.Id];
 
     public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
 
@@ -34,12 +36,13 @@ public sealed class SetArgumentValueFix : CodeFixProvider
             if (root?.FindNode(diagnostic.Location.SourceSpan) is not { } node)
                 continue;
             var argument = node.FirstAncestorOrSelf<AttributeArgumentSyntax>();
-            if (argument?.NameEquals is null)
+            if (argument is null)
                 continue;
-            var name = argument.NameEquals.Name.Identifier.Text;
+            // A positional argument ([MseLoss(nameof(Category))]) is replaced the same way.
+            var title = argument.NameEquals is { } named ? $"Set {named.Name.Identifier.Text} = {value}" : $"Use {value}";
             context.RegisterCodeFix(
                 CodeAction.Create(
-                    $"Set {name} = {value}",
+                    title,
                     _ => Task.FromResult(context.Document.WithSyntaxRoot(root.ReplaceNode(
                         argument.Expression,
                         SyntaxFactory.ParseExpression(value).WithTriviaFrom(argument.Expression)))),

@@ -96,20 +96,131 @@ public sealed class ClassifierHeadAttribute : Attribute
     public int PoolHeads { get; set; }
     /// <summary>Query tokens whose per-block outputs are concatenated with the pooled vector (VQT), as <c>nameof(Queries)</c>.</summary>
     public string? Also { get; set; }
+    /// <summary>
+    /// The task whose token the head reads, one of the model's <see cref="TaskTokensAttribute"/> names:
+    /// <c>[B,D] -> [B,Classes]</c> from the <see cref="TaskDecoderAttribute"/>'s output; there is no pooling.
+    /// </summary>
+    public string? Task { get; set; }
     public bool Frozen { get; set; }
 }
 
-/// <summary>Cross-entropy between a head's logits and an integer class target, with label smoothing.</summary>
+/// <summary>Cross-entropy between a <see cref="ClassifierHeadAttribute"/>'s logits and an integer class target, with label smoothing.</summary>
 [AttributeUsage(AttributeTargets.Property, Inherited = false)]
 public sealed class CrossEntropyLossAttribute : Attribute
 {
+    public CrossEntropyLossAttribute() { }
+
+    /// <param name="of">The head whose logits the loss reads, as <c>nameof(Head)</c>.</param>
+    public CrossEntropyLossAttribute(string of) => Of = of;
+
     /// <summary>The head whose logits the loss reads, as <c>nameof(Head)</c>; optional when the model has one head.</summary>
     public string? Of { get; set; }
 
     public double LabelSmoothing { get; set; }
-    /// <summary>The batch tensor that holds the class indices <c>[B]</c>.</summary>
-    public string Target { get; set; } = "label";
+    /// <summary>The batch tensor that holds the class indices <c>[B]</c>: <c>label</c> when not set, or a task head's task name in snake_case.</summary>
+    public string? Target { get; set; }
+    /// <summary>The loss's weight in the model's objective, a weighted sum when the model has several losses.</summary>
     public double Weight { get; set; } = 1.0;
+    /// <summary>
+    /// Not every sample carries the target: the batch also holds <c>{Target}_present</c> <c>[B]</c> (bool or 0/1),
+    /// and the loss and its metric average over the present samples only (0 when a batch has none).
+    /// </summary>
+    public bool Optional { get; set; }
+}
+
+/// <summary>Mean squared error between a <see cref="RegressionHeadAttribute"/>'s outputs <c>[B,Outputs]</c> and a float target of that shape; logs the mean absolute error.</summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class MseLossAttribute : Attribute
+{
+    public MseLossAttribute() { }
+
+    /// <param name="of">The regression head the loss reads, as <c>nameof(Head)</c>.</param>
+    public MseLossAttribute(string of) => Of = of;
+
+    /// <summary>The regression head the loss reads, as <c>nameof(Head)</c>; optional when the model has one head.</summary>
+    public string? Of { get; set; }
+    /// <summary>The batch tensor that holds the targets: the head's task name in snake_case when not set.</summary>
+    public string? Target { get; set; }
+    /// <inheritdoc cref="CrossEntropyLossAttribute.Weight"/>
+    public double Weight { get; set; } = 1.0;
+    /// <inheritdoc cref="CrossEntropyLossAttribute.Optional"/>
+    public bool Optional { get; set; }
+}
+
+/// <summary>Per-pixel binary cross-entropy between a <see cref="MaskHeadAttribute"/>'s logits <c>[B,1,H,W]</c> and a 0/1 float mask; logs the mask IoU.</summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class BinaryCrossEntropyLossAttribute : Attribute
+{
+    public BinaryCrossEntropyLossAttribute() { }
+
+    /// <param name="of">The mask head the loss reads, as <c>nameof(Head)</c>.</param>
+    public BinaryCrossEntropyLossAttribute(string of) => Of = of;
+
+    /// <summary>The mask head the loss reads, as <c>nameof(Head)</c>; optional when the model has one head.</summary>
+    public string? Of { get; set; }
+    /// <summary>The batch tensor that holds the masks: the head's task name in snake_case when not set.</summary>
+    public string? Target { get; set; }
+    /// <inheritdoc cref="CrossEntropyLossAttribute.Weight"/>
+    public double Weight { get; set; } = 1.0;
+    /// <inheritdoc cref="CrossEntropyLossAttribute.Optional"/>
+    public bool Optional { get; set; }
+}
+
+/// <summary>
+/// One learnable token per named task, <c>[1,T,D]</c> (FaceXFormer's task tokens, HoliSafe's meta
+/// token): a <see cref="TaskDecoderAttribute"/> lets them read the backbone, then each task's head
+/// reads its own token. Names are identifiers; metrics are logged under them in snake_case.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class TaskTokensAttribute(params string[] names) : Attribute
+{
+    public string[] Names { get; } = names;
+    public int Dim { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>
+/// A small transformer decoder whose queries are the model's task tokens: per layer, self-attention
+/// among the task tokens, cross-attention over the tokens of the stage named by <c>Over</c> (which
+/// may have another width), and an MLP, then a final norm: <c>[1,T,D]</c>, <c>[B,N,Ds] -> [B,T,D]</c>.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class TaskDecoderAttribute : Attribute
+{
+    public int Depth { get; set; } = 1;
+    public int Heads { get; set; }
+    /// <summary>The encoder whose tokens the task tokens read, as <c>nameof(Encoder)</c>; default: the sequence so far.</summary>
+    public string? Over { get; set; }
+    public double MlpRatio { get; set; } = 4.0;
+    public bool Frozen { get; set; }
+}
+
+/// <summary>A linear map of a task's decoded token to real-valued outputs: <c>[B,D] -> [B,Outputs]</c>.</summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class RegressionHeadAttribute : Attribute
+{
+    /// <summary>The task whose token the head reads.</summary>
+    public string? Task { get; set; }
+    public int Outputs { get; set; } = 1;
+    public bool Frozen { get; set; }
+}
+
+/// <summary>
+/// A binary mask from a task token and the per-patch features of an encoder (FaceXFormer-style):
+/// each patch token is projected to <c>P*P</c> sub-pixel embeddings of width <c>PixelDim</c>, and each
+/// pixel's logit is the dot product of its embedding with the projected task token:
+/// <c>[B,D]</c>, <c>[B,N,Ds] -> [B,1,H,W]</c>.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class MaskHeadAttribute : Attribute
+{
+    /// <summary>The task whose token the head reads.</summary>
+    public string? Task { get; set; }
+    /// <summary>The encoder whose patch tokens give the pixels, as <c>nameof(Encoder)</c>; optional when the model has one encoder.</summary>
+    public string? Over { get; set; }
+    /// <summary>The width of each pixel's embedding: the head has <c>Ds*P*P*PixelDim</c> weights for the pixels.</summary>
+    public int PixelDim { get; set; } = 16;
+    public bool Frozen { get; set; }
 }
 
 /// <summary>

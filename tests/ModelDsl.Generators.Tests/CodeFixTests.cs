@@ -117,6 +117,23 @@ public class CodeFixTests
         Edit(Valid, ("[CrossEntropyLoss(LabelSmoothing = 0.1)]", "[CrossEntropyLoss(LabelSmoothing = 0.1, {|MD0019:Of = \"Nope\"|})]")),
         Edit(Valid, ("[CrossEntropyLoss(LabelSmoothing = 0.1)]", "[CrossEntropyLoss(LabelSmoothing = 0.1, Of = nameof(Head))]")));
 
+    // MD0024, MD0026, MD0027: the one task without a head, the one head of the loss's kind.
+
+    [Fact]
+    public Task Unknown_task_becomes_the_task_no_head_reads() => Verify<SetArgumentValueFix>(
+        Edit(TaskTokenDiagnosticCases.Tasks, ("[ClassifierHead(Task = \"Category\", Classes = 10)]", "[ClassifierHead({|MD0024:Task = \"Colour\"|}, Classes = 10)]")),
+        TaskTokenDiagnosticCases.Tasks);
+
+    [Fact]
+    public Task Positional_reference_to_a_head_of_another_kind_becomes_the_right_head() => Verify<SetArgumentValueFix>(
+        Edit(TaskTokenDiagnosticCases.Tasks, ("[MseLoss(nameof(Angle), Optional = true)]", "[MseLoss({|MD0026:nameof(Category)|}, Optional = true)]")),
+        TaskTokenDiagnosticCases.Tasks);
+
+    [Fact]
+    public Task Second_head_on_a_task_moves_to_the_task_no_head_reads() => Verify<SetArgumentValueFix>(
+        Edit(TaskTokenDiagnosticCases.Tasks, ("[RegressionHead(Task = \"Angle\")]", "[RegressionHead({|MD0027:Task = \"Category\"|})]")),
+        TaskTokenDiagnosticCases.Tasks);
+
     // MD0007: a CLS token right after the patch embedding.
 
     [Fact]

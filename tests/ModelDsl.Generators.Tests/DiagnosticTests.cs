@@ -256,15 +256,20 @@ public class DiagnosticTests
             ("    [PositionEmbedding]\n    public partial Parameter Positions { get; }\n\n", "")),
     };
 
-    public static TheoryData<string> FailingNames => new(Failing.Keys);
+    // The task-token cases live in their own file.
+    internal static readonly IReadOnlyDictionary<string, Case> AllFailing = Failing.Concat(TaskTokenDiagnosticCases.Failing).ToDictionary(kv => kv.Key, kv => kv.Value);
 
-    public static TheoryData<string> PassingNames => new(Passing.Keys);
+    private static readonly IReadOnlyDictionary<string, string> AllPassing = Passing.Concat(TaskTokenDiagnosticCases.Passing).ToDictionary(kv => kv.Key, kv => kv.Value);
+
+    public static TheoryData<string> FailingNames => new(AllFailing.Keys);
+
+    public static TheoryData<string> PassingNames => new(AllPassing.Keys);
 
     [Theory]
     [MemberData(nameof(FailingNames))]
     public void Failing_declaration_reports_at_the_marked_span(string name)
     {
-        var @case = Failing[name];
+        var @case = AllFailing[name];
 
         var diagnostic = Assert.Single(DiagnosticAssert.Verify(@case.Markup));
 
@@ -283,7 +288,7 @@ public class DiagnosticTests
 
     [Theory]
     [MemberData(nameof(PassingNames))]
-    public void Passing_declaration_reports_nothing(string name) => DiagnosticAssert.Clean(Passing[name]);
+    public void Passing_declaration_reports_nothing(string name) => DiagnosticAssert.Clean(AllPassing[name]);
 
     private static readonly IReadOnlyDictionary<string, DiagnosticDescriptor> DescriptorsById =
         typeof(Descriptors).GetFields()
@@ -299,8 +304,8 @@ public class DiagnosticTests
     {
         var untested = DescriptorsById.Keys.OrderBy(id => id)
             .Except(WeightsCheckIds)
-            .Where(id => !Failing.Values.Concat(TowerDiagnosticTests.Failing.Values).Concat(PromptDiagnosticTests.Failing.Values).Any(c => c.Id == id)
-                || !Passing.Keys.Concat(TowerDiagnosticTests.Passing.Keys).Concat(PromptDiagnosticTests.Passing.Keys).Any(k => k.StartsWith(id + " ", StringComparison.Ordinal)))
+            .Where(id => !AllFailing.Values.Concat(TowerDiagnosticTests.Failing.Values).Concat(PromptDiagnosticTests.Failing.Values).Any(c => c.Id == id)
+                || !AllPassing.Keys.Concat(TowerDiagnosticTests.Passing.Keys).Concat(PromptDiagnosticTests.Passing.Keys).Any(k => k.StartsWith(id + " ", StringComparison.Ordinal)))
             .ToList();
 
         Assert.True(untested.Count == 0, "Descriptors without a failing and a passing case here: " + string.Join(", ", untested));

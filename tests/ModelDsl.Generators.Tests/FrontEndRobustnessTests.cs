@@ -41,7 +41,7 @@ public class FrontEndRobustnessTests
     [MemberData(nameof(FailingNames))]
     public void Generated_code_of_a_failing_declaration_has_no_errors_of_its_own(string name)
     {
-        var (source, _) = Markup.Parse(DiagnosticTests.Failing[name].Markup);
+        var (source, _) = Markup.Parse(DiagnosticTests.AllFailing[name].Markup);
         var run = TestCompilation.RunGenerator(TestCompilation.Create(source));
 
         var errors = run.Output.GetDiagnostics()

@@ -190,6 +190,7 @@ internal static class Mutator
         Declarations.FashionVit,
         Declarations.AvgVit,
         Declarations.MapVit,
+        Declarations.TaskVit,
         Declarations.Usings + """
             namespace Samples.Vpt;
 
@@ -315,6 +316,7 @@ internal static class Mutator
     [
         "PatchEmbedding", "ChannelPatchEmbedding", "ClsToken", "RegisterTokens", "PositionEmbedding", "TransformerEncoder",
         "ClassifierHead", "CrossEntropyLoss", "CustomModule", "DeepPromptTokens", "QueryTokens", "Resampler",
+        "TaskTokens", "TaskDecoder", "RegressionHead", "MaskHead", "MseLoss", "BinaryCrossEntropyLoss",
         "ModelDsl.ClsToken", "ClsTokenAttribute", "global::ModelDsl.TransformerEncoderAttribute", "Model", "Shape", "Nope", "Obsolete",
     ];
 
@@ -322,12 +324,14 @@ internal static class Mutator
     [
         "PatchSize", "Dim", "Frozen", "Count", "Covers", "Depth", "Heads", "MlpRatio", "Classes", "Pool", "PoolHeads", "Also",
         "Of", "LabelSmoothing", "Target", "Weight", "Contract", "Into", "Queries", "Over", "SampleChannels", "Prefix", "Exclude",
+        "Task", "Optional", "Outputs", "PixelDim",
         "dim", "Nope", "Dim2",
     ];
 
     private static readonly string[] MemberTypes =
     [
         "PatchEmbedding", "ChannelPatchEmbedding", "Parameter", "TransformerEncoder", "ClassifierHead", "CrossEntropyLoss", "Resampler",
+        "TaskDecoder", "RegressionHead", "MaskHead", "MseLoss", "BinaryCrossEntropyLoss",
         "Identity", "NeedsWidth", "Tensor", "int", "string", "Nope", "TorchSharp.torch.nn.Module<Tensor, Tensor>", "Parameter?",
         "Parameter[]", "List<Parameter>", "dynamic", "object",
     ];

@@ -12,7 +12,7 @@ public class GeneratedCodeCompilesTests
     /// <summary>Valid declarations beyond the snapshot ones: each must compile with no warning or error.</summary>
     public static TheoryData<string> ValidDeclarations => new()
     {
-        "FashionVit", "AvgVit", "MapVit", "InferenceOnly", "GlobalNamespace", "TokenFree",
+        "FashionVit", "AvgVit", "MapVit", "TaskVit", "InferenceOnly", "GlobalNamespace", "TokenFree",
     };
 
     internal static string Source(string name) => name switch

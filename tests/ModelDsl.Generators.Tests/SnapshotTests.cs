@@ -6,13 +6,14 @@ namespace ModelDsl.Generators.Tests;
 /// <summary>The generated module of each declaration, against an approved baseline in Snapshots/.</summary>
 public class SnapshotTests
 {
-    public static TheoryData<string> Names => new() { "FashionVit", "AvgVit", "MapVit" };
+    public static TheoryData<string> Names => new() { "FashionVit", "AvgVit", "MapVit", "TaskVit" };
 
     internal static string Source(string name) => name switch
     {
         "FashionVit" => Declarations.FashionVit,
         "AvgVit" => Declarations.AvgVit,
         "MapVit" => Declarations.MapVit,
+        "TaskVit" => Declarations.TaskVit,
         _ => throw new System.ArgumentOutOfRangeException(nameof(name)),
     };
 
@@ -29,6 +30,7 @@ public class SnapshotTests
     [InlineData("FashionVit", "FashionVitExample.FashionVit.g.cs")]
     [InlineData("AvgVit", "Samples.Avg.AvgVit.g.cs")]
     [InlineData("MapVit", "Samples.Map.Zoo.MapVit.g.cs")]
+    [InlineData("TaskVit", "Samples.Tasks.TaskVit.g.cs")]
     public void Each_model_gets_one_file_with_a_stable_hint_name(string name, string hintName)
     {
         var run = TestCompilation.RunGenerator(TestCompilation.Create(Source(name)));

@@ -139,6 +139,29 @@ public static class Descriptors
     public static readonly DiagnosticDescriptor FeaturePoolingSource = Error(
         "MD0039", "Feature pooling has nothing to pool",
         "'{0}' pools with {1}, which expects {2}, but {3}");
+    public static readonly DiagnosticDescriptor TaskNotFound = Error(
+        "MD0024", "Task head names no task token",
+        "'{0}' has Task = \"{1}\", which {2}; a task head reads one of the model's task tokens{3}");
+
+    public static readonly DiagnosticDescriptor DuplicateTask = Error(
+        "MD0025", "Task named twice",
+        "'{0}' lists the task \"{1}\" twice (Names[{2}] and Names[{3}]){4}; each task has one token, one head and one loss");
+
+    public static readonly DiagnosticDescriptor LossReadsWrongHead = Error(
+        "MD0026", "Loss reads a head of the wrong kind",
+        "'{0}' is a [{1}] and reads '{2}', a [{3}] with output {4}; a [{1}] reads a [{5}]{6}");
+
+    public static readonly DiagnosticDescriptor TaskReadTwice = Error(
+        "MD0027", "Two heads read the same task",
+        "'{0}' has Task = \"{1}\", which '{2}' already reads; each task has one head{3}");
+
+    public static readonly DiagnosticDescriptor TaskNotTrained = Warning(
+        "MD0028", "Task gets no training signal",
+        "Task \"{0}\" of '{1}' {2}, so its token and head get no training signal; {3}");
+
+    public static readonly DiagnosticDescriptor TargetNameTaken = Error(
+        "MD0029", "Loss target name is taken",
+        "'{0}' has Target = \"{1}\", which {2}; give each target a batch name of its own");
 
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");

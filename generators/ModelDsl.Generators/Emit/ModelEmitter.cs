@@ -94,10 +94,18 @@ internal static partial class ModelEmitter
         {
             switch (stage.Kind)
             {
-                case StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding or StageKind.Resampler:
+                case StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding or StageKind.Resampler
+                    or StageKind.TaskDecoder or StageKind.RegressionHead or StageKind.MaskHead:
                     w.Line($"private readonly {stage.Spec.MemberType} {Registered(stage)};");
                     break;
-                case StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding or StageKind.DeepPromptTokens or StageKind.QueryTokens:
+                case StageKind.ClassifierHead when IsTaskHead(stage):
+                    w.Line($"private readonly {Blocks}.ClassifierHead {Registered(stage)};");
+                    break;
+                case StageKind.MseLoss or StageKind.BinaryCrossEntropyLoss:
+                    w.Line($"private readonly {stage.Spec.MemberType} {LossField(stage)};");
+                    break;
+                case StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding or StageKind.DeepPromptTokens or StageKind.QueryTokens
+                    or StageKind.TaskTokens:
                     w.Line($"private global::TorchSharp.Modules.Parameter {Registered(stage)};");
                     break;
                 case StageKind.TransformerEncoder:
@@ -113,7 +121,7 @@ internal static partial class ModelEmitter
                     w.Line($"private readonly {Blocks}.ClassifierHead head;");
                     break;
                 case StageKind.CrossEntropyLoss:
-                    w.Line($"private readonly {Blocks}.CrossEntropyLoss loss;");
+                    w.Line($"private readonly {Blocks}.CrossEntropyLoss {LossField(stage)};");
                     break;
                 case StageKind.CustomModule:
                     w.Line($"private readonly {stage.Spec.MemberType} {Registered(stage)};");
@@ -193,6 +201,24 @@ internal static partial class ModelEmitter
                 if (stage.Bool("FinalNorm"))
                     yield return $"norm = global::TorchSharp.torch.nn.LayerNorm({stage.Int("Dim")}, eps: 1e-6);";
                 break;
+            case StageKind.TaskTokens:
+                yield return $"{Registered(stage)} = {Blocks}.Tokens.CreateQueries(count: {stage.Int("Count")}, dim: {stage.Int("Dim")});";
+                break;
+            case StageKind.TaskDecoder:
+                yield return $"{Registered(stage)} = new {Blocks}.TaskDecoder(dim: {stage.Int("Dim")}, sourceDim: {stage.Int("SourceDim")}, depth: {stage.Int("Depth")}, heads: {stage.Int("Heads")}, mlpRatio: {Number(stage.Double("MlpRatio"))});";
+                break;
+            case StageKind.ClassifierHead when IsTaskHead(stage):
+                yield return $"{Registered(stage)} = new {Blocks}.ClassifierHead(dim: {stage.Int("Dim")}, classes: {stage.Int("Classes")});";
+                break;
+            case StageKind.RegressionHead:
+                yield return $"{Registered(stage)} = new {Blocks}.RegressionHead(dim: {stage.Int("Dim")}, outputs: {stage.Int("Outputs")});";
+                break;
+            case StageKind.MaskHead:
+                yield return $"{Registered(stage)} = new {Blocks}.MaskHead(dim: {stage.Int("Dim")}, sourceDim: {stage.Int("SourceDim")}, pixelDim: {stage.Int("PixelDim")}, patchSize: {stage.Int("PatchSize")}, gridHeight: {stage.Int("GridHeight")}, gridWidth: {stage.Int("GridWidth")}, prefixTokens: {stage.Int("PrefixTokens")});";
+                break;
+            case StageKind.MseLoss or StageKind.BinaryCrossEntropyLoss:
+                yield return $"{LossField(stage)} = new {stage.Spec.MemberType}();";
+                break;
             case StageKind.ClassifierHead:
                 if (stage.Text("Pool") == "Avg")
                     yield return $"fc_norm = global::TorchSharp.torch.nn.LayerNorm({stage.Int("Dim")}, eps: 1e-6);";
@@ -201,7 +227,7 @@ internal static partial class ModelEmitter
                 yield return $"head = new {Blocks}.ClassifierHead(dim: {stage.Int("InFeatures")}, classes: {stage.Int("Classes")});";
                 break;
             case StageKind.CrossEntropyLoss:
-                yield return $"loss = new {Blocks}.CrossEntropyLoss(labelSmoothing: {Number(stage.Double("LabelSmoothing"))});";
+                yield return $"{LossField(stage)} = new {Blocks}.CrossEntropyLoss(labelSmoothing: {Number(stage.Double("LabelSmoothing"))});";
                 break;
             case StageKind.CustomModule:
                 yield return $"{Registered(stage)} = new {stage.Spec.MemberType}();";
@@ -218,10 +244,15 @@ internal static partial class ModelEmitter
     {
         switch (stage.Kind)
         {
-            case StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding or StageKind.CustomModule or StageKind.Resampler:
+            case StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding or StageKind.CustomModule or StageKind.Resampler
+                or StageKind.TaskDecoder or StageKind.RegressionHead or StageKind.MaskHead:
                 yield return (Registered(stage), false);
                 break;
-            case StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding or StageKind.DeepPromptTokens or StageKind.QueryTokens:
+            case StageKind.ClassifierHead when IsTaskHead(stage):
+                yield return (Registered(stage), false);
+                break;
+            case StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding or StageKind.DeepPromptTokens or StageKind.QueryTokens
+                or StageKind.TaskTokens:
                 yield return (Registered(stage), true);
                 break;
             case StageKind.TransformerEncoder:
@@ -273,8 +304,11 @@ internal static partial class ModelEmitter
 
             var stages = Built(graph);
             var patch = stages.FirstOrDefault(s => s.Kind is StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding);
-            // Stages that a later stage reads by name (Resampler.Over) keep their output in a variable.
-            var kept = stages.Where(s => s.Kind == StageKind.Resampler).Select(s => s.Text("Source")).Where(s => s.Length > 0).ToList();
+            // Stages that a later stage reads by name (Resampler.Over, TaskDecoder.Over, MaskHead.Over,
+            // the decoder that task heads read) keep their output in a variable.
+            var kept = stages.Where(s => s.Kind is StageKind.Resampler or StageKind.TaskDecoder or StageKind.MaskHead).Select(s => s.Text("Source"))
+                .Concat(stages.Where(IsTaskHead).Select(s => s.Text("Decoder")))
+                .Where(s => s.Length > 0).Distinct().ToList();
             var positions = stages.FirstOrDefault(s => s.Kind == StageKind.PositionEmbedding);
             // timm's order whatever the declaration order: [CLS | registers | patches].
             var prefix = stages.Where(s => s.Kind is StageKind.ClsToken or StageKind.RegisterTokens).OrderBy(s => s.Kind).ToList();
@@ -319,13 +353,24 @@ internal static partial class ModelEmitter
                         var source = stage.Text("Source");
                         w.Line(Shaped($"x = {Registered(stage)}.forward({(source.Length == 0 ? "x" : Camel(source) + "Output")});", stage.Output));
                         break;
+                    case StageKind.TaskDecoder:
+                        var read = stage.Text("Source");
+                        var tokens = Registered(stages.First(s => s.Member == stage.Text("Tokens")));
+                        w.Line(Shaped($"x = {Registered(stage)}.forward({tokens}, {(read.Length == 0 ? "x" : Camel(read) + "Output")});", stage.Output));
+                        break;
+                    case StageKind.ClassifierHead or StageKind.RegressionHead when IsTaskHead(stage):
+                        w.Line(Shaped($"var {Camel(stage.Member)}Output = {Registered(stage)}.forward({TaskToken(stage)});", stage.Output));
+                        break;
+                    case StageKind.MaskHead:
+                        w.Line(Shaped($"var {Camel(stage.Member)}Output = {Registered(stage)}.forward({TaskToken(stage)}, {Camel(stage.Text("Source"))}Output);", stage.Output));
+                        break;
                     case StageKind.CustomModule:
                         w.Line(Shaped($"x = {stage.Member}Contract.Invoke({Registered(stage)}, x, nameof({stage.Member}), ref {ContractVerified(stage)});", stage.Output));
                         break;
                     case StageKind.FeatureProjection:
                         WriteFeatureProjection(w, graph, stage);
                         break;
-                    case StageKind.ClassifierHead:
+                    case StageKind.ClassifierHead when !IsTaskHead(stage):
                         pooled = "pooled";
                         logits = "logits";
                         var pooledShape = graph.Outputs.FirstOrDefault(o => o.Name == "Pooled")?.Shape ?? "?";
@@ -344,8 +389,11 @@ internal static partial class ModelEmitter
                     w.Line($"var {Camel(stage.Member)}Output = x;");
             }
             var towerValues = WriteTowers(w, graph);
+            // Task models return each head's output and the decoded task tokens, each kept in a variable named after its stage.
+            var named = stages.Where(s => IsTaskHead(s) || s.Kind == StageKind.TaskDecoder).Select(s => s.Member).ToList();
             var values = graph.Outputs.Select(o => towerValues.TryGetValue(o.Name, out var value) ? value : o.Name switch
             {
+                _ when named.Contains(o.Name) => hasTokens ? Camel(o.Name) + "Output" : forward.Inputs[0].Name,
                 "Logits" => logits ?? "x",
                 "Pooled" => pooled ?? "x",
                 _ => hasTokens ? "x" : forward.Inputs[0].Name,
@@ -362,10 +410,8 @@ internal static partial class ModelEmitter
             return;
         }
         var batchName = BatchName(graph.Spec);
-        var loss = graph.Stages.First(s => s.Kind == StageKind.CrossEntropyLoss);
         var forward = graph.Spec.Forward!;
-        var batchValues = BatchValues(graph);
-        var named = string.Join(", ", graph.Inputs.Select(i => BatchSource(graph, i)).Concat(graph.Targets.Select(t => $"batch[\"{loss.Text("Target")}\"]")));
+        var named = string.Join(", ", graph.Inputs.Select(i => BatchSource(graph, i)).Concat(graph.Targets.Select(t => $"batch[\"{t.Key}\"]")));
         WritePerModelInputs(w, graph);
         w.Line("/// <inheritdoc/>");
         w.Line($"public override {batchName} CreateBatch(global::ModelDsl.Data.NamedBatch batch) => new({named});");
@@ -380,22 +426,70 @@ internal static partial class ModelEmitter
         using (w.Block($"public override global::ModelDsl.Training.StepOutput TrainingStep({batchName} batch)"))
         {
             var arguments = string.Join(", ", graph.Inputs.Select(i => "batch." + ModelCompiler.Pascal(i.Name)));
-            var target = "batch." + graph.Targets[0].Name;
             w.Line($"var output = {forward.Name}({arguments});");
-            var weight = loss.Double("Weight");
-            w.Line($"var objective = loss.Compute(output.Logits, {target}){(weight == 1.0 ? "" : " * " + Number(weight))};");
-            w.Line($"var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, {target});");
-            if (graph.Outputs.Any(o => o.Name == "Tokens") && HasTokenSequence(graph))
-            {
-                // Autograd keeps what backward needs; this handle would otherwise hold the final
-                // token sequence through the backward pass and raise the step's peak memory.
-                w.Line("output.Tokens.Dispose();");
-            }
-            w.Line("return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { [\"accuracy\"] = accuracy });");
+            // The losses that read a head; the others were reported and train nothing.
+            var losses = Built(graph).Where(s => s.Resolved.Any(a => a.Name == "Head")).ToList();
+            if (losses.Count == 1 && losses[0].Text("Task").Length == 0)
+                WriteSingleLoss(w, graph, losses[0]);
+            else
+                WriteTaskLosses(w, losses);
         }
         w.Line();
         w.Line("/// <inheritdoc/>");
         w.Line($"public override global::ModelDsl.Training.StepOutput ValidationStep({batchName} batch) => TrainingStep(batch);");
+    }
+
+    // A model with one head and one loss: the objective is that loss, and its metric is logged as "accuracy".
+    private static void WriteSingleLoss(CodeWriter w, ModelGraph graph, GraphStage loss)
+    {
+        var target = "batch." + ModelCompiler.Pascal(loss.Text("Target"));
+        var present = loss.Bool("Optional") ? $", {target}Present" : "";
+        var weight = loss.Double("Weight");
+        w.Line($"var objective = {LossField(loss)}.Compute(output.Logits, {target}{present}){(weight == 1.0 ? "" : " * " + Number(weight))};");
+        w.Line(present.Length == 0
+            ? $"var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, {target});"
+            : $"var accuracy = {Blocks}.TaskMetrics.Accuracy(output.Logits, {target}{present});");
+        if (graph.Outputs.Any(o => o.Name == "Tokens") && HasTokenSequence(graph))
+        {
+            // Autograd keeps what backward needs; this handle would otherwise hold the final
+            // token sequence through the backward pass and raise the step's peak memory.
+            w.Line("output.Tokens.Dispose();");
+        }
+        w.Line("return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { [\"accuracy\"] = accuracy });");
+    }
+
+    // Task losses: each is a mean over the samples that carry its target; the objective is their
+    // weighted sum, and each task's loss and metric are logged under the task's snake_case name.
+    private static void WriteTaskLosses(CodeWriter w, IReadOnlyList<GraphStage> losses)
+    {
+        var terms = new List<string>();
+        var metrics = new List<string>();
+        foreach (var loss in losses)
+        {
+            var head = "output." + loss.Text("Head");
+            var target = "batch." + ModelCompiler.Pascal(loss.Text("Target"));
+            var present = loss.Bool("Optional") ? $", {target}Present" : "";
+            var local = Camel(loss.Member) + "Value";
+            w.Line($"var {local} = {LossField(loss)}.Compute({head}, {target}{present});");
+            var weight = loss.Double("Weight");
+            terms.Add(weight == 1.0 ? local : $"{local} * {Number(weight)}");
+            var task = loss.Text("Task");
+            var prefix = task.Length == 0 ? "" : StageCatalog.SnakeCase(task) + "_";
+            var (metric, method) = loss.Kind switch
+            {
+                StageKind.MseLoss => ("mae", "MeanAbsoluteError"),
+                StageKind.BinaryCrossEntropyLoss => ("iou", "MaskIou"),
+                _ => ("accuracy", "Accuracy"),
+            };
+            metrics.Add($"[\"{prefix}loss\"] = {local},");
+            metrics.Add($"[\"{prefix}{metric}\"] = {Blocks}.TaskMetrics.{method}({head}, {target}{present}),");
+        }
+        w.Line($"var objective = {(terms.Count == 0 ? "global::TorchSharp.torch.zeros(global::System.Array.Empty<long>())" : string.Join(" + ", terms))};");
+        w.Line("return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor>");
+        w.Line("{");
+        foreach (var line in metrics)
+            w.Line("    " + line);
+        w.Line("});");
     }
 
     // Whether Forward's Tokens output is a sequence it computed rather than one of its inputs.
@@ -475,11 +569,19 @@ internal static partial class ModelEmitter
 
     private static string Batch(ModelGraph graph) => graph.Outputs.FirstOrDefault()?.Shape.TrimStart('[').Split(',')[0] ?? "B";
 
-    private static string Registered(GraphStage stage) => StageCatalog.RegisteredName(stage.Kind, stage.Member);
+    private static string Registered(GraphStage stage) => StageCatalog.RegisteredName(stage.Spec);
+
+    private static bool IsTaskHead(GraphStage stage) => StageCatalog.IsTaskHead(stage.Spec);
+
+    // The decoded token of a task head's task: [B,D].
+    private static string TaskToken(GraphStage stage) => $"{Camel(stage.Text("Decoder"))}Output.select(1, {stage.Int("TaskIndex")})";
+
+    // Losses hold no state and are not registered; the front end names their fields.
+    private static string LossField(GraphStage loss) => loss.Text("Field");
 
     private static string ContractVerified(GraphStage stage) => Registered(stage) + "_contract_verified";
 
-    private static string StageField(GraphStage stage) => Registered(stage);
+    private static string StageField(GraphStage stage) => StageCatalog.IsLoss(stage.Kind) ? LossField(stage) : Registered(stage);
 
     private static string ShapeField(GraphInput input) => ModelCompiler.Pascal(input.Name) + "Shape";
 

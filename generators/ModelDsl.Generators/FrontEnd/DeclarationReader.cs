@@ -144,8 +144,17 @@ public static class DeclarationReader
         var constructorParameters = stageAttribute.AttributeConstructor?.Parameters ?? [];
         for (var i = 0; i < stageAttribute.ConstructorArguments.Length && i < constructorParameters.Length; i++)
         {
-            if (Format(stageAttribute.ConstructorArguments[i]) is { } value)
-                arguments.Add(new Argument(Pascal(constructorParameters[i].Name), value));
+            var constant = stageAttribute.ConstructorArguments[i];
+            var name = Pascal(constructorParameters[i].Name);
+            if (constant.Kind == TypedConstantKind.Array)
+            {
+                // One argument per element, Names[0], Names[1], ...; a null element reads as "" so the indices stay aligned.
+                var elements = constant.IsNull ? System.Collections.Immutable.ImmutableArray<TypedConstant>.Empty : constant.Values;
+                for (var e = 0; e < elements.Length; e++)
+                    arguments.Add(new Argument(Element(name, e), Format(elements[e]) ?? ""));
+            }
+            else if (Format(constant) is { } value)
+                arguments.Add(new Argument(name, value));
         }
         foreach (var named in stageAttribute.NamedArguments)
         {
@@ -158,10 +167,19 @@ public static class DeclarationReader
             var attributeSyntax = stageAttribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken) as AttributeSyntax;
             var argumentLocations = new Dictionary<string, Location>();
             var position = 0;
+            var paramsIndex = 0;
             foreach (var argument in attributeSyntax?.ArgumentList?.Arguments ?? default)
             {
                 if (argument.NameEquals is { } name)
                     argumentLocations[name.Name.Identifier.Text] = argument.GetLocation();
+                else if (position < constructorParameters.Length && constructorParameters[position].IsParams)
+                {
+                    // params string[] names: each element where it is written; the first also stands for the whole list.
+                    var parameter = Pascal(constructorParameters[position].Name);
+                    if (!argumentLocations.ContainsKey(parameter))
+                        argumentLocations[parameter] = argument.GetLocation();
+                    argumentLocations[Element(parameter, paramsIndex++)] = argument.GetLocation();
+                }
                 else if (position < constructorParameters.Length)
                     argumentLocations[Pascal(constructorParameters[position++].Name)] = argument.GetLocation();
             }
@@ -217,6 +235,8 @@ public static class DeclarationReader
         var isModel = type.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == StageCatalog.ModelAttribute);
         return new MemberTypeFacts(isTensorModule, constructible, isModel);
     }
+
+    private static string Element(string name, int index) => name + "[" + index.ToString(CultureInfo.InvariantCulture) + "]";
 
     private static string Pascal(string name) => name.Length == 0 ? name : char.ToUpperInvariant(name[0]) + name.Substring(1);
 

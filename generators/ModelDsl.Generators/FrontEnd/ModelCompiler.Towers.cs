@@ -247,6 +247,8 @@ public static partial class ModelCompiler
             var shapeOut = Shape.Of(left[0], right[0]);
             logits = shapeOut;
             headMember = stage.Member;
+            // What a [CrossEntropyLoss] reads, like a classifier head's logits.
+            heads[stage.Member] = new HeadInfo(StageKind.ClassifierHead, stage.Member, null, shapeOut);
             outputs.Insert(0, new("Logits", shapeOut.Text, $"Scaled cosine similarities of '{stage.Get("Left")}' (rows) and '{stage.Get("Right")}' (columns)"));
             return (shapeOut, parameters);
         }

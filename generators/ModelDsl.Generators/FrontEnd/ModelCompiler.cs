@@ -58,6 +58,23 @@ public static partial class ModelCompiler
         // sequence unknown: later stages then stay silent instead of reporting consequences.
         private bool upstreamBroken;
         private readonly Dictionary<string, Shape> outputsByMember = [];
+        // Prefix tokens (CLS, registers, deep prompts) at the front of each stage's output.
+        private readonly Dictionary<string, int> prefixByMember = [];
+
+        // Task tokens: the model's one [TaskTokens] stage, its distinct task names in order, and
+        // its width; the decoder that reads them; which head reads each task and which loss each head.
+        private string? taskTokensMember;
+        private readonly List<string> taskNames = [];
+        private int? taskWidth;
+        private string? decoderMember;
+        private Shape? decoded;
+        private readonly Dictionary<string, string> headByTask = [];
+        private readonly Dictionary<string, HeadInfo> heads = [];
+        private readonly Dictionary<string, string> lossByHead = [];
+        private readonly Dictionary<string, (string Shape, string Dtype, bool Optional, string Loss)> targetsByKey = [];
+        // The image grid the patch embedding makes, for a mask head: height, width, patch size.
+        private (Dim Height, Dim Width, int Patch)? imageGrid;
+        private bool channelPatches;
 
         public void Execute()
         {
@@ -65,8 +82,12 @@ public static partial class ModelCompiler
                 Report(Descriptors.ModelNotPartial, DiagnosticTarget.Class, spec.ClassName);
             ReadForward();
             CheckStageMembers();
+            ReadTaskNames();
             for (var i = 0; i < spec.Stages.Count; i++)
                 stages.Add(Infer(i, spec.Stages[i]));
+            if (decoderMember is not null && decoded is not null)
+                outputs.Add(new(decoderMember, decoded.Text, $"The task tokens of '{taskTokensMember}' after '{decoderMember}', one per task in the order of '{taskTokensMember}'"));
+            CheckTasksTrained();
             if (stages.Count > 0 && stages.Any(s => s.Parameters > 0) && stages.All(s => s.Frozen || s.Parameters == 0))
                 Report(Descriptors.NothingToTrain, DiagnosticTarget.Class, spec.ClassName);
         }
@@ -117,6 +138,8 @@ public static partial class ModelCompiler
         private void CheckStageMembers()
         {
             var firstOfKind = new Dictionary<StageKind, string>();
+            // A model with task tokens has a head and a loss per task; one without has one of each.
+            var taskModel = spec.Stages.Any(s => s.Kind == StageKind.TaskTokens);
             for (var i = 0; i < spec.Stages.Count; i++)
             {
                 var stage = spec.Stages[i];
@@ -144,7 +167,7 @@ public static partial class ModelCompiler
                     broken.Add(i);
                 if (stage.MemberType != entry.MemberType)
                     Report(Descriptors.WrongMemberType, DiagnosticTarget.Member(i), stage.Member, entry.ShortName, ShortType(entry.MemberType), ShortType(stage.MemberType));
-                if (StageCatalog.UniquenessGroup(stage.Kind) is not { } group)
+                if (StageCatalog.UniquenessGroup(stage, taskModel) is not { } group)
                     continue;
                 if (firstOfKind.TryGetValue(group, out var first))
                 {
@@ -173,7 +196,10 @@ public static partial class ModelCompiler
                 StageKind.PositionEmbedding => Positions(index, stage, resolved),
                 StageKind.TransformerEncoder => Encoder(index, stage, resolved),
                 StageKind.ClassifierHead => Head(index, stage, resolved),
-                StageKind.CrossEntropyLoss => Loss(index, stage, resolved),
+                StageKind.CrossEntropyLoss or StageKind.MseLoss or StageKind.BinaryCrossEntropyLoss => Loss(index, stage, resolved),
+                StageKind.TaskTokens => TaskTokens(index, stage, resolved),
+                StageKind.TaskDecoder => TaskDecoder(index, stage, resolved),
+                StageKind.RegressionHead or StageKind.MaskHead => TaskHead(index, stage, resolved),
                 StageKind.CustomModule => Custom(index, stage, resolved),
                 StageKind.ChannelPatchEmbedding => PatchEmbedding(index, stage, resolved),
                 StageKind.DeepPromptTokens => LayerTokens(index, stage, resolved),
@@ -187,8 +213,13 @@ public static partial class ModelCompiler
                 StageKind.ContrastiveLoss => ContrastiveLoss(index, stage, resolved),
                 _ => throw new ArgumentOutOfRangeException(nameof(stage), stage.Kind, null),
             };
+            // A stage found unusable while inferring it (a task head naming no task, a second loss on
+            // a head) is left out of the module like those found before.
+            if (broken.Contains(index))
+                return new GraphStage(stage, "?", 0, false, EquatableArray<Argument>.Empty, Broken: true);
             if (output is not null)
                 outputsByMember[stage.Member] = output;
+            prefixByMember[stage.Member] = prefixTokens;
             return new GraphStage(stage, output?.Text ?? "?", parameters, frozen || FrozenWithin(stage), resolved.ToEquatableArray(), Inner: InnerStages(stage));
         }
 
@@ -227,6 +258,8 @@ public static partial class ModelCompiler
             resolved.Add(new("InChannels", inChannels.ToString(CultureInfo.InvariantCulture)));
             resolved.Add(new("Input", image.Name));
             patchTokens = height / Dim.Constant(patch) * (width / Dim.Constant(patch));
+            imageGrid = (height, width, patch);
+            channelPatches = stage.Kind == StageKind.ChannelPatchEmbedding;
             if (stage.Kind == StageKind.PatchEmbedding)
             {
                 SetSequence(Shape.Of(batch, patchTokens, Dim.Constant(dim)), stage.Member);
@@ -316,6 +349,9 @@ public static partial class ModelCompiler
 
         private (Shape?, long) Head(int index, StageSpec stage, List<Argument> resolved)
         {
+            // In a model with task tokens every head reads one; ReadTask reports one that names none.
+            if (stage.Get("Task") is not null || taskTokensMember is not null)
+                return TaskHead(index, stage, resolved);
             var width = Width(index, stage, resolved, "a token sequence [B,N,D]");
             var classes = PositiveInt(index, stage, "Classes", resolved, fallback: 1, "a positive number of classes");
             var pool = stage.Get("Pool") ?? "Cls";
@@ -355,6 +391,7 @@ public static partial class ModelCompiler
                 return (null, parameters);
             headMember = stage.Member;
             logits = Shape.Of(batch, Dim.Constant(classes));
+            heads[stage.Member] = new HeadInfo(stage.Kind, stage.Member, null, logits);
             outputs.Add(new("Logits", logits.Text, $"Class logits of '{stage.Member}'"));
             outputs.Add(new("Pooled", Shape.Of(batch, Dim.Constant(pooledWidth)).Text, $"The pooled embedding ({pool} pooling) that '{stage.Member}' classifies"));
             var fromResampler = spec.Stages.Any(s => s.Member == sequenceSource && s.Kind == StageKind.Resampler);
@@ -366,15 +403,21 @@ public static partial class ModelCompiler
 
         private (Shape?, long) Loss(int index, StageSpec stage, List<Argument> resolved)
         {
-            var smoothing = stage.Get("LabelSmoothing") is { } text ? ParseDouble(text) ?? 0 : 0;
-            if (smoothing is < 0 or >= 1 || double.IsNaN(smoothing))
+            // A model without task tokens has one loss, whose field is "loss" as it always was.
+            resolved.Add(new("Field", taskTokensMember is null && stage.Kind == StageKind.CrossEntropyLoss ? "loss" : StageCatalog.SnakeCase(stage.Member)));
+            if (stage.Kind == StageKind.CrossEntropyLoss)
             {
-                Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "LabelSmoothing"), stage.Member, "LabelSmoothing", Format(smoothing), "a value in [0, 1), e.g. 0.1");
-                smoothing = 0;
+                var smoothing = stage.Get("LabelSmoothing") is { } text ? ParseDouble(text) ?? 0 : 0;
+                if (smoothing is < 0 or >= 1 || double.IsNaN(smoothing))
+                {
+                    Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "LabelSmoothing"), stage.Member, "LabelSmoothing", Format(smoothing), "a value in [0, 1), e.g. 0.1");
+                    smoothing = 0;
+                }
+                resolved.Add(new("LabelSmoothing", Format(smoothing)));
             }
-            resolved.Add(new("LabelSmoothing", Format(smoothing)));
-            CheckReference(index, stage, "Of", StageKind.ClassifierHead);
-            var target = stage.Get("Target") ?? "label";
+            var headKind = StageCatalog.HeadOf(stage.Kind);
+            var head = ReadOf(index, stage, headKind);
+            var target = stage.Get("Target") ?? (head?.Task is { } task ? StageCatalog.SnakeCase(task) : stage.Kind == StageKind.CrossEntropyLoss ? "label" : "target");
             resolved.Add(new("Target", target));
             var weight = stage.Get("Weight") is { } w ? ParseDouble(w) ?? 1 : 1;
             if (!(weight > 0) || double.IsInfinity(weight))
@@ -383,15 +426,364 @@ public static partial class ModelCompiler
                 weight = 1;
             }
             resolved.Add(new("Weight", Format(weight)));
-            if (logits is null)
+            var optional = Bool(stage, "Optional", resolved);
+            resolved.Add(new("Task", head?.Task ?? ""));
+            if (head is null)
             {
-                if (!spec.Stages.Take(index).Any(s => s.Kind is StageKind.ClassifierHead or StageKind.CosineLogits))
-                    Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "a classifier head's logits [B,C]", "no [ClassifierHead] stage comes before it");
+                // Cosine logits between towers are class logits too.
+                if (!spec.Stages.Take(index).Any(s => s.Kind == headKind || headKind == StageKind.ClassifierHead && s.Kind == StageKind.CosineLogits))
+                    Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, HeadOutputText(headKind), $"no [{StageCatalog.Of(headKind).ShortName}] stage comes before it");
                 return (null, 0);
             }
-            resolved.Add(new("Head", headMember!));
-            targets.Add(new(Pascal(target), Shape.Of(batch).Text, $"Class indices (int64) for '{stage.Member}'"));
+            if (lossByHead.TryGetValue(head.Member, out var first))
+            {
+                broken.Add(index);
+                Report(Descriptors.ConflictingStages, DiagnosticTarget.Member(index), stage.Member, first,
+                    $"both read '{head.Member}'; a head has one loss, logged under {(head.Task is null ? "the model's metrics" : $"its task's name '{StageCatalog.SnakeCase(head.Task)}'")}");
+                return (null, 0);
+            }
+            var (shape, dtype, what) = stage.Kind switch
+            {
+                StageKind.MseLoss => (head.Output, "float", "Regression targets (float)"),
+                StageKind.BinaryCrossEntropyLoss => (head.Output, "float", "Binary masks (float, 0 or 1)"),
+                _ => (Shape.Of(batch), "int64", "Class indices (int64)"),
+            };
+            if (!AddTarget(index, stage, target, shape, dtype, optional, $"{what} for '{stage.Member}'"))
+                return (null, 0);
+            lossByHead[head.Member] = stage.Member;
+            resolved.Add(new("Head", head.Member));
             return (Shape.Of(), 0);
+        }
+
+        private static string HeadOutputText(StageKind headKind) => headKind switch
+        {
+            StageKind.RegressionHead => "a regression head's outputs [B,O]",
+            StageKind.MaskHead => "a mask head's logits [B,1,H,W]",
+            _ => "a classifier head's logits [B,C]",
+        };
+
+        // The head a loss reads: its Of, or the model's one head of the loss's kind.
+        private HeadInfo? ReadOf(int index, StageSpec stage, StageKind headKind)
+        {
+            var of = stage.Get("Of");
+            if (of is not null && spec.Stages.FirstOrDefault(s => s.Member == of) is { } named && StageCatalog.IsHead(named.Kind) && named.Kind != headKind)
+            {
+                var right = spec.Stages.Where(s => s.Kind == headKind).Select(s => s.Member).ToList();
+                var fix = right.Count == 1
+                    ? ImmutableDictionary<string, string?>.Empty.Add(ModelDiagnostic.FixValue, $"nameof({right[0]})")
+                    : ImmutableDictionary<string, string?>.Empty;
+                Report(Descriptors.LossReadsWrongHead, DiagnosticTarget.Attribute(index, "Of"), fix,
+                    stage.Member, StageCatalog.Of(stage.Kind).ShortName, of, StageCatalog.Of(named.Kind).ShortName,
+                    outputsByMember.TryGetValue(of, out var output) ? output.Text : "?", StageCatalog.Of(headKind).ShortName,
+                    right.Count == 1 ? $"; the model's one is '{right[0]}'" : "");
+                return null;
+            }
+            CheckReference(index, stage, "Of", headKind);
+            if (of is not null && heads.TryGetValue(of, out var head) && head.Kind == headKind)
+                return head;
+            var declared = spec.Stages.Where(s => s.Kind == headKind).ToList();
+            var inferred = heads.Values.Where(h => h.Kind == headKind).ToList();
+            if (of is null && declared.Count > 1)
+            {
+                Report(Descriptors.BadReference, DiagnosticTarget.Attribute(index), stage.Member, "Of", "", "is not set", StageCatalog.Of(headKind).ShortName,
+                    $" (the model has {declared.Count}); set Of = nameof(...)");
+                return null;
+            }
+            // Of unset with one head, or Of naming no head (reported above): the model's one head.
+            return inferred.Count == 1 && (of is null || !spec.Stages.Any(s => s.Member == of && s.Kind == headKind)) ? inferred[0] : null;
+        }
+
+        // Adds a loss's target (and its presence mask) to the batch; false when the name is taken.
+        private bool AddTarget(int index, StageSpec stage, string key, Shape shape, string dtype, bool optional, string description)
+        {
+            var field = Pascal(key);
+            string? problem = null;
+            if (inputs.FirstOrDefault(i => Pascal(i.Name) == field) is { } input)
+                problem = $"is also the forward input '{input.Name}'";
+            else if (targetsByKey.TryGetValue(key, out var earlier))
+            {
+                if (earlier.Shape == shape.Text && earlier.Dtype == dtype && earlier.Optional == optional)
+                    return true; // the same target read by two losses
+                problem = $"'{earlier.Loss}' already reads as {earlier.Shape} {earlier.Dtype}{(earlier.Optional ? " (optional)" : "")}, not {shape.Text} {dtype}{(optional ? " (optional)" : "")}";
+            }
+            else if (targets.FirstOrDefault(t => t.Name == field || optional && t.Name == field + "Present") is { } clash)
+                problem = $"gives the batch field '{clash.Name}', which the target '{clash.Key}' already has";
+            if (problem is not null)
+            {
+                broken.Add(index);
+                Report(Descriptors.TargetNameTaken, DiagnosticTarget.Attribute(index, stage.Get("Target") is null ? null : "Target"), stage.Member, key, problem);
+                return false;
+            }
+            targetsByKey[key] = (shape.Text, dtype, optional, stage.Member);
+            targets.Add(new(field, shape.Text, description, key));
+            if (optional)
+                targets.Add(new(field + "Present", Shape.Of(batch).Text,
+                    $"Whether each sample carries '{key}' (bool, or 0/1), for '{stage.Member}'; the others count in neither its loss nor its metrics", key + "_present"));
+            return true;
+        }
+
+        // The distinct task names, before any stage is inferred: heads may be declared before the tokens.
+        private void ReadTaskNames()
+        {
+            var index = spec.Stages.ToList().FindIndex(s => s.Kind == StageKind.TaskTokens);
+            if (index < 0 || broken.Contains(index))
+                return;
+            taskTokensMember = spec.Stages[index].Member;
+            foreach (var name in spec.Stages[index].GetList("Names"))
+            {
+                if (IsTaskName(name) && !taskNames.Any(t => StageCatalog.SnakeCase(t) == StageCatalog.SnakeCase(name)))
+                    taskNames.Add(name);
+            }
+        }
+
+        private static bool IsTaskName(string name) =>
+            name.Length > 0 && char.IsLetter(name[0]) && name.All(c => c < 128 && (char.IsLetterOrDigit(c) || c == '_'));
+
+        private (Shape?, long) TaskTokens(int index, StageSpec stage, List<Argument> resolved)
+        {
+            var width = Width(index, stage, resolved, "a token sequence [B,N,D]");
+            var names = stage.GetList("Names");
+            if (names.Count == 0)
+                Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index), stage.Member, "Names", "(none)", "at least one task name, e.g. [TaskTokens(\"Category\", \"Angle\")]");
+            for (var i = 0; i < names.Count; i++)
+            {
+                var argument = $"Names[{i.ToString(CultureInfo.InvariantCulture)}]";
+                if (!IsTaskName(names[i]))
+                {
+                    Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, argument), stage.Member, argument, $"\"{names[i]}\"",
+                        "a task name that is an identifier (letters, digits, '_'), since metrics are logged under it");
+                    continue;
+                }
+                var first = names.FindIndex(n => IsTaskName(n) && StageCatalog.SnakeCase(n) == StageCatalog.SnakeCase(names[i]));
+                if (first < i)
+                    Report(Descriptors.DuplicateTask, DiagnosticTarget.Attribute(index, argument), stage.Member, names[i], first, i,
+                        names[first] == names[i] ? "" : $": \"{names[first]}\" and \"{names[i]}\" are both logged as '{StageCatalog.SnakeCase(names[i])}'");
+            }
+            var count = Math.Max(taskNames.Count, 1);
+            resolved.Add(new("Count", count.ToString(CultureInfo.InvariantCulture)));
+            noWeightDecay.Add(StageCatalog.RegisteredName(stage));
+            taskWidth = width;
+            return (Shape.Of(Dim.Constant(1), Dim.Constant(count), Dim.Constant(width)), (long)count * width);
+        }
+
+        private (Shape?, long) TaskDecoder(int index, StageSpec stage, List<Argument> resolved)
+        {
+            var (source, sourceName) = ReadOver(index, stage);
+            var width = taskWidth ?? (int)(source?.Last.Value ?? 1);
+            var sourceDim = (int)(source?.Last.Value ?? 1);
+            resolved.Add(new("Dim", width.ToString(CultureInfo.InvariantCulture)));
+            resolved.Add(new("SourceDim", sourceDim.ToString(CultureInfo.InvariantCulture)));
+            resolved.Add(new("Source", source is null || sourceName == sequenceSource ? "" : sourceName!));
+            var depth = PositiveInt(index, stage, "Depth", resolved, fallback: 1, "a positive number of decoder layers", attributeDefault: 1);
+            Heads(index, stage, "Heads", resolved, width);
+            var mlpRatio = PositiveDouble(index, stage, "MlpRatio", resolved, fallback: 4.0, "a positive MLP width ratio");
+            if (taskTokensMember is null || !outputsByMember.ContainsKey(taskTokensMember))
+            {
+                // The emitted forward pass passes the task tokens in, so without them the decoder is left out.
+                broken.Add(index);
+                if (!upstreamBroken)
+                    Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "task tokens [1,T,D] to decode",
+                        taskTokensMember is null ? "the model declares no [TaskTokens] stage" : $"'{taskTokensMember}' is declared after it");
+                return (null, 0);
+            }
+            resolved.Add(new("Tokens", taskTokensMember));
+            if (source is null)
+            {
+                Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "a token sequence [B,N,D] to read", "no stage before it produces one");
+                return (null, 0);
+            }
+            long d = width, s = sourceDim, hidden = (long)(width * mlpRatio);
+            var selfAttention = 2 * d + (d * 3 * d + 3 * d) + (d * d + d);
+            var crossAttention = 2 * d + 2 * s + (d * d + d) + (s * 2 * d + 2 * d) + (d * d + d) + 2 * d + (d * hidden + hidden) + (hidden * d + d);
+            prefixTokens = 0;
+            SetSequence(Shape.Of(batch, Dim.Constant(taskNames.Count == 0 ? 1 : taskNames.Count), Dim.Constant(width)), stage.Member);
+            decoderMember = stage.Member;
+            decoded = sequence;
+            return (sequence, depth * (selfAttention + crossAttention) + 2 * d);
+        }
+
+        // Heads that read a task token: a classifier head naming a Task, a regression head, a mask head.
+        private (Shape?, long) TaskHead(int index, StageSpec stage, List<Argument> resolved)
+        {
+            var task = ReadTask(index, stage, resolved);
+            var width = taskWidth ?? 1;
+            var declared = ParseInt(stage.Get("Dim"));
+            if (declared is not null && declared != 0 && declared != width && decoded is not null)
+                Report(Descriptors.WidthMismatch, DiagnosticTarget.Attribute(index, "Dim"), Fix(width), stage.Member, declared.Value, decoderMember!, width, decoded.Text);
+            resolved.Add(new("Dim", width.ToString(CultureInfo.InvariantCulture)));
+            long w = width;
+            Shape output;
+            long parameters;
+            string description;
+            switch (stage.Kind)
+            {
+                case StageKind.ClassifierHead:
+                    foreach (var pooling in new[] { "Pool", "Also", "PoolHeads" })
+                    {
+                        if (stage.Get(pooling) is { } value)
+                            Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, pooling), stage.Member, pooling, value,
+                                $"no {pooling}: a task head reads its task token and does not pool");
+                    }
+                    var classes = PositiveInt(index, stage, "Classes", resolved, fallback: 1, "a positive number of classes");
+                    output = Shape.Of(batch, Dim.Constant(classes));
+                    parameters = w * classes + classes;
+                    description = $"Class logits of task \"{task}\"{From(stage, task)}";
+                    break;
+                case StageKind.RegressionHead:
+                    var outputs = PositiveInt(index, stage, "Outputs", resolved, fallback: 1, "a positive number of outputs", attributeDefault: 1);
+                    output = Shape.Of(batch, Dim.Constant(outputs));
+                    parameters = w * outputs + outputs;
+                    description = $"Outputs of task \"{task}\"{From(stage, task)}";
+                    break;
+                default:
+                    (output, parameters) = MaskHead(index, stage, resolved, width);
+                    description = $"Mask logits of task \"{task}\"{From(stage, task)}, one per pixel";
+                    break;
+            }
+            if (task is null)
+            {
+                broken.Add(index);
+                return (null, 0);
+            }
+            if (decoded is null)
+            {
+                // The head reads the decoder's output in the emitted forward pass.
+                broken.Add(index);
+                if (!upstreamBroken)
+                    Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "the decoded task tokens [B,T,D]",
+                        decoderMember is null && spec.Stages.Any(s => s.Kind == StageKind.TaskDecoder)
+                            ? "the [TaskDecoder] stage is declared after it"
+                            : "no [TaskDecoder] stage comes before it");
+                return (null, 0);
+            }
+            if (broken.Contains(index))
+                return (null, 0);
+            resolved.Add(new("Decoder", decoderMember!));
+            heads[stage.Member] = new HeadInfo(stage.Kind, stage.Member, task, output);
+            outputs.Add(new(stage.Member, output.Text, description));
+            return (output, parameters);
+        }
+
+        private static string From(StageSpec head, string? task) => head.Member == task ? "" : $" from '{head.Member}'";
+
+        // The task a head reads; null (reported) when it names none, or one another head reads.
+        private string? ReadTask(int index, StageSpec stage, List<Argument> resolved)
+        {
+            var task = stage.Get("Task");
+            var listed = string.Join(", ", taskNames.Select(t => $"\"{t}\""));
+            if (taskTokensMember is null)
+            {
+                Report(Descriptors.TaskNotFound, DiagnosticTarget.Attribute(index, task is null ? null : "Task"), stage.Member, task ?? "",
+                    task is null ? "is not set" : "has no token", " (the model declares no [TaskTokens] stage)");
+                return null;
+            }
+            var unread = taskNames.Where(t => !headByTask.ContainsKey(t) && !spec.Stages.Any(s => StageCatalog.IsHead(s.Kind) && s.Get("Task") == t)).ToList();
+            var fix = unread.Count == 1
+                ? ImmutableDictionary<string, string?>.Empty.Add(ModelDiagnostic.FixValue, $"\"{unread[0]}\"")
+                : ImmutableDictionary<string, string?>.Empty;
+            if (task is null || !taskNames.Contains(task))
+            {
+                Report(Descriptors.TaskNotFound, DiagnosticTarget.Attribute(index, task is null ? null : "Task"), task is null ? ImmutableDictionary<string, string?>.Empty : fix,
+                    stage.Member, task ?? "", task is null ? "is not set" : $"names no task of '{taskTokensMember}'", $"; the tasks are {listed}");
+                return null;
+            }
+            if (headByTask.TryGetValue(task, out var other))
+            {
+                Report(Descriptors.TaskReadTwice, DiagnosticTarget.Attribute(index, "Task"), fix, stage.Member, task, other,
+                    unread.Count > 0 ? $"; no head reads {string.Join(", ", unread.Select(t => $"\"{t}\""))}" : "");
+                return null;
+            }
+            headByTask[task] = stage.Member;
+            resolved.Add(new("Task", task));
+            resolved.Add(new("TaskIndex", taskNames.IndexOf(task).ToString(CultureInfo.InvariantCulture)));
+            return task;
+        }
+
+        // A mask head: per-patch features of an encoder and the image grid they came from.
+        private (Shape, long) MaskHead(int index, StageSpec stage, List<Argument> resolved, int width)
+        {
+            var encoders = spec.Stages.Where(s => s.Kind == StageKind.TransformerEncoder).ToList();
+            if (stage.Get("Over") is null && encoders.Count != 1)
+                Report(Descriptors.BadReference, DiagnosticTarget.Attribute(index), stage.Member, "Over", "", "is not set", "TransformerEncoder",
+                    encoders.Count == 0 ? " (the model has none)" : "; set Over = nameof(...)");
+            CheckReference(index, stage, "Over", StageKind.TransformerEncoder);
+            var over = stage.Get("Over") ?? SingleEncoder();
+            Shape? source = null;
+            if (over is not null && spec.Stages.Any(s => s.Member == over && s.Kind == StageKind.TransformerEncoder))
+            {
+                if (!outputsByMember.TryGetValue(over, out source) && !upstreamBroken)
+                    Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index, stage.Get("Over") is null ? null : "Over"), stage.Member, $"the output of '{over}'", $"'{over}' is declared after it");
+            }
+            var patchStage = spec.Stages.FirstOrDefault(s => s.Kind is StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding);
+            if (channelPatches && patchStage is not null)
+            {
+                Report(Descriptors.ConflictingStages, DiagnosticTarget.Member(index), stage.Member, patchStage.Member,
+                    $"a mask head needs one token per image patch, and '{patchStage.Member}' makes one per channel and patch");
+                source = null;
+            }
+            var (height, gridWidth, patch) = imageGrid ?? (Dim.Constant(1), Dim.Constant(1), 1);
+            if (imageGrid is not null && (height.Value is null || gridWidth.Value is null))
+            {
+                var image = parsedInputs.First(i => i.Shape.Rank == 4);
+                Report(Descriptors.InputRankMismatch, DiagnosticTarget.Attribute(index), stage.Member, image.Name, "an image [B,C,H,W] with a fixed height and width", image.Shape.Text);
+                source = null;
+            }
+            var (h, wd) = ((int)(height.Value ?? 1), (int)(gridWidth.Value ?? 1));
+            var sourceDim = (int)(source?.Last.Value ?? 1);
+            var pixelDim = PositiveInt(index, stage, "PixelDim", resolved, fallback: 16, "a positive pixel embedding width", attributeDefault: 16);
+            resolved.Add(new("Source", source is null ? "" : over!));
+            resolved.Add(new("SourceDim", sourceDim.ToString(CultureInfo.InvariantCulture)));
+            resolved.Add(new("PatchSize", patch.ToString(CultureInfo.InvariantCulture)));
+            resolved.Add(new("GridHeight", Math.Max(h / patch, 1).ToString(CultureInfo.InvariantCulture)));
+            resolved.Add(new("GridWidth", Math.Max(wd / patch, 1).ToString(CultureInfo.InvariantCulture)));
+            resolved.Add(new("PrefixTokens", (over is not null && prefixByMember.TryGetValue(over, out var prefix) ? prefix : 0).ToString(CultureInfo.InvariantCulture)));
+            if (source is null)
+                broken.Add(index);
+            long d = width, s = sourceDim, e = pixelDim, pp = (long)patch * patch;
+            return (Shape.Of(batch, Dim.Constant(1), Dim.Constant(h), Dim.Constant(wd)), s * pp * e + pp * e + d * e + e);
+        }
+
+        // Each task should have a head, and each head a loss; otherwise its token only costs.
+        private void CheckTasksTrained()
+        {
+            var index = spec.Stages.ToList().FindIndex(s => s.Member == taskTokensMember);
+            // After an error (a head naming a wrong task, a loss reading a wrong head) the warning
+            // would mostly repeat it.
+            if (index < 0 || stages[index].Broken || Diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error))
+                return;
+            var names = spec.Stages[index].GetList("Names");
+            foreach (var task in taskNames)
+            {
+                var argument = DiagnosticTarget.Attribute(index, $"Names[{names.IndexOf(task).ToString(CultureInfo.InvariantCulture)}]");
+                if (!headByTask.TryGetValue(task, out var head))
+                {
+                    if (!spec.Stages.Any(s => StageCatalog.IsHead(s.Kind) && s.Get("Task") == task))
+                        Report(Descriptors.TaskNotTrained, argument, task, taskTokensMember!, "has no head", "add a head with Task = \"" + task + "\", or remove the task");
+                }
+                else if (!lossByHead.ContainsKey(head) && heads.ContainsKey(head) && !spec.Stages.Any(s => StageCatalog.IsLoss(s.Kind) && s.Get("Of") == head))
+                    Report(Descriptors.TaskNotTrained, argument, task, taskTokensMember!, $"is read by '{head}', which no loss reads",
+                        $"add a [{LossFor(heads[head].Kind)}(nameof({head}))]");
+            }
+        }
+
+        private static string LossFor(StageKind head) => head switch
+        {
+            StageKind.RegressionHead => "MseLoss",
+            StageKind.MaskHead => "BinaryCrossEntropyLoss",
+            _ => "CrossEntropyLoss",
+        };
+
+        // The tokens a stage reads by Over: the named encoder's output, or the sequence so far.
+        private (Shape? Source, string? Name) ReadOver(int index, StageSpec stage)
+        {
+            CheckReference(index, stage, "Over", StageKind.TransformerEncoder);
+            var source = sequence;
+            var sourceName = sequenceSource;
+            if (stage.Get("Over") is { } over && outputsByMember.TryGetValue(over, out var named) && spec.Stages.Any(s => s.Member == over && s.Kind == StageKind.TransformerEncoder))
+                (source, sourceName) = (named, over);
+            else if (stage.Get("Over") is { } later && spec.Stages.Any(s => s.Member == later && s.Kind == StageKind.TransformerEncoder))
+                Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index, "Over"), stage.Member, $"the output of '{later}'", $"'{later}' is declared after it");
+            return (source, sourceName);
         }
 
         private (Shape?, long) Custom(int index, StageSpec stage, List<Argument> resolved)
@@ -475,19 +867,13 @@ public static partial class ModelCompiler
             CheckReference(index, stage, "Into", StageKind.TransformerEncoder);
             var depth = EncoderDepth(stage);
             resolved.Add(new("Depth", depth.ToString(CultureInfo.InvariantCulture)));
-            noWeightDecay.Add(StageCatalog.RegisteredName(stage.Kind, stage.Member));
+            noWeightDecay.Add(StageCatalog.RegisteredName(stage));
             return (Shape.Of(Dim.Constant(depth), Dim.Constant(count), Dim.Constant(width)), (long)depth * count * width);
         }
 
         private (Shape?, long) Resampler(int index, StageSpec stage, List<Argument> resolved)
         {
-            CheckReference(index, stage, "Over", StageKind.TransformerEncoder);
-            var source = sequence;
-            var sourceName = sequenceSource;
-            if (stage.Get("Over") is { } over && outputsByMember.TryGetValue(over, out var named))
-                (source, sourceName) = (named, over);
-            else if (stage.Get("Over") is { } later && spec.Stages.Any(s => s.Member == later && s.Kind == StageKind.TransformerEncoder))
-                Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index, "Over"), stage.Member, $"the output of '{later}'", $"'{later}' is declared after it");
+            var (source, sourceName) = ReadOver(index, stage);
             if (source is null)
             {
                 Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "a token sequence [B,N,D] to read", "no stage before it produces one");
@@ -662,6 +1048,9 @@ public static partial class ModelCompiler
                 ? ImmutableDictionary<string, string?>.Empty
                 : ImmutableDictionary<string, string?>.Empty.Add(ModelDiagnostic.FixValue, value.Value.ToString(CultureInfo.InvariantCulture));
     }
+
+    /// <summary>What a loss can read: a head's kind, member, task (null for a classic head) and output shape.</summary>
+    private sealed record HeadInfo(StageKind Kind, string Member, string? Task, Shape Output);
 
     /// <summary>A custom stage's parameters are not known before its module is built.</summary>
     public const long UnknownParameters = -1;

@@ -64,7 +64,7 @@ public static class ParameterTable
                         LayerNorm(modules, "norm", d);
                     break;
                 }
-                case StageKind.ClassifierHead:
+                case StageKind.ClassifierHead when !StageCatalog.IsTaskHead(stage.Spec):
                 {
                     long d = stage.Int("Dim");
                     var pool = stage.Text("Pool");
@@ -110,9 +110,10 @@ public static class ParameterTable
         foreach (var stage in graph.Stages)
         {
             if (stage.Kind is StageKind.PatchEmbedding or StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding
-                or StageKind.TransformerEncoder or StageKind.ClassifierHead or StageKind.CrossEntropyLoss)
+                or StageKind.TransformerEncoder or StageKind.CrossEntropyLoss or StageKind.MseLoss or StageKind.BinaryCrossEntropyLoss
+                || stage.Kind == StageKind.ClassifierHead && !StageCatalog.IsTaskHead(stage.Spec))
                 continue;
-            prefixes.Add(StageCatalog.RegisteredName(stage.Kind, stage.Member));
+            prefixes.Add(StageCatalog.RegisteredName(stage.Spec));
         }
         return prefixes;
     }

@@ -43,6 +43,13 @@ public static class StageCatalog
         new(StageKind.PromptTokens, "ModelDsl.PromptTokensAttribute", "global::ModelDsl.Blocks.PromptTokens", ""),
         new(StageKind.FeatureProjection, "ModelDsl.FeatureProjectionAttribute", "global::ModelDsl.Blocks.FeatureProjection", ""),
         new(StageKind.ContrastiveLoss, "ModelDsl.ContrastiveLossAttribute", "global::ModelDsl.Blocks.ContrastiveLoss", "loss"),
+        new(StageKind.TaskTokens, "ModelDsl.TaskTokensAttribute", Parameter, ""),
+        new(StageKind.TaskDecoder, "ModelDsl.TaskDecoderAttribute", "global::ModelDsl.Blocks.TaskDecoder", ""),
+        new(StageKind.RegressionHead, "ModelDsl.RegressionHeadAttribute", "global::ModelDsl.Blocks.RegressionHead", ""),
+        new(StageKind.MaskHead, "ModelDsl.MaskHeadAttribute", "global::ModelDsl.Blocks.MaskHead", ""),
+        // Losses hold no state and are not registered.
+        new(StageKind.MseLoss, "ModelDsl.MseLossAttribute", "global::ModelDsl.Blocks.MseLoss", ""),
+        new(StageKind.BinaryCrossEntropyLoss, "ModelDsl.BinaryCrossEntropyLossAttribute", "global::ModelDsl.Blocks.BinaryCrossEntropyLoss", ""),
     ];
 
     private static readonly Dictionary<string, Entry> ByAttributeName = Entries.ToDictionary(e => e.AttributeName);
@@ -53,17 +60,46 @@ public static class StageCatalog
     public static string RegisteredName(StageKind kind, string member) =>
         Of(kind).RegisteredName is { Length: > 0 } name ? name : SnakeCase(member);
 
-    /// <summary>Kinds of which a model has at most one; two embeddings of either kind also conflict.</summary>
-    public static StageKind? UniquenessGroup(StageKind kind) => kind switch
+    /// <summary>
+    /// The registered name of a stage: a task head (one naming a <c>Task</c>) is registered under its
+    /// member's snake_case name, since a model has several; a classifier head without one is timm's <c>head</c>.
+    /// </summary>
+    public static string RegisteredName(StageSpec stage) =>
+        IsTaskHead(stage) ? SnakeCase(stage.Member) : RegisteredName(stage.Kind, stage.Member);
+
+    /// <summary>Heads: what a loss reads.</summary>
+    public static bool IsHead(StageKind kind) => kind is StageKind.ClassifierHead or StageKind.RegressionHead or StageKind.MaskHead;
+
+    public static bool IsLoss(StageKind kind) => kind is StageKind.CrossEntropyLoss or StageKind.MseLoss or StageKind.BinaryCrossEntropyLoss;
+
+    /// <summary>A head that reads a task token rather than pooling the sequence.</summary>
+    public static bool IsTaskHead(StageSpec stage) =>
+        stage.Kind is StageKind.RegressionHead or StageKind.MaskHead || stage.Kind == StageKind.ClassifierHead && stage.Get("Task") is not null;
+
+    /// <summary>The head kind a loss kind reads.</summary>
+    public static StageKind HeadOf(StageKind loss) => loss switch
     {
-        StageKind.CustomModule or StageKind.Resampler or StageKind.Tower => null,
-        StageKind.ChannelPatchEmbedding => StageKind.PatchEmbedding,
-        // Both are the model's `loss`.
-        StageKind.ContrastiveLoss => StageKind.CrossEntropyLoss,
-        _ => kind,
+        StageKind.MseLoss => StageKind.RegressionHead,
+        StageKind.BinaryCrossEntropyLoss => StageKind.MaskHead,
+        _ => StageKind.ClassifierHead,
     };
 
-    private static string SnakeCase(string name)
+    /// <summary>
+    /// Stages of which a model has at most one (two embeddings of either kind also conflict). A model
+    /// with task tokens has several heads and losses; the compiler reports two losses on one head.
+    /// </summary>
+    public static StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => stage.Kind switch
+    {
+        StageKind.CustomModule or StageKind.Resampler or StageKind.Tower => null,
+        StageKind.RegressionHead or StageKind.MaskHead or StageKind.MseLoss or StageKind.BinaryCrossEntropyLoss => null,
+        // Both are the model's `loss`.
+        StageKind.ContrastiveLoss => StageKind.CrossEntropyLoss,
+        StageKind.ClassifierHead or StageKind.CrossEntropyLoss when taskModel || IsTaskHead(stage) => null,
+        StageKind.ChannelPatchEmbedding => StageKind.PatchEmbedding,
+        _ => stage.Kind,
+    };
+
+    internal static string SnakeCase(string name)
     {
         var text = new System.Text.StringBuilder();
         for (var i = 0; i < name.Length; i++)

@@ -38,7 +38,8 @@ public sealed record ModelGraph(
 public sealed record GraphInput(string Name, string Type, string? Shape);
 
 /// <summary>A named value of the output record or the batch: <c>Logits [B,10]</c>, <c>Label [B]</c>.</summary>
-public sealed record GraphValue(string Name, string Shape, string Description);
+/// <param name="Key">For a batch target, the dataset's name for it (<c>label</c>, <c>coarse_present</c>).</param>
+public sealed record GraphValue(string Name, string Shape, string Description, string? Key = null);
 
 public sealed record GraphStage(
     StageSpec Spec,

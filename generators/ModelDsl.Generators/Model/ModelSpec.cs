@@ -50,6 +50,15 @@ public sealed record StageSpec(
     EquatableArray<string> OtherStageAttributes,
     MemberTypeFacts MemberTypeFacts)
 {
+    /// <summary>The elements of an array argument (a <c>params</c> constructor argument), stored as <c>Name[0]</c>, <c>Name[1]</c>, ...</summary>
+    public System.Collections.Generic.List<string> GetList(string name)
+    {
+        var list = new System.Collections.Generic.List<string>();
+        while (Get(name + "[" + list.Count.ToString(System.Globalization.CultureInfo.InvariantCulture) + "]") is { } item)
+            list.Add(item);
+        return list;
+    }
+
     /// <summary>The argument the user wrote, or null.</summary>
     public string? Get(string name)
     {
@@ -89,4 +98,10 @@ public enum StageKind
     PromptTokens,
     FeatureProjection,
     ContrastiveLoss,
+    TaskTokens,
+    TaskDecoder,
+    RegressionHead,
+    MaskHead,
+    MseLoss,
+    BinaryCrossEntropyLoss,
 }

@@ -32,4 +32,19 @@ public sealed class CrossEntropyLoss
         }
         return nn.functional.cross_entropy(logits, target, label_smoothing: LabelSmoothing);
     }
+
+    /// <summary>
+    /// The mean over the samples whose <paramref name="present"/> <c>[B]</c> is set (bool or 0/1); 0 when none
+    /// is. An absent sample's class index may be anything, e.g. -1.
+    /// </summary>
+    public Tensor Compute(Tensor logits, Tensor target, Tensor present)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        ArgumentNullException.ThrowIfNull(target);
+        using var scope = NewDisposeScope();
+        var mask = TaskMetrics.PresentMask(present, logits.shape[0], nameof(present));
+        var safe = where(mask, target, zeros_like(target));
+        var perSample = nn.functional.cross_entropy(logits.to(ScalarType.Float32), safe, reduction: nn.Reduction.None, label_smoothing: LabelSmoothing);
+        return TaskMetrics.MeanOverPresent(perSample, mask).MoveToOuterDisposeScope();
+    }
 }

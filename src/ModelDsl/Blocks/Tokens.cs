@@ -43,6 +43,12 @@ public static class Tokens
     }
 
     /// <summary>
+    /// <paramref name="count"/> learnable query tokens <c>[1,count,D]</c> that a decoder reads with
+    /// (task tokens): trunc-normal std 0.02, so they differ from the start, unlike CLS tokens.
+    /// </summary>
+    public static Parameter CreateQueries(int count, int dim) => CreateLayered(1, count, dim);
+
+    /// <summary>
     /// One set of <paramref name="count"/> tokens per encoder block, <c>[depth,count,D]</c>: VPT-deep
     /// prompts or VQT query tokens. Trunc-normal std 0.02, like the other learned tables.
     /// </summary>

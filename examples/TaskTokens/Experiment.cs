@@ -1,0 +1,190 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text;
+using ModelDsl;
+using ModelDsl.Data;
+using ModelDsl.Training;
+using static TorchSharp.torch;
+
+namespace TaskTokensExample;
+
+/// <summary>Settings of <see cref="Experiment.Run"/>; <see cref="Parse"/> reads them from the command line.</summary>
+public sealed record ExampleOptions
+{
+    /// <summary>The embedded subset's default: about 5 minutes for the five runs on one CPU thread here.</summary>
+    public const int DefaultEpochs = 6;
+
+    /// <summary>The default with the full 60,000 training images (7.5 times the subset).</summary>
+    public const int DefaultFullEpochs = 3;
+
+    /// <summary>Read the installed full dataset (<see cref="FashionMnist.InstalledFolder"/>).</summary>
+    public bool Full { get; init; }
+
+    /// <summary>A folder with the four idx files; the embedded subset when null (and not <see cref="Full"/>).</summary>
+    public string? DataFolder { get; init; }
+
+    /// <summary>Epochs of each run; the defaults above when null.</summary>
+    public int? Epochs { get; init; }
+
+    /// <summary>Two training batches and two evaluation batches per model, end to end.</summary>
+    public bool Smoke { get; init; }
+
+    /// <summary>One seed for the data (angles, which coarse labels are kept) and every model.</summary>
+    public long Seed { get; init; }
+
+    /// <summary>CPU threads for TorchSharp; its default when null.</summary>
+    public int? Threads { get; init; }
+
+    /// <summary>Each run writes its metrics and checkpoints to a subfolder named after the model; nothing when null.</summary>
+    public string? OutputDirectory { get; init; }
+
+    /// <summary>The training device; CUDA when available, else the CPU, when null.</summary>
+    public Device? Device { get; init; }
+
+    /// <summary>Progress: model summaries and the trainer's per-epoch lines.</summary>
+    public TextWriter Log { get; init; } = TextWriter.Null;
+
+    public int EffectiveEpochs => Smoke ? 1 : Epochs ?? (Full || DataFolder is not null ? DefaultFullEpochs : DefaultEpochs);
+
+    public const string Usage = "usage: dotnet run -c Release --project examples/TaskTokens -- [--full | --data DIR] [--epochs N] [--seed N] [--threads N] [--out DIR] [--smoke]";
+
+    /// <summary>The options of a command line, or null when it is not valid.</summary>
+    public static ExampleOptions? Parse(string[] args, TextWriter log)
+    {
+        var options = new ExampleOptions { OutputDirectory = Path.Combine("runs", "tasktokens"), Log = log };
+        for (var i = 0; i < args.Length; i++)
+        {
+            string? Next() => i + 1 < args.Length ? args[++i] : null;
+            int? NextInt() => int.TryParse(Next(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : null;
+            switch (args[i])
+            {
+                case "--full": options = options with { Full = true }; break;
+                case "--data": options = options with { DataFolder = Next() ?? throw new ArgumentException("--data needs a folder") }; break;
+                case "--epochs": options = options with { Epochs = NextInt() ?? throw new ArgumentException("--epochs needs a positive number") }; break;
+                case "--seed": options = options with { Seed = long.TryParse(Next(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed) ? seed : throw new ArgumentException("--seed needs a number") }; break;
+                case "--threads": options = options with { Threads = NextInt() ?? throw new ArgumentException("--threads needs a positive number") }; break;
+                case "--out": options = options with { OutputDirectory = Next() ?? throw new ArgumentException("--out needs a folder") }; break;
+                case "--smoke": options = options with { Smoke = true }; break;
+                default: return null;
+            }
+        }
+        return options;
+    }
+}
+
+/// <summary>One task: its test metric with the four-task model and with its single-task baseline.</summary>
+/// <param name="Task">The task's name.</param>
+/// <param name="Metric">What is measured: accuracy, MAE in degrees, or mask IoU.</param>
+/// <param name="HigherIsBetter">False for the MAE.</param>
+public sealed record TaskRow(string Task, string Metric, bool HigherIsBetter, double MultiTask, double SingleTask, string Baseline);
+
+/// <summary>One trained model.</summary>
+public sealed record ModelRun(string Model, long Parameters, int Epochs, TimeSpan WallTime);
+
+/// <summary>The results of <see cref="Experiment.Run"/>.</summary>
+public sealed record ExperimentResults(string Data, long TrainCount, long TestCount, double CoarseLabelledFraction,
+    IReadOnlyList<TaskRow> Tasks, IReadOnlyList<ModelRun> Models)
+{
+    /// <summary>The tables as Markdown.</summary>
+    public override string ToString()
+    {
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture,
+            $"Fashion-MNIST ({Data}: {TrainCount:N0} train, {TestCount:N0} test), every image rotated by a random angle in [-45°, 45°]; coarse labels on {CoarseLabelledFraction:P0} of the training images; same seed and {Models.FirstOrDefault()?.Epochs} epochs for each model:");
+        text.AppendLine();
+        text.AppendLine("| Task | Test metric | Four task tokens | Single task | Baseline model |");
+        text.AppendLine("|---|---|---:|---:|---|");
+        foreach (var t in Tasks)
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {t.Task} | {t.Metric} | {Format(t, t.MultiTask)} | {Format(t, t.SingleTask)} | {t.Baseline} |");
+        text.AppendLine();
+        text.AppendLine("| Model | Parameters | Wall time |");
+        text.AppendLine("|---|---:|---:|");
+        foreach (var m in Models)
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {m.Model} | {m.Parameters:N0} | {m.WallTime.TotalSeconds:F0} s |");
+        return text.ToString().TrimEnd();
+    }
+
+    private static string Format(TaskRow row, double value) =>
+        row.Metric.StartsWith("MAE", StringComparison.Ordinal)
+            ? value.ToString("F2", CultureInfo.InvariantCulture) + "°"
+            : row.Metric.StartsWith("IoU", StringComparison.Ordinal)
+                ? value.ToString("F3", CultureInfo.InvariantCulture)
+                : value.ToString("P2", CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// Family 4 (task tokens): one model with four task tokens decoded over a small ViT, a head and a
+/// loss per task, trained against each task's single-task model with the same backbone and budget.
+/// </summary>
+public static class Experiment
+{
+    public static ExperimentResults Run(ExampleOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Threads is { } threads)
+            set_num_threads(threads);
+        var log = options.Log;
+        var folder = options.Full ? FashionMnist.InstalledFolder : options.DataFolder;
+        var (plainTrain, plainTest) = FashionMnist.Load(folder);
+        TensorDataset train, test;
+        using (plainTrain)
+        using (plainTest)
+            (train, test) = TaskData.Create(plainTrain, plainTest, options.Seed);
+        using var _train = train;
+        using var _test = test;
+        var device = options.Device ?? Devices.Default;
+        var labelled = train["coarse_present"].to_type(ScalarType.Float32).mean().item<float>();
+        log.WriteLine($"Data: {folder ?? "embedded subset"}: {train.Count:N0} train, {test.Count:N0} test images, coarse labels on {labelled:P1}; device {device}");
+
+        var models = new List<ModelRun>();
+        var multi = Train("four task tokens", MultiTaskVit.Summary, () => new MultiTaskVit(device), train, test, options, device, models);
+        var category = Train("category only", CategoryVit.Summary, () => new CategoryVit(device), train, test, options, device, models);
+        var coarse = Train("coarse only", CoarseVit.Summary, () => new CoarseVit(device), train, test, options, device, models);
+        var angle = Train("angle only", AngleVit.Summary, () => new AngleVit(device), train, test, options, device, models);
+        var mask = Train("mask only", MaskVit.Summary, () => new MaskVit(device), train, test, options, device, models);
+
+        var rows = new List<TaskRow>
+        {
+            new("Category (10 classes)", "accuracy", true, multi["category_accuracy"], category["category_accuracy"], nameof(CategoryVit)),
+            new("Coarse (3 groups, labels on half)", "accuracy", true, multi["coarse_accuracy"], coarse["coarse_accuracy"], nameof(CoarseVit)),
+            new("Rotation angle", "MAE in degrees", false, multi["angle_mae"] * TaskData.MaxAngle, angle["angle_mae"] * TaskData.MaxAngle, nameof(AngleVit)),
+            new("Foreground mask", "IoU", true, multi["mask_iou"], mask["mask_iou"], nameof(MaskVit)),
+        };
+        return new ExperimentResults(folder ?? "embedded subset", train.Count, test.Count, labelled, rows, models);
+    }
+
+    private static IReadOnlyDictionary<string, double> Train<TBatch>(string name, ModelSummary summary, Func<TrainableModule<TBatch>> create,
+        TensorDataset train, TensorDataset test, ExampleOptions options, Device device, List<ModelRun> runs)
+    {
+        var log = options.Log;
+        log.WriteLine();
+        log.WriteLine($"== {name} ==");
+        log.WriteLine(summary);
+        var watch = Stopwatch.StartNew();
+        manual_seed(options.Seed);                      // the same initial backbone for every model
+        using var model = create();
+        var report = model.Fit(train, test, new TrainOptions
+        {
+            Epochs = options.EffectiveEpochs,
+            BatchSize = 128,
+            LearningRate = 2e-3,
+            WeightDecay = 0.05,
+            WarmupFraction = 0.05,
+            GradientClipNorm = 1.0,
+            Seed = options.Seed,
+            Device = device,
+            Smoke = options.Smoke,
+            OutputDirectory = options.OutputDirectory is null ? null : Path.Combine(options.OutputDirectory, summary.Model.ToLowerInvariant()),
+            WriteCurves = !options.Smoke,
+            Log = log,
+        });
+        runs.Add(new ModelRun(summary.Model, summary.TotalParameters, report.Epochs.Count, watch.Elapsed));
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{name}: {string.Join(", ", report.FinalValidation.Select(kv => $"{kv.Key} {kv.Value:F4}"))} in {watch.Elapsed.TotalSeconds:F0} s"));
+        return report.FinalValidation;
+    }
+}
