@@ -21,13 +21,14 @@ public static class Program
 {
     private const string Usage =
         "usage: dotnet run -c Release --project examples/FashionVit -- [--full | --data DIR] [--epochs N] [--out DIR] [--seed N]\n" +
-        "       [--smoke] [--resume] [--bf16] [--accumulate N] [--eval-every N] [--schedule cosine|linear] [--patience N]\n" +
+        "       [--smoke] [--resume] [--bf16] [--accumulate N] [--eval-every N] [--schedule cosine|linear] [--patience N] [--threads N]\n" +
         "  --smoke       two training steps and two validation batches, end to end (all files written)\n" +
         "  --resume      continue from OUT/last.ckpt (after Ctrl+C, a crash or a finished shorter run)\n" +
         "  --bf16        bf16 mixed precision (fp32 master weights); the default is bf16 on CUDA, fp32 on the CPU\n" +
         "  --accumulate  batches of 128 accumulated per optimizer step (default 1)\n" +
         "  --eval-every  evaluate and checkpoint every N optimizer steps instead of every epoch\n" +
-        "  --patience    stop after N evaluations without a better val_accuracy (default 8; 0 turns it off)";
+        "  --patience    stop after N evaluations without a better val_accuracy (default 8; 0 turns it off)\n" +
+        "  --threads     CPU threads for TorchSharp (default: all cores; 1 is often faster on a busy machine)";
 
     public static int Main(string[] args)
     {
@@ -47,6 +48,7 @@ public static class Program
             return 2;
         }
 
+        if (options.Threads is int threads) set_num_threads(threads);
         var folder = options.Full ? FashionMnist.InstalledFolder : options.DataFolder;
         var (train, test) = FashionMnist.Load(folder);
         Console.WriteLine($"Data: {(folder ?? "embedded subset")}: {train.Count:N0} train, {test.Count:N0} test images");
@@ -75,7 +77,26 @@ public static class Program
             Console.Error.WriteLine("Stopping after this step and writing last.ckpt (Ctrl+C again to kill)...");
         };
 
-        var report = model.Fit(train, test, new TrainOptions
+        TrainReport report;
+        try
+        {
+            report = Train(model, train, test, options, device, resumeFrom, interrupt.Token);
+        }
+        catch (Exception e) when (e is NonFiniteLossException or CheckpointMismatchException or InvalidOperationException
+                                      or ModelDsl.ShapeMismatchException or InvalidDataException)
+        {
+            // The trainer's messages say what happened and what to do (the step and the intact
+            // checkpoint, the tensors that differ, the options that would change the data order).
+            Console.Error.WriteLine(e.Message);
+            return 1;
+        }
+        PrintResults(report);
+        return 0;
+    }
+
+    private static TrainReport Train(FashionVit model, TensorDataset train, TensorDataset test, ExampleOptions options,
+        Device device, string? resumeFrom, CancellationToken interrupt) =>
+        model.Fit(train, test, new TrainOptions
         {
             Epochs = options.Epochs,
             BatchSize = 128,
@@ -96,10 +117,12 @@ public static class Program
             OutputDirectory = options.OutputDirectory,
             ResumeFrom = resumeFrom,
             Smoke = options.Smoke,
-            CancellationToken = interrupt.Token,
+            CancellationToken = interrupt,
             Log = Console.Out,
         });
 
+    private static void PrintResults(TrainReport report)
+    {
         var accuracy = report.FinalValidation.GetValueOrDefault("accuracy", double.NaN);
         Console.WriteLine(report.Stop switch
         {
@@ -114,17 +137,16 @@ public static class Program
         Console.WriteLine($"Metrics: {report.MetricsPath} and {report.MetricsCsvPath}");
         Console.WriteLine($"Curves: {report.CurvesPath}");
         Console.WriteLine($"Checkpoint: {report.CheckpointPath}");
-        return 0;
     }
 
     private sealed record ExampleOptions(
         bool Full, string? DataFolder, int Epochs, string OutputDirectory, bool Smoke, long Seed,
-        bool Resume, bool BFloat16, int Accumulate, int? EvaluateEvery, ScheduleKind Schedule, int Patience)
+        bool Resume, bool BFloat16, int Accumulate, int? EvaluateEvery, ScheduleKind Schedule, int Patience, int? Threads)
     {
         public static ExampleOptions? Parse(string[] args)
         {
             var options = new ExampleOptions(false, null, 0, Path.Combine("runs", "fashion-vit"), false, 0,
-                false, false, 1, null, ScheduleKind.Cosine, 8);
+                false, false, 1, null, ScheduleKind.Cosine, 8, null);
             for (var i = 0; i < args.Length; i++)
             {
                 string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -142,6 +164,7 @@ public static class Program
                     "--accumulate" => options with { Accumulate = NextInt() },
                     "--eval-every" => options with { EvaluateEvery = NextInt() },
                     "--patience" => options with { Patience = NextInt() },
+                    "--threads" => options with { Threads = NextInt() },
                     "--schedule" => options with { Schedule = Enum.Parse<ScheduleKind>(Next(), ignoreCase: true) },
                     _ => null!,
                 };
@@ -151,8 +174,6 @@ public static class Program
             // A smoke run must not overwrite a real run's checkpoints unless told to.
             if (options.Smoke && !Array.Exists(args, a => a == "--out"))
                 options = options with { OutputDirectory = Path.Combine("runs", "fashion-vit-smoke") };
-            // The subset is small: more epochs fit the 5-minute budget; the full set needs fewer.
-            var fullData = options.Full || options.DataFolder is not null;
             return options.Epochs > 0 ? options : options with { Epochs = 10 };
         }
     }

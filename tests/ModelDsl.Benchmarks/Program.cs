@@ -46,7 +46,7 @@ public static class Program
         Console.WriteLine($"batch {settings.Batch}, {settings.Steps} steps per round, {settings.Rounds} measured rounds after 1 warm-up round; machine load average at start: {LoadAverage()}");
 
         var flopsPerStep = TrainingFlops(settings.Batch);
-        // Without native bf16 instructions the CPU emulates bf16 products (about 100x slower than fp32
+        // Without native bf16 instructions the CPU emulates bf16 products (a matmul 30-80x slower than fp32
         // here): the bf16 row is then measured with fewer steps, for completeness, not for speed.
         bool emulatedBf16 = CpuLacksNativeBf16();
         int bf16Steps = emulatedBf16 ? Math.Max(2, settings.Steps / 10) : settings.Steps;

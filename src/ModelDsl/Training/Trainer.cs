@@ -410,9 +410,17 @@ internal sealed class TrainingRun<TBatch> : IDisposable
             using var named = batches.Current;
             var batch = _model.CreateBatch(named);
             StepOutput output;
+            // The step's own scope keeps only the loss and the metrics: every other tensor handle of
+            // the forward pass is released before backward, so an activation lives only as long as
+            // autograd needs it (backward frees each as it passes) instead of until the step ends.
+            using (var forward = NewDisposeScope())
             using (Autocast.Enable(_compute))
+            {
                 output = _model.TrainingStep(batch);
-            Trainer.RequireScalar(output, nameof(_model.TrainingStep));
+                Trainer.RequireScalar(output, nameof(_model.TrainingStep));
+                forward.MoveToOuter(output.Loss);
+                foreach (var value in output.Metrics.Values) forward.MoveToOuter(value);
+            }
             var loss = output.Loss;
             // Each batch's mean loss weighted by its share of the step's rows: the gradient of the
             // mean over all of them, as one big batch would give.

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Threading;
@@ -51,11 +52,13 @@ public class ResumeTests : SingleThreadedTorch
         using var dir = new TempDir();
         using var source = new CancellationTokenSource();
         torch.manual_seed(31);
+        List<float> lossesBeforeInterruption;
         using (var first = new InterruptingMlp(cancelOnCall, source))
         {
             var interrupted = first.Fit(train, validation, Options(dir.Path, source.Token));
             Assert.Equal(TrainStop.Interrupted, interrupted.Stop);
             Assert.Equal((cancelOnCall + 1) / 2, interrupted.Steps);
+            lossesBeforeInterruption = first.Losses;
         }
 
         torch.manual_seed(999);   // a different initialisation: everything must come from the checkpoint
@@ -66,7 +69,10 @@ public class ResumeTests : SingleThreadedTorch
         Assert.Equal(TrainStop.Completed, continued.Stop);
         Assert.Equal(uninterrupted.Steps, continued.Steps);
         Assert.Equal(uninterrupted.Epochs.Select(r => r.Step), continued.Epochs.Select(r => r.Step));
-        // Bit for bit: exact double equality of every logged loss, metric and rate.
+        // Bit for bit: every batch's loss (the interrupted part, then the resumed part) equals the
+        // uninterrupted run's exactly, and so does every logged loss, metric and rate.
+        Assert.Equal(15 * 3, reference.Losses.Count);
+        Assert.Equal(reference.Losses, lossesBeforeInterruption.Concat(resumed.Losses));
         Assert.Equal(uninterrupted.Epochs.Select(r => r.TrainLoss), continued.Epochs.Select(r => r.TrainLoss));
         Assert.Equal(uninterrupted.Epochs.Select(r => r.ValidationLoss), continued.Epochs.Select(r => r.ValidationLoss));
         Assert.Equal(uninterrupted.Epochs.Select(r => r.TrainMetrics["accuracy"]), continued.Epochs.Select(r => r.TrainMetrics["accuracy"]));

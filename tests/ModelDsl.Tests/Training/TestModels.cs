@@ -55,15 +55,22 @@ internal sealed class NaNAtStepMlp(long nanStep, double poison = double.NaN) : T
     }
 }
 
-/// <summary>A TinyMlp (with dropout, so the RNG matters) that cancels a token on its n-th training batch: Ctrl+C in a test.</summary>
+/// <summary>
+/// A TinyMlp (with dropout, so the RNG matters) that cancels a token on its n-th training batch:
+/// Ctrl+C in a test. It keeps every training batch's loss, read exactly as computed.
+/// </summary>
 internal sealed class InterruptingMlp(long cancelOnCall, CancellationTokenSource source) : TinyMlp(hidden: 16, dropout: 0.2)
 {
     private long calls;
 
+    public List<float> Losses { get; } = [];
+
     public override StepOutput TrainingStep(ImageBatch batch)
     {
         if (++calls == cancelOnCall) source.Cancel();
-        return base.TrainingStep(batch);
+        var output = base.TrainingStep(batch);
+        Losses.Add(output.Loss.item<float>());
+        return output;
     }
 }
 

@@ -116,6 +116,7 @@ public class TrainerTests : SingleThreadedTorch
         // Only epoch 1 completed; its checkpoint is still there and finite, while the model is not.
         Assert.Single(File.ReadAllLines(Path.Combine(dir.Path, "metrics.jsonl")));
         Assert.Equal(Path.Combine(dir.Path, "last.ckpt"), e.CheckpointPath);
+        Assert.Equal(4, Checkpoint.ReadInfo(e.CheckpointPath!).Step);   // epoch 1's, hash verified: nothing overwrote it
         Assert.Contains(model.parameters(), p => p.isnan().any().item<bool>());
         using var restored = new TinyMlp();
         Checkpoint.Load(restored, e.CheckpointPath!);
