@@ -430,7 +430,7 @@ internal static partial class ModelEmitter
             // The losses that read a head; the others were reported and train nothing.
             var losses = Built(graph).Where(s => s.Resolved.Any(a => a.Name == "Head")).ToList();
             if (losses.Count == 1 && losses[0].Text("Task").Length == 0)
-                WriteSingleLoss(w, graph, losses[0]);
+                WriteSingleLoss(w, losses[0]);
             else
                 WriteTaskLosses(w, losses);
         }
@@ -440,7 +440,7 @@ internal static partial class ModelEmitter
     }
 
     // A model with one head and one loss: the objective is that loss, and its metric is logged as "accuracy".
-    private static void WriteSingleLoss(CodeWriter w, ModelGraph graph, GraphStage loss)
+    private static void WriteSingleLoss(CodeWriter w, GraphStage loss)
     {
         var target = "batch." + ModelCompiler.Pascal(loss.Text("Target"));
         var present = loss.Bool("Optional") ? $", {target}Present" : "";
@@ -449,12 +449,6 @@ internal static partial class ModelEmitter
         w.Line(present.Length == 0
             ? $"var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, {target});"
             : $"var accuracy = {Blocks}.TaskMetrics.Accuracy(output.Logits, {target}{present});");
-        if (graph.Outputs.Any(o => o.Name == "Tokens") && HasTokenSequence(graph))
-        {
-            // Autograd keeps what backward needs; this handle would otherwise hold the final
-            // token sequence through the backward pass and raise the step's peak memory.
-            w.Line("output.Tokens.Dispose();");
-        }
         w.Line("return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { [\"accuracy\"] = accuracy });");
     }
 
@@ -491,10 +485,6 @@ internal static partial class ModelEmitter
             w.Line("    " + line);
         w.Line("});");
     }
-
-    // Whether Forward's Tokens output is a sequence it computed rather than one of its inputs.
-    private static bool HasTokenSequence(ModelGraph graph) =>
-        Built(graph).Any(s => s.Kind is StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding && s.Resolved.Any(a => a.Name == "Input"));
 
     private static void WritePretrainedWeights(CodeWriter w, WeightsSpec weights)
     {

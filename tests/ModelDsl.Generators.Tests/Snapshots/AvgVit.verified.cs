@@ -103,7 +103,6 @@ namespace Samples.Avg
             var output = Forward(batch.Pixels);
             var objective = loss.Compute(output.Logits, batch.Target) * 0.5;
             var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, batch.Target);
-            output.Tokens.Dispose();
             return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { ["accuracy"] = accuracy });
         }
 

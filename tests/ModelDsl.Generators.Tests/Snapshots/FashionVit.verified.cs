@@ -109,7 +109,6 @@ namespace FashionVitExample
             var output = Forward(batch.Image);
             var objective = loss.Compute(output.Logits, batch.Label);
             var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, batch.Label);
-            output.Tokens.Dispose();
             return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { ["accuracy"] = accuracy });
         }
 
