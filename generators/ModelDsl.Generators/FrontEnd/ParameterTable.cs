@@ -87,6 +87,18 @@ public static class ParameterTable
                     Linear(modules, "head", stage.Int("InFeatures"), stage.Int("Classes"));
                     break;
                 }
+                case StageKind.DeepPromptTokens or StageKind.QueryTokens:
+                    direct.Add((StageCatalog.RegisteredName(stage.Spec), [stage.Int("Depth"), stage.Int("Count"), stage.Int("Dim")]));
+                    break;
+                case StageKind.ChannelPatchEmbedding:
+                {
+                    long d = stage.Int("Dim"), p = stage.Int("PatchSize");
+                    modules.Add(("patch_embed.channel_embed", [1, stage.Int("InChannels"), d]));
+                    modules.Add(("patch_embed.pos_embed", [1, stage.Int("PatchesPerChannel"), d]));
+                    modules.Add(("patch_embed.proj.weight", [d, 1, p, p]));
+                    modules.Add(("patch_embed.proj.bias", [d]));
+                    break;
+                }
                 case StageKind.CrossEntropyLoss:
                     break;
                 default:
@@ -100,8 +112,8 @@ public static class ParameterTable
 
     /// <summary>
     /// Registered names of stages whose parameters this table does not compute: custom modules (not known before
-    /// their module is built) and stage kinds added after it (token families, resampler, channel patch
-    /// embedding). The name itself and every name under <c>prefix.</c> belong to them.
+    /// their module is built) and the stage kinds it does not compute yet (resampler, towers, task and prompt
+    /// stages). The name itself and every name under <c>prefix.</c> belong to them.
     /// </summary>
     public static IReadOnlyList<string> OpaquePrefixes(ModelGraph graph)
     {
@@ -110,6 +122,7 @@ public static class ParameterTable
         foreach (var stage in graph.Stages)
         {
             if (stage.Kind is StageKind.PatchEmbedding or StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding
+                or StageKind.DeepPromptTokens or StageKind.QueryTokens or StageKind.ChannelPatchEmbedding
                 or StageKind.TransformerEncoder or StageKind.CrossEntropyLoss or StageKind.MseLoss or StageKind.BinaryCrossEntropyLoss
                 || stage.Kind == StageKind.ClassifierHead && !StageCatalog.IsTaskHead(stage.Spec))
                 continue;

@@ -33,6 +33,9 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(FrozenEncoderVit))]
     [InlineData(nameof(MapPooledVit))]
     [InlineData(nameof(TinyVitFiveClasses))]
+    [InlineData(nameof(VptDeepVit))]
+    [InlineData(nameof(VqtVit))]
+    [InlineData(nameof(ChannelVit))]
     public void Compile_time_table_equals_the_runtime_named_parameters(string model)
     {
         var table = ParameterTable.Of(Graph(model));
