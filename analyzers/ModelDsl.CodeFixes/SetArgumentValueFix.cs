@@ -22,7 +22,7 @@ public sealed class SetArgumentValueFix : CodeFixProvider
 {
     public override ImmutableArray<string> FixableDiagnosticIds { get; } =
         [Descriptors.WidthMismatch.Id, Descriptors.HeadsDoNotDivideWidth.Id, Descriptors.ImageNotDivisibleByPatch.Id, Descriptors.BadReference.Id,
-            Descriptors.TaskNotFound.Id, Descriptors.LossReadsWrongHead.Id, Descriptors.TaskReadTwice.Id];
+            Descriptors.TaskNotFound.Id, Descriptors.LossReadsWrongHead.Id, Descriptors.TaskReadTwice.Id, Descriptors.ChannelCountMismatch.Id];
 
     public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
 

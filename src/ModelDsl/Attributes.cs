@@ -296,6 +296,8 @@ public sealed class ChannelPatchEmbeddingAttribute : Attribute
 {
     public int PatchSize { get; set; }
     public int Dim { get; set; }
+    /// <summary>The channel count the model is built for; 0 takes it from the input's shape. Checked against the input.</summary>
+    public int Channels { get; set; }
     public bool SampleChannels { get; set; }
     public bool Frozen { get; set; }
 }

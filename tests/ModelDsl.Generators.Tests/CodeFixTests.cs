@@ -117,6 +117,13 @@ public class CodeFixTests
         Edit(Valid, ("[CrossEntropyLoss(LabelSmoothing = 0.1)]", "[CrossEntropyLoss(LabelSmoothing = 0.1, {|MD0019:Of = \"Nope\"|})]")),
         Edit(Valid, ("[CrossEntropyLoss(LabelSmoothing = 0.1)]", "[CrossEntropyLoss(LabelSmoothing = 0.1, Of = nameof(Head))]")));
 
+    // MD0040: the input's channel count.
+
+    [Fact]
+    public Task Channel_count_is_set_to_the_input_s() => Verify<SetArgumentValueFix>(
+        TokenFamilyDiagnosticTests.ChannelVit(", {|MD0040:Channels = 4|}"),
+        TokenFamilyDiagnosticTests.ChannelVit(", Channels = 3"));
+
     // MD0024, MD0026, MD0027: the one task without a head, the one head of the loss's kind.
 
     [Fact]

@@ -20,6 +20,16 @@ public class TokenFamilyDiagnosticTests
 
     private const string Also = "Classes = 10, Also = nameof(Queries)";
 
+    private const string Patches = "    [PatchEmbedding(PatchSize = 7, Dim = 64)]\n    public partial PatchEmbedding Patches { get; }\n";
+
+    private const string Positions = "    [PositionEmbedding]\n    public partial Parameter Positions { get; }\n\n";
+
+    /// <summary>ChannelViT on a 3-channel image: channel patches instead of patches, no position table of its own.</summary>
+    internal static string ChannelVit(string arguments) => Edit(Valid,
+        ("\"B,1,28,28\"", "\"B,3,28,28\""),
+        (Patches, $"    [ChannelPatchEmbedding(PatchSize = 7, Dim = 64{arguments})]\n    public partial ChannelPatchEmbedding Patches {{ get; }}\n"),
+        (Positions, ""));
+
     public static readonly IReadOnlyDictionary<string, Case> Failing = new Dictionary<string, Case>
     {
         ["deep prompts into a stage that is not an encoder"] = new("MD0019",
@@ -54,6 +64,9 @@ public class TokenFamilyDiagnosticTests
             AfterEncoder("    [Resampler(Queries = 4, Heads = 4, Dim = 32)]\n    public partial Resampler Compress { get; }",
                 ("Classes = 10", "Classes = 10, Pool = Pool.Avg, {|MD0004:Dim = 64|}")),
             ["Head", "64", "32"], Fix: "32"),
+        ["channel count that differs from the input's"] = new("MD0040",
+            ChannelVit(", {|MD0040:Channels = 4|}"),
+            ["Patches", "Channels = 4", "image", "3 channels", "[B,3,28,28]"], Fix: "3"),
     };
 
     public static readonly IReadOnlyDictionary<string, string> Passing = new Dictionary<string, string>
@@ -64,6 +77,8 @@ public class TokenFamilyDiagnosticTests
         ["resampler of another width over the encoder"] = AfterEncoder(
             "    [Resampler(Queries = 4, Heads = 4, Dim = 32, Over = nameof(Encoder))]\n    public partial Resampler Compress { get; }",
             ("Classes = 10", "Classes = 10, Pool = Pool.Avg, Dim = 32")),
+        ["MD0040 channel count equal to the input's"] = ChannelVit(", Channels = 3"),
+        ["MD0040 channel count taken from the input"] = ChannelVit(""),
     };
 
     public static TheoryData<string> FailingNames => new(Failing.Keys);

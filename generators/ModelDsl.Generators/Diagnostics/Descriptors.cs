@@ -139,6 +139,10 @@ public static class Descriptors
     public static readonly DiagnosticDescriptor FeaturePoolingSource = Error(
         "MD0039", "Feature pooling has nothing to pool",
         "'{0}' pools with {1}, which expects {2}, but {3}");
+
+    public static readonly DiagnosticDescriptor ChannelCountMismatch = Error(
+        "MD0040", "Channel count does not match the input",
+        "'{0}' has Channels = {1}, but its input '{2}' has {3} channels (shape {4}); set Channels = {3} or leave it out to take it from the input");
     public static readonly DiagnosticDescriptor TaskNotFound = Error(
         "MD0024", "Task head names no task token",
         "'{0}' has Task = \"{1}\", which {2}; a task head reads one of the model's task tokens{3}");

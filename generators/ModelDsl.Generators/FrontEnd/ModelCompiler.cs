@@ -267,6 +267,9 @@ public static partial class ModelCompiler
             }
 
             // ChannelViT: one shared single-channel projection, channel embeddings, positions shared across channels.
+            if (ParseInt(stage.Get("Channels")) is > 0 and var declared && channels is long actual && declared != actual)
+                Report(Descriptors.ChannelCountMismatch, DiagnosticTarget.Attribute(index, "Channels"), Fix(actual),
+                    stage.Member, declared, image.Name, actual, image.Shape.Text);
             Bool(stage, "SampleChannels", resolved);
             var perChannel = DerivedSize(index, stage, "PatchesPerChannel", patchTokens.Value ?? 1, resolved, "patches per channel");
             if (spec.Stages.FirstOrDefault(s => s.Kind == StageKind.PositionEmbedding) is { } positions)

@@ -14,6 +14,8 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     private readonly Linear qkv;
     private readonly Linear proj;
 
+    /// <param name="dim">The token width D.</param>
+    /// <param name="heads">Attention heads; must divide <paramref name="dim"/>.</param>
     /// <param name="causal">Each token attends only to itself and the tokens before it (a text encoder, as in CLIP).</param>
     public Attention(int dim, int heads, bool causal = false) : base(nameof(Attention))
     {

@@ -72,8 +72,8 @@ public sealed class PromptTokens : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// Inserts the prompts into <paramref name="x"/> <c>[R,T,D]</c> after position
-    /// <paramref name="after"/> (1: after the start token) <c>-> [R,T+Count,D]</c>. Per-class prompts need
+    /// Inserts the prompts into <paramref name="x"/> <c>[R,T,D]</c> after the
+    /// position given at construction (1: after the start token) <c>-> [R,T+Count,D]</c>. Per-class prompts need
     /// <c>R = Classes</c> (row r gets class r's prompts).
     /// </summary>
     public override Tensor forward(Tensor x) => Insert(x, after: 1);

@@ -15,6 +15,10 @@ public sealed class TransformerEncoder : nn.Module<Tensor, Tensor>
     // reflection-based RegisterComponents (run when a parent registers this module) skips it.
     private readonly EncoderBlock[] blocks;
 
+    /// <param name="dim">The token width D.</param>
+    /// <param name="depth">The number of blocks.</param>
+    /// <param name="heads">Attention heads per block; must divide <paramref name="dim"/>.</param>
+    /// <param name="mlpRatio">The MLP's hidden width as a multiple of <paramref name="dim"/>.</param>
     /// <param name="causal">Causal self-attention in every block (a text encoder, as in CLIP).</param>
     public TransformerEncoder(int dim, int depth, int heads, double mlpRatio, bool causal = false) : base(nameof(TransformerEncoder))
     {
