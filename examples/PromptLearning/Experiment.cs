@@ -29,6 +29,12 @@ public sealed record ExampleOptions
     public int PromptEpochs { get; init; } = DefaultPromptEpochs;
     /// <summary>Labelled images per base class for prompt tuning.</summary>
     public int Shots { get; init; } = 16;
+    /// <summary>Further labelled images per base class, disjoint from the shots, on which prompt tuning keeps its epoch of lowest validation loss; 0: the last epoch.</summary>
+    public int Validation { get; init; }
+    /// <summary>Keeps the shots and validation images out of CLIP pretraining, so that prompt tuning sees images the frozen model has not.</summary>
+    public bool HoldOut { get; init; }
+    /// <summary>A checkpoint of a pretrained <see cref="Clip"/> (such as <c>clip/last.ckpt</c> of an earlier run with the same data, seed and hold-out) to use instead of pretraining.</summary>
+    public string? ClipWeights { get; init; }
     /// <summary>Two batches of every training stage and of every evaluation.</summary>
     public bool Smoke { get; init; }
     public long Seed { get; init; }
@@ -39,7 +45,7 @@ public sealed record ExampleOptions
 
     public int EffectivePretrainEpochs => Smoke ? 1 : PretrainEpochs ?? (Full || DataFolder is not null ? DefaultFullPretrainEpochs : DefaultPretrainEpochs);
 
-    public const string Usage = "usage: dotnet run -c Release --project examples/PromptLearning -- [--full | --data DIR] [--pretrain-epochs N] [--prompt-epochs N] [--shots N] [--seed N] [--threads N] [--out DIR] [--smoke]";
+    public const string Usage = "usage: dotnet run -c Release --project examples/PromptLearning -- [--full | --data DIR] [--pretrain-epochs N] [--prompt-epochs N] [--shots N] [--validation N] [--hold-out] [--clip FILE] [--seed N] [--threads N] [--out DIR] [--smoke]";
 
     /// <summary>The options of a command line, or null when it is not valid.</summary>
     public static ExampleOptions? Parse(string[] args, TextWriter log)
@@ -56,6 +62,9 @@ public sealed record ExampleOptions
                 case "--pretrain-epochs": options = options with { PretrainEpochs = Positive("--pretrain-epochs") }; break;
                 case "--prompt-epochs": options = options with { PromptEpochs = Positive("--prompt-epochs") }; break;
                 case "--shots": options = options with { Shots = Positive("--shots") }; break;
+                case "--validation": options = options with { Validation = Positive("--validation") }; break;
+                case "--hold-out": options = options with { HoldOut = true }; break;
+                case "--clip": options = options with { ClipWeights = Next() ?? throw new ArgumentException("--clip needs a checkpoint file") }; break;
                 case "--threads": options = options with { Threads = Positive("--threads") }; break;
                 case "--seed":
                     options = options with { Seed = long.TryParse(Next(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var s) ? s : throw new ArgumentException("--seed needs a number") };
@@ -87,7 +96,8 @@ public sealed record PromptResults(
     public override string ToString()
     {
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"Data: {Data}; CLIP pretraining {PretrainEpochs} epochs (in-batch pair accuracy {PretrainAccuracy:P1}); total {Elapsed.TotalMinutes:F1} min");
+        var pretraining = PretrainEpochs == 0 ? "CLIP not pretrained here" : $"CLIP pretraining {PretrainEpochs} epochs (in-batch pair accuracy {PretrainAccuracy:P1})";
+        text.AppendLine(CultureInfo.InvariantCulture, $"Data: {Data}; {pretraining}; total {Elapsed.TotalMinutes:F1} min");
         text.AppendLine("| Method | Trainable | Base (0-4) | New (5-9) | H |");
         text.AppendLine("|---|---:|---:|---:|---:|");
         foreach (var row in Rows)
@@ -116,13 +126,27 @@ public static class Experiment
         using var _train = train;
         using var _test = test;
 
+        if (options.Validation > 0 && options.OutputDirectory is null)
+            throw new ArgumentException("--validation keeps the best epoch's checkpoint, so it needs an output folder (--out).");
+        var (shotIndex, validationIndex) = FewShot(train, BaseClasses, options.Shots, options.Validation, options.Seed);
+        using var shots = Labelled(train, shotIndex);
+        using var validation = options.Validation > 0 ? Labelled(train, validationIndex) : null;
+
         // 1. Pretraining: every image with a caption of its class from a random template.
         manual_seed(options.Seed);
         using var clip = new Clip(device);
         options.Log.WriteLine(Clip.Summary);
-        using var pairs = CaptionPairs(train, options.Seed);
-        var pretrain = clip.Fit(pairs, null, Options(options, "clip", options.EffectivePretrainEpochs, batchSize: 128, learningRate: 1e-3));
-        var pretrainAccuracy = pretrain.Epochs[^1].TrainMetrics.TryGetValue("accuracy", out var a) ? a : double.NaN;
+        var pretrainAccuracy = double.NaN;
+        if (options.ClipWeights is { } clipWeights)
+            Checkpoint.Load(clip, clipWeights);
+        else
+        {
+            var keptOut = options.HoldOut ? shotIndex.Select(p => p.Index).Concat(validationIndex.Select(p => p.Index)).ToHashSet() : [];
+            using var pretrainImages = train.Subset(Enumerable.Range(0, (int)train.Count).Select(i => (long)i).Where(i => !keptOut.Contains(i)).ToArray());
+            using var pairs = CaptionPairs(pretrainImages, options.Seed);
+            var pretrain = clip.Fit(pairs, null, Options(options, "clip", options.EffectivePretrainEpochs, batchSize: 128, learningRate: 1e-3));
+            pretrainAccuracy = pretrain.Epochs[^1].TrainMetrics.TryGetValue("accuracy", out var a) ? a : double.NaN;
+        }
         var weights = clip.state_dict();
 
         var rows = new List<PromptRow>();
@@ -136,14 +160,13 @@ public static class Experiment
                 0));
         }
 
-        using var shots = FewShot(train, BaseClasses, options.Shots, options.Seed);
         // 3. CoOp: four shared context vectors, initialised from the prompt's word embeddings.
         using (var coop = new CoOp(device))
         {
             Load(coop, weights, "text.context.ctx");
             coop.Text.Context.InitializeFrom(coop.Text.Embed.Weight.index_select(0, tensor(Vocabulary.PromptIds(), device: device)));
             coop.ClassNamesInput = Vocabulary.ClassNames(BaseClasses).to(device);
-            coop.Fit(shots, null, Options(options, "coop", options.PromptEpochs, batchSize: 16, learningRate: 2e-3));
+            KeepBest(coop, coop.Fit(shots, validation, Options(options, "coop", options.PromptEpochs, batchSize: 16, learningRate: 2e-3)), options);
             rows.Add(new("CoOp (learned context)",
                 Accuracy(i => coop.Forward(i, Vocabulary.ClassNames(BaseClasses).to(device)).Logits, test, BaseClasses, options),
                 Accuracy(i => coop.Forward(i, Vocabulary.ClassNames(NewClasses).to(device)).Logits, test, NewClasses, options),
@@ -157,7 +180,7 @@ public static class Experiment
             Load(pre, weights, "text.context.");
             pre.Text.Context.InitializeFrom(pre.Text.Embed.Weight.index_select(0, tensor(Vocabulary.PromptIds(), device: device)));
             pre.ClassNamesInput = Vocabulary.ClassNames(BaseClasses).to(device);
-            pre.Fit(shots, null, Options(options, "pre", options.PromptEpochs, batchSize: 16, learningRate: 2e-3));
+            KeepBest(pre, pre.Fit(shots, validation, Options(options, "pre", options.PromptEpochs, batchSize: 16, learningRate: 2e-3)), options);
             rows.Add(new("PRE (BiLSTM-reparameterised context)",
                 Accuracy(i => pre.Forward(i, Vocabulary.ClassNames(BaseClasses).to(device)).Logits, test, BaseClasses, options),
                 Accuracy(i => pre.Forward(i, Vocabulary.ClassNames(NewClasses).to(device)).Logits, test, NewClasses, options),
@@ -165,8 +188,19 @@ public static class Experiment
             foldDifference = FoldAndCompare(pre, Vocabulary.ClassNames(NewClasses).to(device));
         }
 
-        var data = $"{source}; {options.Shots}-shot prompt tuning on classes 0-4, {options.PromptEpochs} epochs";
-        return new PromptResults(rows, options.EffectivePretrainEpochs, pretrainAccuracy, foldDifference, clock.Elapsed, data);
+        var data = $"{source}; {options.Shots}-shot prompt tuning on classes 0-4, {options.PromptEpochs} epochs"
+            + (options.Validation > 0 ? $", best of them by validation loss on {options.Validation} more images per class" : "")
+            + (options.HoldOut ? "; shots and validation images held out of pretraining" : "")
+            + (options.ClipWeights is { } w ? $"; CLIP loaded from {w}" : "");
+        return new PromptResults(rows, options.ClipWeights is null ? options.EffectivePretrainEpochs : 0, pretrainAccuracy, foldDifference, clock.Elapsed, data);
+    }
+
+    // With a validation set, the epoch of lowest validation loss rather than the last.
+    private static void KeepBest(TorchSharp.torch.nn.Module model, TrainReport report, ExampleOptions options)
+    {
+        if (options.Validation == 0 || options.Smoke) return;
+        options.Log.WriteLine($"{model.GetType().Name}: best val_loss {report.BestValue:G4} at step {report.BestStep}");
+        Checkpoint.Load(model, report.BestCheckpointPath ?? throw new InvalidOperationException("Prompt tuning wrote no best checkpoint."));
     }
 
     // A frozen CLIP's weights into a prompted model; only the prompt parameters may be missing.
@@ -243,21 +277,32 @@ public static class Experiment
         return new TensorDataset(("image", data[FashionMnist.ImageColumn].clone()), ("text", tensor(ids, new long[] { labels.Length, Vocabulary.Length })));
     }
 
-    /// <summary><paramref name="shots"/> random training images of each of <paramref name="classes"/>, labelled by position in it.</summary>
-    public static TensorDataset FewShot(TensorDataset data, int[] classes, int shots, long seed)
+    /// <summary>
+    /// <paramref name="shots"/> random training images of each of <paramref name="classes"/> and
+    /// <paramref name="validation"/> further ones, as (image index, position of the class in <paramref name="classes"/>).
+    /// </summary>
+    public static (List<(long Index, long Label)> Shots, List<(long Index, long Label)> Validation) FewShot(TensorDataset data, int[] classes, int shots, int validation, long seed)
     {
         var random = new Random((int)seed + 1);
         var labels = data[FashionMnist.LabelColumn].data<long>().ToArray();
-        var picked = new List<long>();
-        var newLabels = new List<long>();
+        var picked = new List<(long, long)>();
+        var held = new List<(long, long)>();
         for (var c = 0; c < classes.Length; c++)
         {
-            var of = Enumerable.Range(0, labels.Length).Where(i => labels[i] == classes[c]).OrderBy(_ => random.Next()).Take(shots).ToList();
-            picked.AddRange(of.Select(i => (long)i));
-            newLabels.AddRange(of.Select(_ => (long)c));
+            var of = Enumerable.Range(0, labels.Length).Where(i => labels[i] == classes[c]).OrderBy(_ => random.Next()).ToList();
+            if (of.Count < shots + validation)
+                throw new ArgumentException($"Class {classes[c]} has {of.Count} training images; {shots} shots and {validation} validation images need {shots + validation}.");
+            picked.AddRange(of.Take(shots).Select(i => ((long)i, (long)c)));
+            held.AddRange(of.Skip(shots).Take(validation).Select(i => ((long)i, (long)c)));
         }
-        var index = tensor(picked.ToArray());
-        return new TensorDataset(("image", data[FashionMnist.ImageColumn].index_select(0, index)), ("label", tensor(newLabels.ToArray())));
+        return (picked, held);
+    }
+
+    /// <summary>The images at the given indices with their new labels, as prompt tuning's batches.</summary>
+    public static TensorDataset Labelled(TensorDataset data, List<(long Index, long Label)> picked)
+    {
+        var index = tensor(picked.Select(p => p.Index).ToArray());
+        return new TensorDataset(("image", data[FashionMnist.ImageColumn].index_select(0, index)), ("label", tensor(picked.Select(p => p.Label).ToArray())));
     }
 
     private static (TensorDataset Train, TensorDataset Test, string Source) Load(ExampleOptions options)
