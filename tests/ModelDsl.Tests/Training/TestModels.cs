@@ -79,7 +79,18 @@ internal sealed class MemoryProbeMlp(params long[] probeCalls) : TinyMlp(hidden:
 {
     private long calls;
 
+    /// <summary>The process's resident set at each probed step.</summary>
     public Dictionary<long, long> ResidentBytes { get; } = new();
+
+    /// <summary>
+    /// The resident set less the memory the GC has committed: tensors, libtorch and the runtime's native
+    /// state. The GC keeps or returns free committed memory as it sees fit (several MiB either way from one
+    /// probe to the next), so leaks are read apart: native here, managed in <see cref="LiveManagedBytes"/>.
+    /// </summary>
+    public Dictionary<long, long> NativeResidentBytes { get; } = new();
+
+    /// <summary>Bytes of live managed objects after the full collection of the probe.</summary>
+    public Dictionary<long, long> LiveManagedBytes { get; } = new();
 
     public override StepOutput TrainingStep(ImageBatch batch)
     {
@@ -88,12 +99,21 @@ internal sealed class MemoryProbeMlp(params long[] probeCalls) : TinyMlp(hidden:
             GC.Collect();
             GC.WaitForPendingFinalizers();
             GC.Collect();
+            // Hand glibc's free pages back first: after other tests the native heap is fragmented, and
+            // pages freed but kept by the allocator would read as growth of this run.
+            if (OperatingSystem.IsLinux())
+                _ = malloc_trim(0);
             using var process = Process.GetCurrentProcess();
             process.Refresh();
             ResidentBytes[calls] = process.WorkingSet64;
+            NativeResidentBytes[calls] = process.WorkingSet64 - GC.GetGCMemoryInfo().TotalCommittedBytes;
+            LiveManagedBytes[calls] = GC.GetTotalMemory(forceFullCollection: false);
         }
         return base.TrainingStep(batch);
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int malloc_trim(nuint pad);
 }
 
 /// <summary>
