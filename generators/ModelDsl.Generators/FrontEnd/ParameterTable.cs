@@ -99,6 +99,47 @@ public static class ParameterTable
                     modules.Add(("patch_embed.proj.bias", [d]));
                     break;
                 }
+                case StageKind.Resampler:
+                {
+                    var name = StageCatalog.RegisteredName(stage.Spec);
+                    long d = stage.Int("Dim");
+                    // A module lists its own parameter (latents) before its children's.
+                    modules.Add((name + ".latents", [1, stage.Int("Queries"), d]));
+                    for (var i = 0; i < stage.Int("Depth"); i++)
+                        CrossAttentionBlock(modules, $"{name}.layers.{i.ToString(CultureInfo.InvariantCulture)}", d, stage.Int("SourceDim"), Hidden(stage.Int("Dim"), stage.Double("MlpRatio")));
+                    break;
+                }
+                case StageKind.TaskTokens:
+                    direct.Add((StageCatalog.RegisteredName(stage.Spec), [1, stage.Int("Count"), stage.Int("Dim")]));
+                    break;
+                case StageKind.TaskDecoder:
+                {
+                    var name = StageCatalog.RegisteredName(stage.Spec);
+                    long d = stage.Int("Dim");
+                    for (var i = 0; i < stage.Int("Depth"); i++)
+                    {
+                        var layer = $"{name}.layers.{i.ToString(CultureInfo.InvariantCulture)}.";
+                        LayerNorm(modules, layer + "norm1", d);
+                        Linear(modules, layer + "attn.qkv", d, 3 * d);
+                        Linear(modules, layer + "attn.proj", d, d);
+                        CrossAttentionBlock(modules, layer + "cross", d, stage.Int("SourceDim"), Hidden(stage.Int("Dim"), stage.Double("MlpRatio")));
+                    }
+                    LayerNorm(modules, name + ".norm", d);
+                    break;
+                }
+                case StageKind.ClassifierHead or StageKind.RegressionHead:
+                    // A task head: Blocks.ClassifierHead and Blocks.RegressionHead register weight and bias themselves.
+                    Linear(modules, StageCatalog.RegisteredName(stage.Spec), stage.Int("Dim"),
+                        stage.Kind == StageKind.RegressionHead ? stage.Int("Outputs") : stage.Int("Classes"));
+                    break;
+                case StageKind.MaskHead:
+                {
+                    var name = StageCatalog.RegisteredName(stage.Spec);
+                    long pixelDim = stage.Int("PixelDim"), patch = stage.Int("PatchSize");
+                    Linear(modules, name + ".pixels", stage.Int("SourceDim"), patch * patch * pixelDim);
+                    Linear(modules, name + ".query", stage.Int("Dim"), pixelDim);
+                    break;
+                }
                 case StageKind.CrossEntropyLoss:
                     break;
                 default:
@@ -112,7 +153,7 @@ public static class ParameterTable
 
     /// <summary>
     /// Registered names of stages whose parameters this table does not compute: custom modules (not known before
-    /// their module is built) and the stage kinds it does not compute yet (resampler, towers, task and prompt
+    /// their module is built) and the stage kinds it does not compute yet (towers and the prompt-learning
     /// stages). The name itself and every name under <c>prefix.</c> belong to them.
     /// </summary>
     public static IReadOnlyList<string> OpaquePrefixes(ModelGraph graph)
@@ -122,9 +163,9 @@ public static class ParameterTable
         foreach (var stage in graph.Stages)
         {
             if (stage.Kind is StageKind.PatchEmbedding or StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding
-                or StageKind.DeepPromptTokens or StageKind.QueryTokens or StageKind.ChannelPatchEmbedding
-                or StageKind.TransformerEncoder or StageKind.CrossEntropyLoss or StageKind.MseLoss or StageKind.BinaryCrossEntropyLoss
-                || stage.Kind == StageKind.ClassifierHead && !StageCatalog.IsTaskHead(stage.Spec))
+                or StageKind.DeepPromptTokens or StageKind.QueryTokens or StageKind.ChannelPatchEmbedding or StageKind.Resampler
+                or StageKind.TaskTokens or StageKind.TaskDecoder or StageKind.ClassifierHead or StageKind.RegressionHead or StageKind.MaskHead
+                or StageKind.TransformerEncoder or StageKind.CrossEntropyLoss or StageKind.MseLoss or StageKind.BinaryCrossEntropyLoss)
                 continue;
             prefixes.Add(StageCatalog.RegisteredName(stage.Spec));
         }
@@ -188,6 +229,19 @@ public static class ParameterTable
     {
         list.Add((name + ".weight", [outFeatures, inFeatures]));
         list.Add((name + ".bias", [outFeatures]));
+    }
+
+    // Blocks.CrossAttentionBlock: pre-norm cross-attention from D-wide queries over a Ds-wide source, then an MLP.
+    private static void CrossAttentionBlock(List<(string, long[])> list, string name, long dim, long sourceDim, long hidden)
+    {
+        LayerNorm(list, name + ".norm_q", dim);
+        LayerNorm(list, name + ".norm_kv", sourceDim);
+        Linear(list, name + ".attn.q", dim, dim);
+        Linear(list, name + ".attn.kv", sourceDim, 2 * dim);
+        Linear(list, name + ".attn.proj", dim, dim);
+        LayerNorm(list, name + ".norm2", dim);
+        Linear(list, name + ".mlp.fc1", dim, hidden);
+        Linear(list, name + ".mlp.fc2", hidden, dim);
     }
 
     private static void LayerNorm(List<(string, long[])> list, string name, long dim)

@@ -36,6 +36,9 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(VptDeepVit))]
     [InlineData(nameof(VqtVit))]
     [InlineData(nameof(ChannelVit))]
+    [InlineData(nameof(ResampledVit))]
+    [InlineData(nameof(FourTaskVit))]
+    [InlineData(nameof(AngleOnlyVit))]
     public void Compile_time_table_equals_the_runtime_named_parameters(string model)
     {
         var table = ParameterTable.Of(Graph(model));
@@ -222,6 +225,8 @@ public sealed class ParameterTableTests : IDisposable
             nameof(VqtVit) => new VqtVit(CPU),
             nameof(ResampledVit) => new ResampledVit(CPU),
             nameof(ChannelVit) => new ChannelVit(CPU),
+            nameof(FourTaskVit) => new FourTaskVit(CPU),
+            nameof(AngleOnlyVit) => new AngleOnlyVit(CPU),
             _ => new TinyVitFiveClasses(CPU),
         };
     }
