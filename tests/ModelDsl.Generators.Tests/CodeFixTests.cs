@@ -124,6 +124,18 @@ public class CodeFixTests
         TokenFamilyDiagnosticTests.ChannelVit(", {|MD0040:Channels = 4|}"),
         TokenFamilyDiagnosticTests.ChannelVit(", Channels = 3"));
 
+    // MD0035, MD0037: a position table as long as the text; per-class prompts for the class rows.
+
+    [Fact]
+    public Task Max_length_is_set_to_the_text_length() => Verify<SetArgumentValueFix>(
+        Edit(PromptDiagnosticTests.Prompted, ("    [PromptTokens(Count = 4)]\n    public partial PromptTokens Context { get; }\n\n", ""), ("\"C,8\"", "\"C,20\""), ("MaxLength = 16", "{|MD0035:MaxLength = 16|}")),
+        Edit(PromptDiagnosticTests.Prompted, ("    [PromptTokens(Count = 4)]\n    public partial PromptTokens Context { get; }\n\n", ""), ("\"C,8\"", "\"C,20\""), ("MaxLength = 16", "MaxLength = 20")));
+
+    [Fact]
+    public Task Per_class_prompt_count_is_set_to_the_class_rows() => Verify<SetArgumentValueFix>(
+        Edit(PromptDiagnosticTests.Prompted, ("\"C,8\"", "\"5,8\""), ("[PromptTokens(Count = 4)]", "[PromptTokens(Count = 4, PerClass = true, {|MD0037:Classes = 3|})]")),
+        Edit(PromptDiagnosticTests.Prompted, ("\"C,8\"", "\"5,8\""), ("[PromptTokens(Count = 4)]", "[PromptTokens(Count = 4, PerClass = true, Classes = 5)]")));
+
     // MD0024, MD0026, MD0027: the one task without a head, the one head of the loss's kind.
 
     [Fact]
