@@ -24,9 +24,14 @@ public static class ParameterTable
     public static IReadOnlyList<(string Name, long[] Shape)> Of(ModelGraph graph)
     {
         if (graph is null) throw new ArgumentNullException(nameof(graph));
+        return Of(graph.Stages);
+    }
+
+    private static List<(string Name, long[] Shape)> Of(IEnumerable<GraphStage> stages)
+    {
         var direct = new List<(string, long[])>();
         var modules = new List<(string, long[])>();
-        foreach (var stage in graph.Stages)
+        foreach (var stage in stages)
         {
             switch (stage.Kind)
             {
@@ -140,6 +145,17 @@ public static class ParameterTable
                     Linear(modules, name + ".query", stage.Int("Dim"), pixelDim);
                     break;
                 }
+                case StageKind.Tower when stage.Inner.Count > 0:
+                {
+                    // The tower's module is registered under the member's name: its own table, prefixed.
+                    var name = StageCatalog.RegisteredName(stage.Spec);
+                    modules.AddRange(Of(stage.Inner).Select(p => (name + "." + p.Name, p.Shape)));
+                    break;
+                }
+                case StageKind.CosineLogits:
+                    if (stage.Bool("LearnScale"))
+                        modules.Add((StageCatalog.RegisteredName(stage.Spec) + ".logit_scale", []));
+                    break;
                 case StageKind.CrossEntropyLoss:
                     break;
                 default:
@@ -153,16 +169,27 @@ public static class ParameterTable
 
     /// <summary>
     /// Registered names of stages whose parameters this table does not compute: custom modules (not known before
-    /// their module is built) and the stage kinds it does not compute yet (towers and the prompt-learning
-    /// stages). The name itself and every name under <c>prefix.</c> belong to them.
+    /// their module is built) and the stage kinds it does not compute yet (token embedding, prompt tokens,
+    /// feature projection), also inside towers. The name itself and every name under <c>prefix.</c> belong to them.
     /// </summary>
     public static IReadOnlyList<string> OpaquePrefixes(ModelGraph graph)
     {
         if (graph is null) throw new ArgumentNullException(nameof(graph));
+        return OpaquePrefixes(graph.Stages);
+    }
+
+    private static List<string> OpaquePrefixes(IEnumerable<GraphStage> stages)
+    {
         var prefixes = new List<string>();
-        foreach (var stage in graph.Stages)
+        foreach (var stage in stages)
         {
-            if (stage.Kind is StageKind.PatchEmbedding or StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding
+            if (stage.Kind == StageKind.Tower && stage.Inner.Count > 0)
+            {
+                var name = StageCatalog.RegisteredName(stage.Spec);
+                prefixes.AddRange(OpaquePrefixes(stage.Inner).Select(p => name + "." + p));
+                continue;
+            }
+            if (stage.Kind is StageKind.CosineLogits or StageKind.PatchEmbedding or StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding
                 or StageKind.DeepPromptTokens or StageKind.QueryTokens or StageKind.ChannelPatchEmbedding or StageKind.Resampler
                 or StageKind.TaskTokens or StageKind.TaskDecoder or StageKind.ClassifierHead or StageKind.RegressionHead or StageKind.MaskHead
                 or StageKind.TransformerEncoder or StageKind.CrossEntropyLoss or StageKind.MseLoss or StageKind.BinaryCrossEntropyLoss)

@@ -39,6 +39,7 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(ResampledVit))]
     [InlineData(nameof(FourTaskVit))]
     [InlineData(nameof(AngleOnlyVit))]
+    [InlineData(nameof(ExemplarMatcher))]
     public void Compile_time_table_equals_the_runtime_named_parameters(string model)
     {
         var table = ParameterTable.Of(Graph(model));
@@ -227,6 +228,7 @@ public sealed class ParameterTableTests : IDisposable
             nameof(ChannelVit) => new ChannelVit(CPU),
             nameof(FourTaskVit) => new FourTaskVit(CPU),
             nameof(AngleOnlyVit) => new AngleOnlyVit(CPU),
+            nameof(ExemplarMatcher) => new ExemplarMatcher(CPU),
             _ => new TinyVitFiveClasses(CPU),
         };
     }
@@ -237,7 +239,7 @@ public sealed class ParameterTableTests : IDisposable
         var compilation = Compilation.Value;
         var type = compilation.GetSymbolsWithName(model, SymbolFilter.Type).OfType<INamedTypeSymbol>().Single();
         var spec = DeclarationReader.Read(type, default);
-        return ModelCompiler.Compile(spec).Graph;
+        return ModelCompiler.Compile(spec, DeclarationReader.ReadTowers(type, default)).Graph;
     }
 
     private static readonly Lazy<CSharpCompilation> Compilation = new(() =>
