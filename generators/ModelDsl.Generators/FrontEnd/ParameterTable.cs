@@ -152,6 +152,18 @@ public static class ParameterTable
                     modules.AddRange(Of(stage.Inner).Select(p => (name + "." + p.Name, p.Shape)));
                     break;
                 }
+                case StageKind.TokenEmbedding:
+                {
+                    // Blocks.TokenEmbedding registers its word table and its own position table.
+                    var name = StageCatalog.RegisteredName(stage.Spec);
+                    long d = stage.Int("Dim");
+                    modules.Add((name + ".weight", [stage.Int("Vocab"), d]));
+                    modules.Add((name + ".positions", [stage.Int("MaxLength"), d]));
+                    break;
+                }
+                case StageKind.FeatureProjection:
+                    modules.Add((StageCatalog.RegisteredName(stage.Spec) + ".weight", [stage.Int("Dim"), stage.Int("InDim")]));
+                    break;
                 case StageKind.CosineLogits:
                     if (stage.Bool("LearnScale"))
                         modules.Add((StageCatalog.RegisteredName(stage.Spec) + ".logit_scale", []));
@@ -169,8 +181,7 @@ public static class ParameterTable
 
     /// <summary>
     /// Registered names of stages whose parameters this table does not compute: custom modules (not known before
-    /// their module is built) and the stage kinds it does not compute yet (token embedding, prompt tokens,
-    /// feature projection), also inside towers. The name itself and every name under <c>prefix.</c> belong to them.
+    /// their module is built) and prompt tokens (their reparameterisation encoder), also inside towers. The name itself and every name under <c>prefix.</c> belong to them.
     /// </summary>
     public static IReadOnlyList<string> OpaquePrefixes(ModelGraph graph)
     {
@@ -189,7 +200,7 @@ public static class ParameterTable
                 prefixes.AddRange(OpaquePrefixes(stage.Inner).Select(p => name + "." + p));
                 continue;
             }
-            if (stage.Kind is StageKind.CosineLogits or StageKind.PatchEmbedding or StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding
+            if (stage.Kind is StageKind.CosineLogits or StageKind.TokenEmbedding or StageKind.FeatureProjection or StageKind.PatchEmbedding or StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding
                 or StageKind.DeepPromptTokens or StageKind.QueryTokens or StageKind.ChannelPatchEmbedding or StageKind.Resampler
                 or StageKind.TaskTokens or StageKind.TaskDecoder or StageKind.ClassifierHead or StageKind.RegressionHead or StageKind.MaskHead
                 or StageKind.TransformerEncoder or StageKind.CrossEntropyLoss or StageKind.MseLoss or StageKind.BinaryCrossEntropyLoss)

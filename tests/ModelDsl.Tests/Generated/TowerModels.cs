@@ -43,3 +43,19 @@ public partial class ExemplarMatcher
     [CrossEntropyLoss]
     public partial CrossEntropyLoss Loss { get; }
 }
+
+/// <summary>A small causal text encoder: word ids, a causal encoder, the end token's projected feature.</summary>
+[Model]
+public partial class TinyTextEncoder
+{
+    public partial TinyTextEncoderOutput Forward([Shape("B,8")] Tensor text);
+
+    [TokenEmbedding(Vocab = 40, Dim = 32, MaxLength = 16)]
+    public partial TokenEmbedding Embed { get; }
+
+    [TransformerEncoder(Depth = 1, Heads = 2, Causal = true)]
+    public partial TransformerEncoder Encoder { get; }
+
+    [FeatureProjection(Dim = 16, Pool = FeaturePool.EndToken, EndToken = 2)]
+    public partial FeatureProjection Projection { get; }
+}

@@ -40,6 +40,7 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(FourTaskVit))]
     [InlineData(nameof(AngleOnlyVit))]
     [InlineData(nameof(ExemplarMatcher))]
+    [InlineData(nameof(TinyTextEncoder))]
     public void Compile_time_table_equals_the_runtime_named_parameters(string model)
     {
         var table = ParameterTable.Of(Graph(model));
@@ -229,6 +230,7 @@ public sealed class ParameterTableTests : IDisposable
             nameof(FourTaskVit) => new FourTaskVit(CPU),
             nameof(AngleOnlyVit) => new AngleOnlyVit(CPU),
             nameof(ExemplarMatcher) => new ExemplarMatcher(CPU),
+            nameof(TinyTextEncoder) => new TinyTextEncoder(CPU),
             _ => new TinyVitFiveClasses(CPU),
         };
     }
