@@ -16,8 +16,8 @@ namespace ModelDsl.CodeFixes;
 /// (MD0004), the nearest divisor for heads (MD0005), a patch size that divides the image (MD0006),
 /// the one stage of the right kind for a reference (MD0019: <c>nameof(Head)</c>), the one head of the
 /// right kind for a loss (MD0026), the one task no head reads yet (MD0024, MD0027: <c>"Angle"</c>), the
-/// input's channel count (MD0040), a position table long enough for the text (MD0035) and the class
-/// count of per-class prompts (MD0037).
+/// input's channel count (MD0040), a position table long enough for the text (MD0035), the class
+/// count of per-class prompts (MD0037) and a count of vocabulary tokens that ends at the vocabulary's last id (MD0041).
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(SetArgumentValueFix)), Shared]
 public sealed class SetArgumentValueFix : CodeFixProvider
@@ -25,7 +25,7 @@ public sealed class SetArgumentValueFix : CodeFixProvider
     public override ImmutableArray<string> FixableDiagnosticIds { get; } =
         [Descriptors.WidthMismatch.Id, Descriptors.HeadsDoNotDivideWidth.Id, Descriptors.ImageNotDivisibleByPatch.Id, Descriptors.BadReference.Id,
             Descriptors.TaskNotFound.Id, Descriptors.LossReadsWrongHead.Id, Descriptors.TaskReadTwice.Id, Descriptors.ChannelCountMismatch.Id,
-            Descriptors.TokenSequenceTooLong.Id, Descriptors.PerClassPromptCount.Id];
+            Descriptors.TokenSequenceTooLong.Id, Descriptors.PerClassPromptCount.Id, Descriptors.VocabularyTokensOutOfRange.Id];
 
     public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
 

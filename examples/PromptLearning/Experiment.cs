@@ -42,10 +42,14 @@ public sealed record ExampleOptions
     public string? OutputDirectory { get; init; }
     public Device? Device { get; init; }
     public TextWriter Log { get; init; } = TextWriter.Null;
+    /// <summary>Runs the compositional experiment (CSP) instead of base-to-new prompt learning.</summary>
+    public bool Compositional { get; init; }
+    /// <summary>How often a pretraining caption of the compositional experiment names the image's attribute (never for a held-out pair).</summary>
+    public double MentionRate { get; init; } = PromptLearningExample.Compositional.DefaultMentionRate;
 
     public int EffectivePretrainEpochs => Smoke ? 1 : PretrainEpochs ?? (Full || DataFolder is not null ? DefaultFullPretrainEpochs : DefaultPretrainEpochs);
 
-    public const string Usage = "usage: dotnet run -c Release --project examples/PromptLearning -- [--full | --data DIR] [--pretrain-epochs N] [--prompt-epochs N] [--shots N] [--validation N] [--hold-out] [--clip FILE] [--seed N] [--threads N] [--out DIR] [--smoke]";
+    public const string Usage = "usage: dotnet run -c Release --project examples/PromptLearning -- [--full | --data DIR] [--pretrain-epochs N] [--prompt-epochs N] [--shots N] [--validation N] [--hold-out] [--clip FILE] [--seed N] [--threads N] [--out DIR] [--smoke] [--csp [--mention P]]";
 
     /// <summary>The options of a command line, or null when it is not valid.</summary>
     public static ExampleOptions? Parse(string[] args, TextWriter log)
@@ -71,6 +75,13 @@ public sealed record ExampleOptions
                     break;
                 case "--out": options = options with { OutputDirectory = Next() ?? throw new ArgumentException("--out needs a folder") }; break;
                 case "--smoke": options = options with { Smoke = true }; break;
+                case "--csp": options = options with { Compositional = true }; break;
+                case "--mention":
+                    options = options with
+                    {
+                        MentionRate = double.TryParse(Next(), NumberStyles.Float, CultureInfo.InvariantCulture, out var p) && p is >= 0 and <= 1 ? p : throw new ArgumentException("--mention needs a rate between 0 and 1"),
+                    };
+                    break;
                 default: return null;
             }
         }
@@ -204,7 +215,7 @@ public static class Experiment
     }
 
     // A frozen CLIP's weights into a prompted model; only the prompt parameters may be missing.
-    private static void Load(TorchSharp.torch.nn.Module model, Dictionary<string, Tensor> weights, string promptPrefix)
+    internal static void Load(TorchSharp.torch.nn.Module model, Dictionary<string, Tensor> weights, string promptPrefix)
     {
         var (missing, unexpected) = model.load_state_dict(weights, strict: false);
         var notPrompt = missing.Where(m => !m.StartsWith(promptPrefix, StringComparison.Ordinal)).ToList();
@@ -224,7 +235,7 @@ public static class Experiment
         return (before - after).abs().max().item<float>();
     }
 
-    private static TrainOptions Options(ExampleOptions options, string name, int epochs, int batchSize, double learningRate)
+    internal static TrainOptions Options(ExampleOptions options, string name, int epochs, int batchSize, double learningRate)
     {
         var train = new TrainOptions
         {
@@ -305,7 +316,7 @@ public static class Experiment
         return new TensorDataset(("image", data[FashionMnist.ImageColumn].index_select(0, index)), ("label", tensor(picked.Select(p => p.Label).ToArray())));
     }
 
-    private static (TensorDataset Train, TensorDataset Test, string Source) Load(ExampleOptions options)
+    internal static (TensorDataset Train, TensorDataset Test, string Source) Load(ExampleOptions options)
     {
         if (options.DataFolder is { } folder)
         {

@@ -156,3 +156,44 @@ public partial class Pre
     [CrossEntropyLoss]
     public partial CrossEntropyLoss Loss { get; }
 }
+
+/// <summary>
+/// CSP's text tower: the frozen text encoder reading "a photo of {attribute} {object}", where the
+/// attribute and object are concept ids whose vectors are learned (one per attribute, one per class).
+/// </summary>
+[Model]
+public partial class CspText
+{
+    public partial CspTextOutput Forward([Shape("C,8")] Tensor pairPrompts);
+
+    [TokenEmbedding(Vocab = Vocabulary.Size, Dim = 64, MaxLength = 16, Frozen = true)]
+    public partial TokenEmbedding Embed { get; }
+
+    [VocabularyTokens(First = Vocabulary.FirstConcept, Count = Vocabulary.Concepts)]
+    public partial VocabularyTokens Concepts { get; }
+
+    [TransformerEncoder(Depth = 2, Heads = 4, Causal = true, Frozen = true)]
+    public partial TransformerEncoder Encoder { get; }
+
+    [FeatureProjection(Dim = 32, Pool = FeaturePool.EndToken, EndToken = Vocabulary.End, Frozen = true)]
+    public partial FeatureProjection Projection { get; }
+}
+
+/// <summary>CSP: a frozen CLIP whose only trainable part is the attribute and object vocabulary.</summary>
+[Model]
+public partial class Csp
+{
+    public partial CspOutput Forward([Shape("B,1,28,28")] Tensor image, [Shape("C,8")] Tensor pairPrompts);
+
+    [Tower(Frozen = true)]
+    public partial ImageEncoder Image { get; }
+
+    [Tower]
+    public partial CspText Text { get; }
+
+    [CosineLogits(nameof(Image), nameof(Text), LearnScale = true, Frozen = true)]
+    public partial CosineLogits Logits { get; }
+
+    [CrossEntropyLoss]
+    public partial CrossEntropyLoss Loss { get; }
+}

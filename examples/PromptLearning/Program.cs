@@ -23,9 +23,8 @@ public static class Program
             return 2;
         }
 
-        var results = Experiment.Run(options);
         Console.WriteLine();
-        Console.WriteLine(results);
+        Console.WriteLine(options.Compositional ? Compositional.Run(options) : Experiment.Run(options));
         return 0;
     }
 }

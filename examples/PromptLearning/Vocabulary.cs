@@ -7,7 +7,9 @@ namespace PromptLearningExample;
 
 /// <summary>
 /// A tiny word-level vocabulary for captions of Fashion-MNIST: ids 0-2 are padding, start and
-/// end; then the template words and the words of the ten class names.
+/// end; then the template words, the words of the ten class names, the attribute words of the
+/// compositional experiment, and last one concept id per attribute and per class (CSP's learned
+/// vocabulary: no caption contains them, so pretraining leaves their rows untrained).
 /// </summary>
 public static class Vocabulary
 {
@@ -34,11 +36,26 @@ public static class Vocabulary
     /// <summary>The hand-written prompt, which is also CoOp's context initialisation.</summary>
     public const string Prompt = "a photo of a";
 
+    /// <summary>The attributes of the compositional experiment (CSP), as words.</summary>
+    public static readonly string[] AttributeWords = ["rotated", "inverted", "blurred"];
+
+    /// <summary>The template of compositional prompts (CSP's "a photo of {attribute} {object}"), short enough for 8 tokens.</summary>
+    public const string PairPrompt = "a photo of";
+
+    /// <summary>The first concept id: attribute a is <c>FirstConcept + a</c>, class c is <c>FirstConcept + 3 + c</c>.</summary>
+    public const int FirstConcept = 26;
+
+    /// <summary>Concept ids: one per attribute, then one per class.</summary>
+    public const int Concepts = 13;
+
     private static readonly string[] Words =
         new[] { "<pad>", "<start>", "<end>" }
             .Concat(Templates.SelectMany(t => t.Split(' ')).Where(w => w != "{}"))
             .Concat(ClassWords.SelectMany(w => w))
+            .Concat(AttributeWords)
             .Distinct()
+            .Concat(AttributeWords.Select(w => $"<{w}>"))
+            .Concat(ClassWords.Select(w => $"<{string.Join("-", w)}>"))
             .ToArray();
 
     private static readonly Dictionary<string, int> Ids = Words.Select((w, i) => (w, i)).ToDictionary(p => p.w, p => p.i);
@@ -47,6 +64,8 @@ public static class Vocabulary
     {
         if (Words.Length > Size)
             throw new InvalidOperationException($"The vocabulary has {Words.Length} words; Size is {Size}.");
+        if (Id("<rotated>") != FirstConcept || Words.Length - FirstConcept != Concepts)
+            throw new InvalidOperationException($"The concept ids start at {Id("<rotated>")} and number {Words.Length - Id("<rotated>")}; FirstConcept is {FirstConcept} and Concepts {Concepts}.");
     }
 
     public static int Id(string word) => Ids.TryGetValue(word, out var id) ? id : throw new ArgumentException($"'{word}' is not in the vocabulary.", nameof(word));
@@ -77,4 +96,27 @@ public static class Vocabulary
 
     /// <summary>The ids of the hand-written prompt's words, for initialising the context from their embeddings.</summary>
     public static long[] PromptIds() => Prompt.Split(' ').Select(w => (long)Id(w)).ToArray();
+
+    /// <summary>The words of an attribute-object pair: "rotated ankle boot".</summary>
+    public static IEnumerable<string> PairWords(int attribute, int label) => ClassWords[label].Prepend(AttributeWords[attribute]);
+
+    /// <summary>Hand-written pair prompts [pairs.Count, Length]: "a photo of rotated ankle boot".</summary>
+    public static Tensor PairPrompts(IReadOnlyList<(int Attribute, int Label)> pairs) =>
+        tensor(pairs.SelectMany(p => Encode(PairPrompt.Split(' ').Concat(PairWords(p.Attribute, p.Label)))).ToArray(), new long[] { pairs.Count, Length });
+
+    /// <summary>Pair names for CoOp's context, [pairs.Count, Length]: "rotated ankle boot".</summary>
+    public static Tensor PairNames(IReadOnlyList<(int Attribute, int Label)> pairs) =>
+        tensor(pairs.SelectMany(p => Encode(PairWords(p.Attribute, p.Label))).ToArray(), new long[] { pairs.Count, Length });
+
+    /// <summary>CSP's prompts [pairs.Count, Length]: "a photo of" and the pair's two concept ids.</summary>
+    public static Tensor ConceptPrompts(IReadOnlyList<(int Attribute, int Label)> pairs) =>
+        tensor(pairs.SelectMany(p => Encode(PairPrompt.Split(' ').Append($"<{AttributeWords[p.Attribute]}>").Append($"<{string.Join("-", ClassWords[p.Label])}>"))).ToArray(),
+            new long[] { pairs.Count, Length });
+
+    /// <summary>
+    /// The word ids each concept stands for, in concept order (an attribute's word; a class's one or
+    /// two words), so that CSP starts from the pretrained words' mean embedding.
+    /// </summary>
+    public static IEnumerable<long[]> ConceptWordIds() =>
+        AttributeWords.Select(w => new long[] { Id(w) }).Concat(ClassWords.Select(words => words.Select(w => (long)Id(w)).ToArray()));
 }

@@ -408,6 +408,23 @@ public sealed class PromptTokensAttribute : Attribute
     public bool Frozen { get; set; }
 }
 
+/// <summary>
+/// Learnable vectors for the token ids <c>First .. First+Count-1</c> of the [TokenEmbedding] declared
+/// right before it (CSP: one vector per attribute and per object, written into a fixed template;
+/// new special tokens of a frozen model): those ids read this <c>[Count,Dim]</c> table, the others
+/// the embedding's. The sequence shape is unchanged.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class VocabularyTokensAttribute : Attribute
+{
+    /// <summary>The first learned id.</summary>
+    public int First { get; set; }
+    /// <summary>How many consecutive ids are learned; <c>First + Count</c> may not exceed the vocabulary.</summary>
+    public int Count { get; set; }
+    public int Dim { get; set; }
+    public bool Frozen { get; set; }
+}
+
 /// <summary>Which token a feature projection reads.</summary>
 public enum FeaturePool
 {

@@ -136,6 +136,13 @@ public class CodeFixTests
         Edit(PromptDiagnosticTests.Prompted, ("\"C,8\"", "\"5,8\""), ("[PromptTokens(Count = 4)]", "[PromptTokens(Count = 4, PerClass = true, {|MD0037:Classes = 3|})]")),
         Edit(PromptDiagnosticTests.Prompted, ("\"C,8\"", "\"5,8\""), ("[PromptTokens(Count = 4)]", "[PromptTokens(Count = 4, PerClass = true, Classes = 5)]")));
 
+    // MD0041: vocabulary tokens up to the vocabulary's last id.
+
+    [Fact]
+    public Task Vocabulary_token_count_is_set_to_end_at_the_last_id() => Verify<SetArgumentValueFix>(
+        PromptDiagnosticTests.WithVocabulary("First = 30, {|MD0041:Count = 13|}"),
+        PromptDiagnosticTests.WithVocabulary("First = 30, Count = 10"));
+
     // MD0024, MD0026, MD0027: the one task without a head, the one head of the loss's kind.
 
     [Fact]

@@ -89,6 +89,10 @@ public class PromptDiagnosticTests
 
     private const string ContextMember = "    [PromptTokens(Count = 4)]\n    public partial PromptTokens Context { get; }\n\n";
 
+    /// <summary><see cref="Prompted"/> with CSP's learned vocabulary (the given arguments) declared before the prompts.</summary>
+    internal static string WithVocabulary(string arguments) =>
+        Edit(Prompted, ("    [PromptTokens(Count = 4)]", $"    [VocabularyTokens({arguments})]\n    public partial VocabularyTokens Concepts {{ get; }}\n\n    [PromptTokens(Count = 4)]"));
+
     public static readonly IReadOnlyDictionary<string, Case> Failing = new Dictionary<string, Case>
     {
         ["MD0035 more prompts than the position table holds"] = new("MD0035",
@@ -114,6 +118,18 @@ public class PromptDiagnosticTests
                 ("    [Tower]\n    public partial ImageTower Image { get; }\n\n    [Tower]\n    public partial TextTower Text { get; }\n\n    [CosineLogits(nameof(Image), nameof(Text), LearnScale = true)]\n    public partial CosineLogits Logits { get; }\n\n    [ContrastiveLoss]\n    public partial ContrastiveLoss Loss { get; }\n",
                  "    [Tower]\n    public partial TextTower Text { get; }\n")),
             ["'Projection' pools with FeaturePool.EndToken", "expects token ids with an end token", "its tokens come from 'Encoder'"]),
+        ["MD0041 vocabulary tokens past the last id"] = new("MD0041",
+            WithVocabulary("First = 30, {|MD0041:Count = 13|}"),
+            ["'Concepts' learns the ids 30..42", "'Embed' has Vocab = 40 (ids 0..39)", "expected Count in 1..10, so that First + Count <= 40"], Fix: "10"),
+        ["MD0041 first vocabulary token outside the vocabulary"] = new("MD0041",
+            WithVocabulary("{|MD0041:First = 40|}, Count = 2"),
+            ["'Concepts' learns the ids 40..41", "expected First in 0..39"]),
+        ["MD0008 no vocabulary tokens"] = new("MD0008",
+            WithVocabulary("First = 30, {|MD0008:Count = 0|}"),
+            ["'Concepts' has Count = 0", "expected a positive number of learned ids"]),
+        ["MD0036 vocabulary tokens after the prompts"] = new("MD0036",
+            Edit(Prompted, ("    [TransformerEncoder", "    [{|MD0036:VocabularyTokens(First = 27, Count = 13)|}]\n    public partial VocabularyTokens Concepts { get; }\n\n    [TransformerEncoder")),
+            ["'Concepts' places prompt tokens into the output [C,12,64] of 'Context', a [PromptTokens] stage"]),
         ["MD0039 end token outside the vocabulary"] = new("MD0039",
             Edit(Prompted, ("EndToken = 2", "{|MD0039:EndToken = 40|}")),
             ["EndToken = 40 is not an id of the vocabulary 0..39"]),
@@ -125,6 +141,8 @@ public class PromptDiagnosticTests
         ["MD0036 prompts right after the embedding, reparameterised"] = Edit(Prompted, ("[PromptTokens(Count = 4)]", "[PromptTokens(Count = 4, Reparameterize = Reparam.BiLstm, Hidden = 16)]")),
         ["MD0037 per-class prompts with the class count inferred"] = Edit(Prompted, ("\"C,8\"", "\"5,8\""), ("[PromptTokens(Count = 4)]", "[PromptTokens(Count = 4, PerClass = true, Reparameterize = Reparam.Mlp)]")),
         ["MD0038 contrastive loss over image-caption pairs"] = Clip,
+        ["MD0041 vocabulary tokens that end at the last id, before prompts"] = WithVocabulary("First = 27, Count = 13"),
+        ["MD0041 one vocabulary token at id 0"] = WithVocabulary("First = 0, Count = 1"),
         ["MD0039 average pooling without a CLS token"] = Edit(Clip,
             ("    [ClsToken]\n    public partial Parameter Cls { get; }\n\n", ""), ("Pool = FeaturePool.Cls", "Pool = FeaturePool.Avg")),
     };
@@ -162,7 +180,7 @@ public class PromptDiagnosticTests
         var run = TestCompilation.RunGenerator(TestCompilation.Create(
             Repo.ReadText("examples/PromptLearning/Models.cs"), Repo.ReadText("examples/PromptLearning/Vocabulary.cs")));
 
-        foreach (var name in new[] { "CoOpText", "PreText", "Clip", "CoOp" })
+        foreach (var name in new[] { "CoOpText", "PreText", "Clip", "CoOp", "CspText" })
         {
             var source = System.Linq.Enumerable.Single(run.Result.GeneratedSources, s => s.HintName == $"PromptLearningExample.{name}.g.cs");
             Snapshot.Verify("PromptLearning." + name, source.SourceText.ToString().Replace("\r\n", "\n"));

@@ -143,6 +143,10 @@ public static class Descriptors
     public static readonly DiagnosticDescriptor ChannelCountMismatch = Error(
         "MD0040", "Channel count does not match the input",
         "'{0}' has Channels = {1}, but its input '{2}' has {3} channels (shape {4}); set Channels = {3} or leave it out to take it from the input");
+
+    public static readonly DiagnosticDescriptor VocabularyTokensOutOfRange = Error(
+        "MD0041", "Vocabulary tokens lie outside the vocabulary",
+        "'{0}' learns the ids {1}..{2}, but '{3}' has Vocab = {4} (ids 0..{5}); expected {6}");
     public static readonly DiagnosticDescriptor TaskNotFound = Error(
         "MD0024", "Task head names no task token",
         "'{0}' has Task = \"{1}\", which {2}; a task head reads one of the model's task tokens{3}");

@@ -36,6 +36,7 @@ internal static partial class ModelEmitter
         StageKind.CosineLogits => $"private readonly {Blocks}.CosineLogits {Registered(stage)};",
         StageKind.TokenEmbedding => $"private readonly {Blocks}.TokenEmbedding {Registered(stage)};",
         StageKind.PromptTokens => $"private readonly {Blocks}.PromptTokens {Registered(stage)};",
+        StageKind.VocabularyTokens => $"private readonly {Blocks}.VocabularyTokens {Registered(stage)};",
         StageKind.FeatureProjection => $"private readonly {Blocks}.FeatureProjection {Registered(stage)};",
         StageKind.ContrastiveLoss => $"private readonly {Blocks}.ContrastiveLoss {Registered(stage)};",
         _ => null,
@@ -48,6 +49,7 @@ internal static partial class ModelEmitter
         StageKind.CosineLogits => $"{Registered(stage)} = new {Blocks}.CosineLogits(scale: {Number(stage.Double("Scale"))}, learnScale: {(stage.Bool("LearnScale") ? "true" : "false")});",
         StageKind.TokenEmbedding => $"{Registered(stage)} = new {Blocks}.TokenEmbedding(vocab: {stage.Int("Vocab")}, dim: {stage.Int("Dim")}, maxLength: {stage.Int("MaxLength")});",
         StageKind.PromptTokens => $"{Registered(stage)} = new {Blocks}.PromptTokens(count: {stage.Int("Count")}, dim: {stage.Int("Dim")}, classes: {stage.Int("Classes")}, reparameterize: global::ModelDsl.Reparam.{stage.Text("Reparameterize")}, hidden: {stage.Int("Hidden")}, residual: {(stage.Bool("Residual") ? "true" : "false")});",
+        StageKind.VocabularyTokens => $"{Registered(stage)} = new {Blocks}.VocabularyTokens(first: {stage.Int("First")}, count: {stage.Int("Count")}, dim: {stage.Int("Dim")});",
         StageKind.FeatureProjection => $"{Registered(stage)} = new {Blocks}.FeatureProjection(dim: {stage.Int("InDim")}, outDim: {stage.Int("Dim")});",
         StageKind.ContrastiveLoss => $"{Registered(stage)} = new {Blocks}.ContrastiveLoss();",
         _ => null,
@@ -118,7 +120,7 @@ internal static partial class ModelEmitter
 // Family 1: token ids with prompt tokens, the projected feature, the contrastive training step.
 internal static partial class ModelEmitter
 {
-    // Token ids -> vectors, prompts placed, then positions over the whole sequence. Returns whether
+    // Token ids -> vectors, learned vocabulary vectors in place of theirs, prompts placed, then positions over the whole sequence. Returns whether
     // the forward pass has a token sequence `x`.
     private static bool WriteTokenEmbedding(CodeWriter w, ModelGraph graph)
     {
@@ -128,6 +130,8 @@ internal static partial class ModelEmitter
             return false;
         w.Line(Shaped($"var x = {Registered(embedding)}.forward({embedding.Text("Input")});", embedding.Output));
         var last = embedding;
+        foreach (var vocabulary in stages.Where(s => s.Kind == StageKind.VocabularyTokens && s.Bool("Placed")))
+            w.Line(Shaped($"x = {Registered(vocabulary)}.forward({embedding.Text("Input")}, x);", vocabulary.Output));
         foreach (var prompts in stages.Where(s => s.Kind == StageKind.PromptTokens && s.Bool("Placed")))
         {
             w.Line(Shaped($"x = {Registered(prompts)}.Insert(x, after: {prompts.Int("After")});", prompts.Output));

@@ -264,7 +264,7 @@ internal static partial class ModelEmitter
                 if (stage.Text("Pool") == "Map") yield return ("attn_pool", false);
                 yield return ("head", false);
                 break;
-            case StageKind.Tower or StageKind.CosineLogits or StageKind.TokenEmbedding or StageKind.PromptTokens or StageKind.FeatureProjection:
+            case StageKind.Tower or StageKind.CosineLogits or StageKind.TokenEmbedding or StageKind.PromptTokens or StageKind.VocabularyTokens or StageKind.FeatureProjection:
                 yield return (Registered(stage), false);
                 break;
         }

@@ -147,6 +147,46 @@ public static partial class ModelCompiler
             return (sequence, parameters);
         }
 
+        // CSP: learned vectors for a range of ids of the embedding declared right before; the
+        // sequence is unchanged. They go before any prompts, whose inserted rows have no ids.
+        private (Shape?, long) VocabularyTokens(int index, StageSpec stage, List<Argument> resolved)
+        {
+            var source = sequenceSource is null ? null : spec.Stages.First(s => s.Member == sequenceSource);
+            if (source?.Kind != StageKind.TokenEmbedding)
+            {
+                if (!upstreamBroken)
+                    Report(Descriptors.PromptsNeedTokenSequence, DiagnosticTarget.Attribute(index), stage.Member,
+                        source is null ? "nothing (no stage before it produces a sequence)" : $"the output {sequence?.Text} of '{source.Member}', a [{StageCatalog.Of(source.Kind).ShortName}] stage");
+                foreach (var (name, value) in new[] { ("Dim", "1"), ("First", "0"), ("Count", "1"), ("Placed", "false") })
+                    resolved.Add(new(name, value));
+                return (sequence, 0);
+            }
+            var width = Width(index, stage, resolved, "a token sequence [B,T,D]");
+            var count = PositiveInt(index, stage, "Count", resolved, fallback: 1, "a positive number of learned ids");
+            var first = ParseInt(stage.Get("First")) ?? 0;
+            var last = tokenVocab - 1;
+            if (first < 0 || first > last)
+            {
+                Report(Descriptors.VocabularyTokensOutOfRange, DiagnosticTarget.Attribute(index, "First"), stage.Member, first, first + (long)count - 1, source.Member, tokenVocab, last,
+                    $"First in 0..{last}");
+                first = 0;
+            }
+            if (first + (long)count > tokenVocab)
+            {
+                Report(Descriptors.VocabularyTokensOutOfRange, DiagnosticTarget.Attribute(index, "Count"), Fix(tokenVocab - first),
+                    stage.Member, first, first + (long)count - 1, source.Member, tokenVocab, last,
+                    $"Count in 1..{tokenVocab - first}, so that First + Count <= {tokenVocab}");
+                // Keeps the built model valid: the same range, cut at the last id.
+                resolved.RemoveAll(a => a.Name == "Count");
+                count = tokenVocab - first;
+                resolved.Add(new("Count", count.ToString(CultureInfo.InvariantCulture)));
+            }
+            resolved.Add(new("First", first.ToString(CultureInfo.InvariantCulture)));
+            resolved.Add(new("Placed", "true"));
+            noWeightDecay.Add(StageCatalog.RegisteredName(stage.Kind, stage.Member) + ".weight");
+            return (sequence, (long)count * width);
+        }
+
         private (Shape?, long) FeatureProjection(int index, StageSpec stage, List<Argument> resolved)
         {
             var outDim = PositiveInt(index, stage, "Dim", resolved, fallback: 1, "a positive feature width");

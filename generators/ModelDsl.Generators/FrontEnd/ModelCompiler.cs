@@ -209,6 +209,7 @@ public static partial class ModelCompiler
                 StageKind.CosineLogits => CosineLogits(index, stage, resolved),
                 StageKind.TokenEmbedding => TokenEmbedding(index, stage, resolved),
                 StageKind.PromptTokens => PromptTokens(index, stage, resolved),
+                StageKind.VocabularyTokens => VocabularyTokens(index, stage, resolved),
                 StageKind.FeatureProjection => FeatureProjection(index, stage, resolved),
                 StageKind.ContrastiveLoss => ContrastiveLoss(index, stage, resolved),
                 _ => throw new ArgumentOutOfRangeException(nameof(stage), stage.Kind, null),

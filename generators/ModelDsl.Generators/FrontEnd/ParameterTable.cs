@@ -161,6 +161,9 @@ public static class ParameterTable
                     modules.Add((name + ".positions", [stage.Int("MaxLength"), d]));
                     break;
                 }
+                case StageKind.VocabularyTokens:
+                    modules.Add((StageCatalog.RegisteredName(stage.Spec) + ".weight", [stage.Int("Count"), stage.Int("Dim")]));
+                    break;
                 case StageKind.FeatureProjection:
                     modules.Add((StageCatalog.RegisteredName(stage.Spec) + ".weight", [stage.Int("Dim"), stage.Int("InDim")]));
                     break;
@@ -200,7 +203,7 @@ public static class ParameterTable
                 prefixes.AddRange(OpaquePrefixes(stage.Inner).Select(p => name + "." + p));
                 continue;
             }
-            if (stage.Kind is StageKind.CosineLogits or StageKind.TokenEmbedding or StageKind.FeatureProjection or StageKind.PatchEmbedding or StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding
+            if (stage.Kind is StageKind.CosineLogits or StageKind.TokenEmbedding or StageKind.VocabularyTokens or StageKind.FeatureProjection or StageKind.PatchEmbedding or StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding
                 or StageKind.DeepPromptTokens or StageKind.QueryTokens or StageKind.ChannelPatchEmbedding or StageKind.Resampler
                 or StageKind.TaskTokens or StageKind.TaskDecoder or StageKind.ClassifierHead or StageKind.RegressionHead or StageKind.MaskHead
                 or StageKind.TransformerEncoder or StageKind.CrossEntropyLoss or StageKind.MseLoss or StageKind.BinaryCrossEntropyLoss)

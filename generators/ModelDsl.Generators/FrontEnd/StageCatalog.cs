@@ -50,6 +50,7 @@ public static class StageCatalog
         // Losses hold no state and are not registered.
         new(StageKind.MseLoss, "ModelDsl.MseLossAttribute", "global::ModelDsl.Blocks.MseLoss", ""),
         new(StageKind.BinaryCrossEntropyLoss, "ModelDsl.BinaryCrossEntropyLossAttribute", "global::ModelDsl.Blocks.BinaryCrossEntropyLoss", ""),
+        new(StageKind.VocabularyTokens, "ModelDsl.VocabularyTokensAttribute", "global::ModelDsl.Blocks.VocabularyTokens", ""),
     ];
 
     private static readonly Dictionary<string, Entry> ByAttributeName = Entries.ToDictionary(e => e.AttributeName);

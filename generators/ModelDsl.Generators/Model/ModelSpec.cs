@@ -104,4 +104,5 @@ public enum StageKind
     MaskHead,
     MseLoss,
     BinaryCrossEntropyLoss,
+    VocabularyTokens,
 }

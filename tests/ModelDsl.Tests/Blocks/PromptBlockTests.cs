@@ -25,6 +25,41 @@ public class PromptBlockTests
     }
 
     [Fact]
+    public void Vocabulary_tokens_replace_the_vectors_of_their_ids_only()
+    {
+        manual_seed(5);
+        using var vocabulary = new VocabularyTokens(first: 3, count: 2, dim: 4);
+        using var ids = tensor(new long[] { 0, 3, 4, 5, 2, 3 }, new long[] { 2, 3 });
+        using var embedded = randn(2, 3, 4);
+
+        using var y = vocabulary.forward(ids, embedded);
+
+        Assert.True(y[0, 0].equal(embedded[0, 0]).item<bool>());
+        Assert.True(y[0, 1].equal(vocabulary.Weight[0]).item<bool>());
+        Assert.True(y[0, 2].equal(vocabulary.Weight[1]).item<bool>());
+        // Id 5 is past the range (3, 4): it keeps its embedding.
+        Assert.True(y[1, 0].equal(embedded[1, 0]).item<bool>());
+        Assert.True(y[1, 2].equal(vocabulary.Weight[0]).item<bool>());
+        var error = Assert.Throws<ArgumentException>(() => vocabulary.forward(ids, randn(2, 3, 5)));
+        Assert.Contains("[B,T,4]", error.Message);
+        Assert.Contains("[2,3,5]", error.Message);
+    }
+
+    [Fact]
+    public void Vocabulary_tokens_start_from_given_vectors()
+    {
+        using var vocabulary = new VocabularyTokens(first: 0, count: 2, dim: 3);
+        using var words = tensor(new float[] { 1, 2, 3, 4, 5, 6 }, new long[] { 2, 3 });
+
+        vocabulary.InitializeFrom(words);
+
+        Assert.True(vocabulary.Weight.equal(words).item<bool>());
+        Assert.True(vocabulary.Weight.requires_grad);
+        var error = Assert.Throws<ArgumentException>(() => vocabulary.InitializeFrom(zeros(3, 3)));
+        Assert.Contains("[2,3]", error.Message);
+    }
+
+    [Fact]
     public void Per_class_prompts_need_one_row_per_class()
     {
         using var prompts = new PromptTokens(count: 2, dim: 4, classes: 3);

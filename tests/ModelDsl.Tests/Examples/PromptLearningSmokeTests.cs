@@ -26,5 +26,43 @@ public class PromptLearningSmokeTests
         Assert.True(results.FoldDifference < 1e-5, $"fold changed a feature by {results.FoldDifference}");
         Assert.Contains("| CoOp (learned context) |", results.ToString());
     }
+
+    [Fact]
+    public void Compositional_example_reports_seen_and_unseen_pairs_for_every_method()
+    {
+        var results = PromptLearningExample.Compositional.Run(new PromptLearningExample.ExampleOptions { Smoke = true, Compositional = true, Device = CPU, OutputDirectory = null });
+
+        Assert.Equal(["Hand-written prompt", "CoOp (learned context)", "CSP (learned attribute and object vectors)"], results.Rows.Select(r => r.Method));
+        Assert.All(results.Rows, r =>
+        {
+            Assert.InRange(r.Seen, 0.0, 1.0);
+            Assert.InRange(r.Unseen, 0.0, 1.0);
+        });
+        // CSP trains one vector of width 64 per attribute (3) and per class (10), nothing else.
+        Assert.Equal(13 * 64, results.Rows[2].TrainableParameters);
+        Assert.Contains("| CSP (learned attribute and object vectors) |", results.ToString());
+    }
+
+    [Fact]
+    public void Compositional_pairs_hold_out_one_attribute_per_class_and_the_data_follows_them()
+    {
+        using var images = randn(4, 1, 28, 28);
+        var pairs = PromptLearningExample.Compositional.Pairs;
+
+        Assert.Equal(30, pairs.Length);
+        Assert.Equal(20, PromptLearningExample.Compositional.SeenPairs.Length);
+        Assert.All(Enumerable.Range(0, 10), c => Assert.Single(pairs, p => p.Label == c && PromptLearningExample.Compositional.IsUnseen(p)));
+        // A quarter turn four times, and inversion twice, give the image back.
+        var turned = images;
+        for (var i = 0; i < 4; i++) turned = PromptLearningExample.Compositional.Apply(turned, 0);
+        Assert.True(turned.allclose(images));
+        Assert.True(PromptLearningExample.Compositional.Apply(PromptLearningExample.Compositional.Apply(images, 1), 1).allclose(images, rtol: 1e-5, atol: 1e-5));
+        // A box blur keeps the mean of an image away from its border.
+        using var dot = zeros(1, 1, 28, 28) - (float)(ModelDsl.Data.FashionMnist.Mean / ModelDsl.Data.FashionMnist.Std);
+        dot[0, 0, 14, 14] = tensor((float)((1 - ModelDsl.Data.FashionMnist.Mean) / ModelDsl.Data.FashionMnist.Std));
+        using var blurred = PromptLearningExample.Compositional.Apply(dot, 2) * (float)ModelDsl.Data.FashionMnist.Std + (float)ModelDsl.Data.FashionMnist.Mean;
+        Assert.Equal(1.0, blurred.sum().item<float>(), 3);
+        Assert.Equal(1.0 / 25, blurred[0, 0, 13, 13].item<float>(), 4);
+    }
 }
 #endif

@@ -59,3 +59,22 @@ public partial class TinyTextEncoder
     [FeatureProjection(Dim = 16, Pool = FeaturePool.EndToken, EndToken = 2)]
     public partial FeatureProjection Projection { get; }
 }
+
+/// <summary>CSP's text tower in small: a frozen text encoder whose ids 30..39 read learned vectors.</summary>
+[Model]
+public partial class TinyCspText
+{
+    public partial TinyCspTextOutput Forward([Shape("C,8")] Tensor pairPrompts);
+
+    [TokenEmbedding(Vocab = 40, Dim = 32, MaxLength = 16, Frozen = true)]
+    public partial TokenEmbedding Embed { get; }
+
+    [VocabularyTokens(First = 30, Count = 10)]
+    public partial VocabularyTokens Concepts { get; }
+
+    [TransformerEncoder(Depth = 1, Heads = 2, Causal = true, Frozen = true)]
+    public partial TransformerEncoder Encoder { get; }
+
+    [FeatureProjection(Dim = 16, Pool = FeaturePool.EndToken, EndToken = 2, Frozen = true)]
+    public partial FeatureProjection Projection { get; }
+}

@@ -41,6 +41,7 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(AngleOnlyVit))]
     [InlineData(nameof(ExemplarMatcher))]
     [InlineData(nameof(TinyTextEncoder))]
+    [InlineData(nameof(TinyCspText))]
     public void Compile_time_table_equals_the_runtime_named_parameters(string model)
     {
         var table = ParameterTable.Of(Graph(model));
@@ -231,6 +232,7 @@ public sealed class ParameterTableTests : IDisposable
             nameof(AngleOnlyVit) => new AngleOnlyVit(CPU),
             nameof(ExemplarMatcher) => new ExemplarMatcher(CPU),
             nameof(TinyTextEncoder) => new TinyTextEncoder(CPU),
+            nameof(TinyCspText) => new TinyCspText(CPU),
             _ => new TinyVitFiveClasses(CPU),
         };
     }
