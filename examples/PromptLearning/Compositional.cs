@@ -110,7 +110,7 @@ public static class Compositional
             Experiment.Load(coop, weights, "text.context.ctx");
             coop.Text.Context.InitializeFrom(coop.Text.Embed.Weight.index_select(0, tensor(Vocabulary.PromptIds(), device: device)));
             coop.ClassNamesInput = Vocabulary.PairNames(seenPrompts).to(device);
-            coop.Fit(shots, null, Experiment.Options(options, "csp-coop", options.PromptEpochs, batchSize: 16, learningRate: 2e-3));
+            coop.Fit(shots, null, Experiment.Options(options, "csp-coop", options.PromptEpochs, batchSize: 16, learningRate: options.PromptLearningRate ?? 2e-3));
             rows.Add(PairRow.Of("CoOp (learned context)", CoOp.Summary.TrainableParameters, Score(i => coop.Forward(i, Vocabulary.PairNames(Pairs).to(device)).Logits, testPairs, options)));
         }
 
@@ -124,7 +124,7 @@ public static class Compositional
                 csp.Text.Concepts.InitializeFrom(stack(Vocabulary.ConceptWordIds().Select(ids => table.index_select(0, tensor(ids, device: device)).mean([0])).ToArray()));
             }
             csp.PairPromptsInput = Vocabulary.ConceptPrompts(seenPrompts).to(device);
-            csp.Fit(shots, null, Experiment.Options(options, "csp", options.PromptEpochs, batchSize: 16, learningRate: 5e-3));
+            csp.Fit(shots, null, Experiment.Options(options, "csp", options.PromptEpochs, batchSize: 16, learningRate: options.PromptLearningRate ?? 5e-3));
             rows.Add(PairRow.Of("CSP (learned attribute and object vectors)", Csp.Summary.TrainableParameters, Score(i => csp.Forward(i, Vocabulary.ConceptPrompts(Pairs).to(device)).Logits, testPairs, options)));
         }
 

@@ -27,6 +27,8 @@ public sealed record ExampleOptions
     public string? DataFolder { get; init; }
     public int? PretrainEpochs { get; init; }
     public int PromptEpochs { get; init; } = DefaultPromptEpochs;
+    /// <summary>The learning rate of prompt tuning; default 2e-3 for CoOp and PRE, 5e-3 for CSP's vocabulary.</summary>
+    public double? PromptLearningRate { get; init; }
     /// <summary>Labelled images per base class for prompt tuning.</summary>
     public int Shots { get; init; } = 16;
     /// <summary>Further labelled images per base class, disjoint from the shots, on which prompt tuning keeps its epoch of lowest validation loss; 0: the last epoch.</summary>
@@ -42,6 +44,11 @@ public sealed record ExampleOptions
     public string? OutputDirectory { get; init; }
     public Device? Device { get; init; }
     public TextWriter Log { get; init; } = TextWriter.Null;
+    /// <summary>
+    /// A domain shift of the downstream images (shots, validation and test; pretraining keeps the
+    /// plain ones): 0 rotated, 1 inverted, 2 blurred, as <see cref="PromptLearningExample.Compositional.Apply"/>.
+    /// </summary>
+    public int? Shift { get; init; }
     /// <summary>Runs the compositional experiment (CSP) instead of base-to-new prompt learning.</summary>
     public bool Compositional { get; init; }
     /// <summary>How often a pretraining caption of the compositional experiment names the image's attribute (never for a held-out pair).</summary>
@@ -49,7 +56,7 @@ public sealed record ExampleOptions
 
     public int EffectivePretrainEpochs => Smoke ? 1 : PretrainEpochs ?? (Full || DataFolder is not null ? DefaultFullPretrainEpochs : DefaultPretrainEpochs);
 
-    public const string Usage = "usage: dotnet run -c Release --project examples/PromptLearning -- [--full | --data DIR] [--pretrain-epochs N] [--prompt-epochs N] [--shots N] [--validation N] [--hold-out] [--clip FILE] [--seed N] [--threads N] [--out DIR] [--smoke] [--csp [--mention P]]";
+    public const string Usage = "usage: dotnet run -c Release --project examples/PromptLearning -- [--full | --data DIR] [--pretrain-epochs N] [--prompt-epochs N] [--prompt-lr X] [--shots N] [--validation N] [--hold-out] [--clip FILE] [--shift rotated|inverted|blurred] [--seed N] [--threads N] [--out DIR] [--smoke] [--csp [--mention P]]";
 
     /// <summary>The options of a command line, or null when it is not valid.</summary>
     public static ExampleOptions? Parse(string[] args, TextWriter log)
@@ -65,6 +72,12 @@ public sealed record ExampleOptions
                 case "--data": options = options with { DataFolder = Next() ?? throw new ArgumentException("--data needs a folder") }; break;
                 case "--pretrain-epochs": options = options with { PretrainEpochs = Positive("--pretrain-epochs") }; break;
                 case "--prompt-epochs": options = options with { PromptEpochs = Positive("--prompt-epochs") }; break;
+                case "--prompt-lr":
+                    options = options with
+                    {
+                        PromptLearningRate = double.TryParse(Next(), NumberStyles.Float, CultureInfo.InvariantCulture, out var lr) && lr > 0 ? lr : throw new ArgumentException("--prompt-lr needs a positive learning rate"),
+                    };
+                    break;
                 case "--shots": options = options with { Shots = Positive("--shots") }; break;
                 case "--validation": options = options with { Validation = Positive("--validation") }; break;
                 case "--hold-out": options = options with { HoldOut = true }; break;
@@ -76,6 +89,12 @@ public sealed record ExampleOptions
                 case "--out": options = options with { OutputDirectory = Next() ?? throw new ArgumentException("--out needs a folder") }; break;
                 case "--smoke": options = options with { Smoke = true }; break;
                 case "--csp": options = options with { Compositional = true }; break;
+                case "--shift":
+                    options = options with
+                    {
+                        Shift = Array.IndexOf(Vocabulary.AttributeWords, Next()) is var shift && shift >= 0 ? shift : throw new ArgumentException($"--shift needs one of {string.Join(", ", Vocabulary.AttributeWords)}"),
+                    };
+                    break;
                 case "--mention":
                     options = options with
                     {
@@ -133,15 +152,15 @@ public static class Experiment
         var clock = Stopwatch.StartNew();
         if (options.Threads is { } threads) set_num_threads(threads);
         var device = options.Device ?? Devices.Default;
-        var (train, test, source) = Load(options);
+        var (train, plainTest, source) = Load(options);
         using var _train = train;
-        using var _test = test;
+        using var test = Shifted(plainTest, options.Shift);
 
         if (options.Validation > 0 && options.OutputDirectory is null)
             throw new ArgumentException("--validation keeps the best epoch's checkpoint, so it needs an output folder (--out).");
         var (shotIndex, validationIndex) = FewShot(train, BaseClasses, options.Shots, options.Validation, options.Seed);
-        using var shots = Labelled(train, shotIndex);
-        using var validation = options.Validation > 0 ? Labelled(train, validationIndex) : null;
+        using var shots = Shifted(Labelled(train, shotIndex), options.Shift);
+        using var validation = options.Validation > 0 ? Shifted(Labelled(train, validationIndex), options.Shift) : null;
 
         // 1. Pretraining: every image with a caption of its class from a random template.
         manual_seed(options.Seed);
@@ -177,7 +196,7 @@ public static class Experiment
             Load(coop, weights, "text.context.ctx");
             coop.Text.Context.InitializeFrom(coop.Text.Embed.Weight.index_select(0, tensor(Vocabulary.PromptIds(), device: device)));
             coop.ClassNamesInput = Vocabulary.ClassNames(BaseClasses).to(device);
-            KeepBest(coop, coop.Fit(shots, validation, Options(options, "coop", options.PromptEpochs, batchSize: 16, learningRate: 2e-3)), options);
+            KeepBest(coop, coop.Fit(shots, validation, Options(options, "coop", options.PromptEpochs, batchSize: 16, learningRate: options.PromptLearningRate ?? 2e-3)), options);
             rows.Add(new("CoOp (learned context)",
                 Accuracy(i => coop.Forward(i, Vocabulary.ClassNames(BaseClasses).to(device)).Logits, test, BaseClasses, options),
                 Accuracy(i => coop.Forward(i, Vocabulary.ClassNames(NewClasses).to(device)).Logits, test, NewClasses, options),
@@ -191,7 +210,7 @@ public static class Experiment
             Load(pre, weights, "text.context.");
             pre.Text.Context.InitializeFrom(pre.Text.Embed.Weight.index_select(0, tensor(Vocabulary.PromptIds(), device: device)));
             pre.ClassNamesInput = Vocabulary.ClassNames(BaseClasses).to(device);
-            KeepBest(pre, pre.Fit(shots, validation, Options(options, "pre", options.PromptEpochs, batchSize: 16, learningRate: 2e-3)), options);
+            KeepBest(pre, pre.Fit(shots, validation, Options(options, "pre", options.PromptEpochs, batchSize: 16, learningRate: options.PromptLearningRate ?? 2e-3)), options);
             rows.Add(new("PRE (BiLSTM-reparameterised context)",
                 Accuracy(i => pre.Forward(i, Vocabulary.ClassNames(BaseClasses).to(device)).Logits, test, BaseClasses, options),
                 Accuracy(i => pre.Forward(i, Vocabulary.ClassNames(NewClasses).to(device)).Logits, test, NewClasses, options),
@@ -202,6 +221,7 @@ public static class Experiment
         var data = $"{source}; {options.Shots}-shot prompt tuning on classes 0-4, {options.PromptEpochs} epochs"
             + (options.Validation > 0 ? $", best of them by validation loss on {options.Validation} more images per class" : "")
             + (options.HoldOut ? "; shots and validation images held out of pretraining" : "")
+            + (options.Shift is { } shift ? $"; downstream images {Vocabulary.AttributeWords[shift]} (pretraining on plain images)" : "")
             + (options.ClipWeights is { } w ? $"; CLIP loaded from {w}" : "");
         return new PromptResults(rows, options.ClipWeights is null ? options.EffectivePretrainEpochs : 0, pretrainAccuracy, foldDifference, clock.Elapsed, data);
     }
@@ -307,6 +327,14 @@ public static class Experiment
             held.AddRange(of.Skip(shots).Take(validation).Select(i => ((long)i, (long)c)));
         }
         return (picked, held);
+    }
+
+    /// <summary>The dataset with its images under <paramref name="shift"/> (a new dataset; the given one is disposed), or the dataset itself without one.</summary>
+    public static TensorDataset Shifted(TensorDataset data, int? shift)
+    {
+        if (shift is not { } attribute) return data;
+        using (data)
+            return new TensorDataset(data.Names.Select(n => new KeyValuePair<string, Tensor>(n, n == FashionMnist.ImageColumn ? Compositional.Apply(data[n], attribute) : data[n].clone())));
     }
 
     /// <summary>The images at the given indices with their new labels, as prompt tuning's batches.</summary>

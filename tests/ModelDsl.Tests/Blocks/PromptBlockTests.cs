@@ -34,12 +34,12 @@ public class PromptBlockTests
 
         using var y = vocabulary.forward(ids, embedded);
 
-        Assert.True(y[0, 0].equal(embedded[0, 0]).item<bool>());
-        Assert.True(y[0, 1].equal(vocabulary.Weight[0]).item<bool>());
-        Assert.True(y[0, 2].equal(vocabulary.Weight[1]).item<bool>());
+        Assert.True(y[0, 0].equal(embedded[0, 0]).all().item<bool>());
+        Assert.True(y[0, 1].equal(vocabulary.Weight[0]).all().item<bool>());
+        Assert.True(y[0, 2].equal(vocabulary.Weight[1]).all().item<bool>());
         // Id 5 is past the range (3, 4): it keeps its embedding.
-        Assert.True(y[1, 0].equal(embedded[1, 0]).item<bool>());
-        Assert.True(y[1, 2].equal(vocabulary.Weight[0]).item<bool>());
+        Assert.True(y[1, 0].equal(embedded[1, 0]).all().item<bool>());
+        Assert.True(y[1, 2].equal(vocabulary.Weight[0]).all().item<bool>());
         var error = Assert.Throws<ArgumentException>(() => vocabulary.forward(ids, randn(2, 3, 5)));
         Assert.Contains("[B,T,4]", error.Message);
         Assert.Contains("[2,3,5]", error.Message);
@@ -53,7 +53,7 @@ public class PromptBlockTests
 
         vocabulary.InitializeFrom(words);
 
-        Assert.True(vocabulary.Weight.equal(words).item<bool>());
+        Assert.True(vocabulary.Weight.equal(words).all().item<bool>());
         Assert.True(vocabulary.Weight.requires_grad);
         var error = Assert.Throws<ArgumentException>(() => vocabulary.InitializeFrom(zeros(3, 3)));
         Assert.Contains("[2,3]", error.Message);

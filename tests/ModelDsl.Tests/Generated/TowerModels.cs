@@ -75,6 +75,25 @@ public partial class TinyCspText
     [TransformerEncoder(Depth = 1, Heads = 2, Causal = true, Frozen = true)]
     public partial TransformerEncoder Encoder { get; }
 
-    [FeatureProjection(Dim = 16, Pool = FeaturePool.EndToken, EndToken = 2, Frozen = true)]
+    [FeatureProjection(Dim = 32, Pool = FeaturePool.EndToken, EndToken = 2, Frozen = true)]
     public partial FeatureProjection Projection { get; }
+}
+
+/// <summary>Images against class prompts whose class ids are learned vectors (CSP's training setup).</summary>
+[Model]
+public partial class TinyCsp
+{
+    public partial TinyCspOutput Forward([Shape("B,1,28,28")] Tensor image, [Shape("C,8")] Tensor pairPrompts);
+
+    [Tower(Frozen = true)]
+    public partial TowerImageEncoder Image { get; }
+
+    [Tower]
+    public partial TinyCspText Text { get; }
+
+    [CosineLogits(nameof(Image), nameof(Text), Scale = 10)]
+    public partial CosineLogits Logits { get; }
+
+    [CrossEntropyLoss]
+    public partial CrossEntropyLoss Loss { get; }
 }
