@@ -48,9 +48,10 @@ public sealed record CompositionalResults(IReadOnlyList<PairRow> Rows, int Pretr
 /// Compositional zero-shot classification (CSP). Every image carries one of three attributes
 /// (rotated, inverted, blurred), so an image is an attribute-object pair of 30. For each class one
 /// pair is held out: its attribute is class % 3. A CLIP is pretrained on all images under every
-/// attribute with captions that name the attribute only sometimes (never for a held-out pair); then,
-/// frozen, it classifies test images among all 30 pairs with the hand-written prompt, CoOp's learned
-/// context and CSP's learned attribute and object vectors, the last two tuned on the 20 seen pairs.
+/// attribute with captions that name the attribute only sometimes, and with other words than the
+/// task's (sideways, negative, blurry), never for a held-out pair; then, frozen, it classifies test
+/// images among all 30 pairs with the hand-written prompt, CoOp's learned context and CSP's learned
+/// attribute and object vectors, the last two tuned on the 20 seen pairs.
 /// </summary>
 public static class Compositional
 {
@@ -97,11 +98,13 @@ public static class Compositional
         var seenPrompts = SeenPairs;
         var rows = new List<PairRow>();
 
-        // 2. The hand-written prompt "a photo of rotated ankle boot".
+        // 2. The hand-written prompt "a photo of rotated ankle boot" ("sideways" in the captions' words).
         using (var zeroShot = new ZeroShot(device))
         {
             zeroShot.load_state_dict(weights);
             rows.Add(PairRow.Of("Hand-written prompt", 0, Score(i => zeroShot.Forward(i, Vocabulary.PairPrompts(Pairs).to(device)).Logits, testPairs, options)));
+            // For reference: the prompt a user would write knowing the captions' words for the attributes.
+            rows.Add(PairRow.Of("Hand-written prompt in the captions' words", 0, Score(i => zeroShot.Forward(i, Vocabulary.PairPrompts(Pairs, captionWords: true).to(device)).Logits, testPairs, options)));
         }
 
         // 3. CoOp: four shared context vectors in front of the pair's words, from "a photo of a".
@@ -121,14 +124,14 @@ public static class Compositional
             using (no_grad())
             {
                 var table = csp.Text.Embed.Weight;
-                csp.Text.Concepts.InitializeFrom(stack(Vocabulary.ConceptWordIds().Select(ids => table.index_select(0, tensor(ids, device: device)).mean([0])).ToArray()));
+                csp.Text.Concepts.InitializeFrom(stack(Vocabulary.CspStartWordIds().Select(ids => table.index_select(0, tensor(ids, device: device)).mean([0])).ToArray()));
             }
-            csp.PairPromptsInput = Vocabulary.ConceptPrompts(seenPrompts).to(device);
+            csp.PairPromptsInput = Vocabulary.CspPrompts(seenPrompts).to(device);
             csp.Fit(shots, null, Experiment.Options(options, "csp", options.PromptEpochs, batchSize: 16, learningRate: options.PromptLearningRate ?? 5e-3));
-            rows.Add(PairRow.Of("CSP (learned attribute and object vectors)", Csp.Summary.TrainableParameters, Score(i => csp.Forward(i, Vocabulary.ConceptPrompts(Pairs).to(device)).Logits, testPairs, options)));
+            rows.Add(PairRow.Of("CSP (learned attribute and object vectors)", Csp.Summary.TrainableParameters, Score(i => csp.Forward(i, Vocabulary.CspPrompts(Pairs).to(device)).Logits, testPairs, options)));
         }
 
-        var data = $"{source}; attributes rotated/inverted/blurred, 20 seen and 10 unseen pairs; captions name the attribute at rate {options.MentionRate:0.##} (never for an unseen pair); "
+        var data = $"{source}; attributes rotated/inverted/blurred, 20 seen and 10 unseen pairs; captions name the attribute at rate {options.MentionRate:0.##} as sideways/negative/blurry (never for an unseen pair); "
             + $"{options.Shots}-shot tuning per seen pair, {options.PromptEpochs} epochs"
             + (options.ClipWeights is { } w ? $"; CLIP loaded from {w}" : "");
         return new CompositionalResults(rows, options.ClipWeights is null ? pretrainEpochs : 0, pretrainAccuracy, clock.Elapsed, data);
@@ -157,7 +160,7 @@ public static class Compositional
         return (nn.functional.conv2d(pixels, kernel, padding: [2, 2]) - FashionMnist.Mean) / FashionMnist.Std;
     }
 
-    /// <summary>Every image under each attribute, with a caption of its class that names the attribute at <paramref name="mentionRate"/>, never for an unseen pair.</summary>
+    /// <summary>Every image under each attribute, with a caption of its class that names the attribute (in the captions' words) at <paramref name="mentionRate"/>, never for an unseen pair.</summary>
     public static TensorDataset CaptionPairs(TensorDataset data, double mentionRate, long seed)
     {
         var random = new Random((int)seed);
@@ -170,7 +173,7 @@ public static class Compositional
             foreach (var label in labels)
             {
                 var named = !IsUnseen((a, (int)label)) && random.NextDouble() < mentionRate;
-                var words = named ? Vocabulary.PairWords(a, (int)label) : Vocabulary.ClassWords[label];
+                var words = named ? Vocabulary.CaptionPairWords(a, (int)label) : Vocabulary.ClassWords[label];
                 var template = Templates[random.Next(Templates.Length)];
                 ids.AddRange(Vocabulary.Encode(template.Split(' ').SelectMany(w => w == "{}" ? words : [w])));
             }

@@ -159,7 +159,7 @@ public partial class Pre
 
 /// <summary>
 /// CSP's text tower: the frozen text encoder reading "a photo of {attribute} {object}", where the
-/// attribute and object are concept ids whose vectors are learned (one per attribute, one per class).
+/// attribute word and the object id read learned vectors (one per attribute, one per class).
 /// </summary>
 [Model]
 public partial class CspText
@@ -169,7 +169,7 @@ public partial class CspText
     [TokenEmbedding(Vocab = Vocabulary.Size, Dim = 64, MaxLength = 16, Frozen = true)]
     public partial TokenEmbedding Embed { get; }
 
-    [VocabularyTokens(First = Vocabulary.FirstConcept, Count = Vocabulary.Concepts)]
+    [VocabularyTokens(First = Vocabulary.FirstCspToken, Count = Vocabulary.CspTokens)]
     public partial VocabularyTokens Concepts { get; }
 
     [TransformerEncoder(Depth = 2, Heads = 4, Causal = true, Frozen = true)]

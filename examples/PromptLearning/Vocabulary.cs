@@ -7,9 +7,9 @@ namespace PromptLearningExample;
 
 /// <summary>
 /// A tiny word-level vocabulary for captions of Fashion-MNIST: ids 0-2 are padding, start and
-/// end; then the template words, the words of the ten class names, the attribute words of the
-/// compositional experiment, and last one concept id per attribute and per class (CSP's learned
-/// vocabulary: no caption contains them, so pretraining leaves their rows untrained).
+/// end; then the template words and the words of the ten class names; then, for the compositional
+/// experiment, CSP's learned vocabulary (the three attribute words of the task and one object id
+/// per class, ids <see cref="FirstCspToken"/> on) and the attribute words of the pretraining captions.
 /// </summary>
 public static class Vocabulary
 {
@@ -36,26 +36,29 @@ public static class Vocabulary
     /// <summary>The hand-written prompt, which is also CoOp's context initialisation.</summary>
     public const string Prompt = "a photo of a";
 
-    /// <summary>The attributes of the compositional experiment (CSP), as words.</summary>
+    /// <summary>The attributes of the compositional experiment (CSP) as its task names them; no pretraining caption uses these words.</summary>
     public static readonly string[] AttributeWords = ["rotated", "inverted", "blurred"];
+
+    /// <summary>The same attributes as the pretraining captions name them.</summary>
+    public static readonly string[] CaptionAttributeWords = ["sideways", "negative", "blurry"];
 
     /// <summary>The template of compositional prompts (CSP's "a photo of {attribute} {object}"), short enough for 8 tokens.</summary>
     public const string PairPrompt = "a photo of";
 
-    /// <summary>The first concept id: attribute a is <c>FirstConcept + a</c>, class c is <c>FirstConcept + 3 + c</c>.</summary>
-    public const int FirstConcept = 26;
+    /// <summary>The first id CSP learns: attribute a is <c>FirstCspToken + a</c>, class c's object id is <c>FirstCspToken + 3 + c</c>.</summary>
+    public const int FirstCspToken = 23;
 
-    /// <summary>Concept ids: one per attribute, then one per class.</summary>
-    public const int Concepts = 13;
+    /// <summary>The ids CSP learns: the three attribute words, then one object id per class.</summary>
+    public const int CspTokens = 13;
 
     private static readonly string[] Words =
         new[] { "<pad>", "<start>", "<end>" }
             .Concat(Templates.SelectMany(t => t.Split(' ')).Where(w => w != "{}"))
             .Concat(ClassWords.SelectMany(w => w))
-            .Concat(AttributeWords)
             .Distinct()
-            .Concat(AttributeWords.Select(w => $"<{w}>"))
-            .Concat(ClassWords.Select(w => $"<{string.Join("-", w)}>"))
+            .Concat(AttributeWords)
+            .Concat(ClassWords.Select(ObjectToken))
+            .Concat(CaptionAttributeWords)
             .ToArray();
 
     private static readonly Dictionary<string, int> Ids = Words.Select((w, i) => (w, i)).ToDictionary(p => p.w, p => p.i);
@@ -64,8 +67,8 @@ public static class Vocabulary
     {
         if (Words.Length > Size)
             throw new InvalidOperationException($"The vocabulary has {Words.Length} words; Size is {Size}.");
-        if (Id("<rotated>") != FirstConcept || Words.Length - FirstConcept != Concepts)
-            throw new InvalidOperationException($"The concept ids start at {Id("<rotated>")} and number {Words.Length - Id("<rotated>")}; FirstConcept is {FirstConcept} and Concepts {Concepts}.");
+        if (Id(AttributeWords[0]) != FirstCspToken || Id(ObjectToken(ClassWords[^1])) != FirstCspToken + CspTokens - 1)
+            throw new InvalidOperationException($"CSP's ids are {Id(AttributeWords[0])}..{Id(ObjectToken(ClassWords[^1]))}; FirstCspToken is {FirstCspToken} and CspTokens {CspTokens}.");
     }
 
     public static int Id(string word) => Ids.TryGetValue(word, out var id) ? id : throw new ArgumentException($"'{word}' is not in the vocabulary.", nameof(word));
@@ -97,26 +100,32 @@ public static class Vocabulary
     /// <summary>The ids of the hand-written prompt's words, for initialising the context from their embeddings.</summary>
     public static long[] PromptIds() => Prompt.Split(' ').Select(w => (long)Id(w)).ToArray();
 
-    /// <summary>The words of an attribute-object pair: "rotated ankle boot".</summary>
+    /// <summary>The words of an attribute-object pair as the task names it: "rotated ankle boot".</summary>
     public static IEnumerable<string> PairWords(int attribute, int label) => ClassWords[label].Prepend(AttributeWords[attribute]);
 
-    /// <summary>Hand-written pair prompts [pairs.Count, Length]: "a photo of rotated ankle boot".</summary>
-    public static Tensor PairPrompts(IReadOnlyList<(int Attribute, int Label)> pairs) =>
-        tensor(pairs.SelectMany(p => Encode(PairPrompt.Split(' ').Concat(PairWords(p.Attribute, p.Label)))).ToArray(), new long[] { pairs.Count, Length });
+    /// <summary>The words of an attribute-object pair as a pretraining caption names it: "sideways ankle boot".</summary>
+    public static IEnumerable<string> CaptionPairWords(int attribute, int label) => ClassWords[label].Prepend(CaptionAttributeWords[attribute]);
+
+    /// <summary>Hand-written pair prompts [pairs.Count, Length]: "a photo of rotated ankle boot", or "a photo of sideways ankle boot" in the captions' words.</summary>
+    public static Tensor PairPrompts(IReadOnlyList<(int Attribute, int Label)> pairs, bool captionWords = false) =>
+        tensor(pairs.SelectMany(p => Encode(PairPrompt.Split(' ').Concat(captionWords ? CaptionPairWords(p.Attribute, p.Label) : PairWords(p.Attribute, p.Label)))).ToArray(),
+            new long[] { pairs.Count, Length });
 
     /// <summary>Pair names for CoOp's context, [pairs.Count, Length]: "rotated ankle boot".</summary>
     public static Tensor PairNames(IReadOnlyList<(int Attribute, int Label)> pairs) =>
         tensor(pairs.SelectMany(p => Encode(PairWords(p.Attribute, p.Label))).ToArray(), new long[] { pairs.Count, Length });
 
-    /// <summary>CSP's prompts [pairs.Count, Length]: "a photo of" and the pair's two concept ids.</summary>
-    public static Tensor ConceptPrompts(IReadOnlyList<(int Attribute, int Label)> pairs) =>
-        tensor(pairs.SelectMany(p => Encode(PairPrompt.Split(' ').Append($"<{AttributeWords[p.Attribute]}>").Append($"<{string.Join("-", ClassWords[p.Label])}>"))).ToArray(),
+    /// <summary>CSP's prompts [pairs.Count, Length]: "a photo of", the attribute word and the object's one id: "a photo of rotated &lt;ankle-boot&gt;".</summary>
+    public static Tensor CspPrompts(IReadOnlyList<(int Attribute, int Label)> pairs) =>
+        tensor(pairs.SelectMany(p => Encode(PairPrompt.Split(' ').Append(AttributeWords[p.Attribute]).Append(ObjectToken(ClassWords[p.Label])))).ToArray(),
             new long[] { pairs.Count, Length });
 
     /// <summary>
-    /// The word ids each concept stands for, in concept order (an attribute's word; a class's one or
-    /// two words), so that CSP starts from the pretrained words' mean embedding.
+    /// The word ids each of CSP's learned ids starts from, in id order (an attribute word itself; a
+    /// class's one or two words, whose mean embedding starts its object id).
     /// </summary>
-    public static IEnumerable<long[]> ConceptWordIds() =>
+    public static IEnumerable<long[]> CspStartWordIds() =>
         AttributeWords.Select(w => new long[] { Id(w) }).Concat(ClassWords.Select(words => words.Select(w => (long)Id(w)).ToArray()));
+
+    private static string ObjectToken(string[] classWords) => $"<{string.Join("-", classWords)}>";
 }

@@ -68,6 +68,8 @@ public class FuzzFindingsTests
     [InlineData("VqtVit", "[QueryTokens(Count = 2, ", "[QueryTokens(Count = 2147483647, ", "InFeatures")]
     [InlineData("FashionVit", "\"B,1,28,28\"", "\"B,1,1000000007,1000000007\"", "Length")]
     [InlineData("ChannelVit", "\"B,3,28,28\"", "\"B,3,1000000007,1000000007\"", "PatchesPerChannel")]
+    // Fixed in ModelCompiler.Positions: the CLS token plus int.MaxValue register tokens overflowed the prefix count.
+    [InlineData("VqtVit", "[RegisterTokens(Count = 2)]", "[RegisterTokens(Count = 2147483647)]", "Length")]
     public void Derived_sizes_past_int_max_are_reported(string template, string from, string to, string size)
     {
         var source = Edit(Template(template), from, to);
@@ -94,4 +96,19 @@ public class FuzzFindingsTests
         DiagnosticAssert.AssertNoCrash(run);
         Assert.Single(run.Generator.Result.GeneratedSources, s => s.HintName.EndsWith("FashionVit.g.cs", StringComparison.Ordinal));
     }
+
+    // Fixed in ModelEmitter: a second contrastive loss (of the wrong member type, so left out) came
+    // first, and the training step read it ("Stage 'Vit' has no resolved argument 'Weight'").
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Contrastive_loss_of_the_wrong_member_type(bool withRealLoss) =>
+        NoCrash(withRealLoss
+            ? Edit(PromptDiagnosticTests.Clip, "    [ContrastiveLoss]", "    [ContrastiveLoss(Dim = double.NaN)] partial object Vit { get; }\n    [ContrastiveLoss]")
+            : Edit(PromptDiagnosticTests.Prompted, "    [FeatureProjection", "    [ContrastiveLoss(Dim = double.NaN)] partial object Vit { get; }\n    [FeatureProjection"));
+
+    // Fixed in ModelEmitter: query tokens sharing their member name with the position embedding.
+    [Fact]
+    public void Query_tokens_named_like_another_stage() =>
+        NoCrash(Template("VqtVit").Replace("Queries", "Positions", StringComparison.Ordinal));
 }

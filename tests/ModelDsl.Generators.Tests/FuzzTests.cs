@@ -274,6 +274,9 @@ internal static class Mutator
                 [CrossEntropyLoss(LabelSmoothing = 0.1, Target = "target", Weight = 0.5)] public partial CrossEntropyLoss Loss { get; }
             }
             """ + Modules,
+        // Family 1: a text tower with learned vocabulary and prompts; a CLIP of two towers.
+        PromptDiagnosticTests.WithVocabulary("First = 30, Count = 10"),
+        PromptDiagnosticTests.Clip,
     ];
 
     // Values typed into any argument: in range, out of range, non-finite, of another type, not
@@ -286,6 +289,7 @@ internal static class Mutator
         "double.NegativeInfinity", "-double.Epsilon", "double.MaxValue", "float.NaN", "1.5f", "2m", "64L", "64u", "(byte)64", "'c'",
         "Pool.Cls", "Pool.Avg", "Pool.Map", "(Pool)7", "(Pool)(-1)", "Pool.Cls | Pool.Avg", "default(Pool)",
         "PositionCoverage.PatchesOnly", "PositionCoverage.PrefixAndPatches", "(PositionCoverage)9",
+        "Reparam.BiLstm", "Reparam.Mlp", "(Reparam)5", "FeaturePool.EndToken", "FeaturePool.Cls", "(FeaturePool)9", "39", "40", "41",
         "true", "false", "!true", "\"label\"", "\"\"", "\" \"", "\"image\"", "\"64\"", "\"Head\"", "\"Encoder\"", "\"Queries\"",
         "\"\\u0000\"", "$\"{1}\"", "\"B,N,D -> B,N,D\"", "null", "default", "default(int)", "typeof(int)", "new[] { 1, 2 }",
         "new string[0]", "new[] { \"head\", null }", "nameof(Head)", "nameof(Encoder)", "nameof(Patches)", "nameof(Nope)", "nameof(Vit)",
@@ -317,6 +321,7 @@ internal static class Mutator
         "PatchEmbedding", "ChannelPatchEmbedding", "ClsToken", "RegisterTokens", "PositionEmbedding", "TransformerEncoder",
         "ClassifierHead", "CrossEntropyLoss", "CustomModule", "DeepPromptTokens", "QueryTokens", "Resampler",
         "TaskTokens", "TaskDecoder", "RegressionHead", "MaskHead", "MseLoss", "BinaryCrossEntropyLoss",
+        "TokenEmbedding", "VocabularyTokens", "PromptTokens", "FeatureProjection", "CosineLogits", "ContrastiveLoss", "Tower",
         "ModelDsl.ClsToken", "ClsTokenAttribute", "global::ModelDsl.TransformerEncoderAttribute", "Model", "Shape", "Nope", "Obsolete",
     ];
 
@@ -325,6 +330,7 @@ internal static class Mutator
         "PatchSize", "Dim", "Frozen", "Count", "Covers", "Depth", "Heads", "MlpRatio", "Classes", "Pool", "PoolHeads", "Also",
         "Of", "LabelSmoothing", "Target", "Weight", "Contract", "Into", "Queries", "Over", "SampleChannels", "Prefix", "Exclude",
         "Task", "Optional", "Outputs", "PixelDim",
+        "Vocab", "MaxLength", "Input", "First", "After", "PerClass", "Reparameterize", "Hidden", "Residual", "EndToken", "LearnScale", "Scale", "Output",
         "dim", "Nope", "Dim2",
     ];
 
@@ -332,6 +338,7 @@ internal static class Mutator
     [
         "PatchEmbedding", "ChannelPatchEmbedding", "Parameter", "TransformerEncoder", "ClassifierHead", "CrossEntropyLoss", "Resampler",
         "TaskDecoder", "RegressionHead", "MaskHead", "MseLoss", "BinaryCrossEntropyLoss",
+        "TokenEmbedding", "VocabularyTokens", "PromptTokens", "FeatureProjection", "CosineLogits", "ContrastiveLoss", "ImageTower", "TextTower",
         "Identity", "NeedsWidth", "Tensor", "int", "string", "Nope", "TorchSharp.torch.nn.Module<Tensor, Tensor>", "Parameter?",
         "Parameter[]", "List<Parameter>", "dynamic", "object",
     ];
@@ -477,6 +484,7 @@ internal static class Mutator
             {
                 // Delete a bracket, quote or separator: unclosed code.
                 var positions = source.Select((c, i) => (c, i)).Where(x => "()[]{}\";,<>".Contains(x.c)).Select(x => x.i).ToList();
+                if (positions.Count == 0) return Insert(source, random, log);
                 var at = Pick(random, positions);
                 log.Add($"delete '{source[at]}' at {at}");
                 return source.Remove(at, 1);

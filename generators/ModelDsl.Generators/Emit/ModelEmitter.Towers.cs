@@ -159,7 +159,7 @@ internal static partial class ModelEmitter
     private static void WriteContrastiveTraining(CodeWriter w, ModelGraph graph)
     {
         var batchName = BatchName(graph.Spec);
-        var loss = graph.Stages.First(s => s.Kind == StageKind.ContrastiveLoss);
+        var loss = Built(graph).First(s => s.Kind == StageKind.ContrastiveLoss);
         var forward = graph.Spec.Forward!;
         WritePerModelInputs(w, graph);
         w.Line("/// <inheritdoc/>");

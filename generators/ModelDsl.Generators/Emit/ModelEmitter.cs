@@ -333,11 +333,11 @@ internal static partial class ModelEmitter
                 {
                     case StageKind.TransformerEncoder:
                         var prompts = stage.Resolved.Any(a => a.Name == "DeepPrompts")
-                            ? $"{Registered(stages.First(s => s.Member == stage.Text("DeepPrompts")))}, promptOffset: {stage.Int("PromptOffset")}"
+                            ? $"{Registered(stages.First(s => s.Member == stage.Text("DeepPrompts") && s.Kind == StageKind.DeepPromptTokens))}, promptOffset: {stage.Int("PromptOffset")}"
                             : null;
                         if (stage.Resolved.Any(a => a.Name == "Queries"))
                         {
-                            var queries = stages.First(s => s.Member == stage.Text("Queries"));
+                            var queries = stages.First(s => s.Member == stage.Text("Queries") && s.Kind == StageKind.QueryTokens);
                             w.Line($"var encoded = blocks.ForwardWithQueries(x, {Registered(queries)}{(prompts is null ? "" : ", " + prompts)});");
                             w.Line(Shaped("x = encoded.Tokens;", stage.Output));
                             w.Line(Shaped("var queryOutputs = encoded.QueryOutputs;", $"[{Batch(graph)},{queries.Int("Depth")},{queries.Int("Count")},{queries.Int("Dim")}]"));
@@ -355,7 +355,7 @@ internal static partial class ModelEmitter
                         break;
                     case StageKind.TaskDecoder:
                         var read = stage.Text("Source");
-                        var tokens = Registered(stages.First(s => s.Member == stage.Text("Tokens")));
+                        var tokens = Registered(stages.First(s => s.Member == stage.Text("Tokens") && s.Kind == StageKind.TaskTokens));
                         w.Line(Shaped($"x = {Registered(stage)}.forward({tokens}, {(read.Length == 0 ? "x" : Camel(read) + "Output")});", stage.Output));
                         break;
                     case StageKind.ClassifierHead or StageKind.RegressionHead when IsTaskHead(stage):
@@ -404,7 +404,7 @@ internal static partial class ModelEmitter
 
     private static void WriteTraining(CodeWriter w, ModelGraph graph)
     {
-        if (graph.Stages.Any(s => s.Kind == StageKind.ContrastiveLoss))
+        if (Built(graph).Any(s => s.Kind == StageKind.ContrastiveLoss))
         {
             WriteContrastiveTraining(w, graph);
             return;

@@ -306,11 +306,12 @@ public static partial class ModelCompiler
             }
             resolved.Add(new("Covers", covers));
             // timm: the table covers every prefix token unless no_embed_class; prefix tokens may be declared later.
+            // In long: register counts near int.MaxValue must reach DerivedSize's check, not overflow here.
             var prefix = covers == "PatchesOnly" ? 0 : spec.Stages.Sum(s => s.Kind switch
             {
-                StageKind.ClsToken => 1,
-                StageKind.RegisterTokens => ParseInt(s.Get("Count")) is > 0 and var c ? c : 0,
-                _ => 0,
+                StageKind.ClsToken => 1L,
+                StageKind.RegisterTokens => ParseInt(s.Get("Count")) is > 0 and var c ? c : 0L,
+                _ => 0L,
             });
             var length = patchTokens + Dim.Constant(prefix);
             if (length.Value is not long rows)

@@ -34,7 +34,7 @@ namespace PromptLearningExample
         public CspText(global::TorchSharp.torch.Device device) : base(nameof(CspText))
         {
             token_embedding = new global::ModelDsl.Blocks.TokenEmbedding(vocab: 40, dim: 64, maxLength: 16);
-            concepts = new global::ModelDsl.Blocks.VocabularyTokens(first: 26, count: 13, dim: 64);
+            concepts = new global::ModelDsl.Blocks.VocabularyTokens(first: 23, count: 13, dim: 64);
             blocks = new global::ModelDsl.Blocks.TransformerEncoder(dim: 64, depth: 2, heads: 4, mlpRatio: 4.0, causal: true);
             norm = global::TorchSharp.torch.nn.LayerNorm(64, eps: 1e-6);
             projection = new global::ModelDsl.Blocks.FeatureProjection(dim: 64, outDim: 32);
