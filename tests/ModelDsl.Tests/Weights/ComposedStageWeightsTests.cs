@@ -28,7 +28,7 @@ public sealed class ComposedStageWeightsTests : IDisposable
     public static TheoryData<string, WeightsFormat> Cases()
     {
         var data = new TheoryData<string, WeightsFormat>();
-        foreach (var model in new[] { nameof(FourTaskVit), nameof(ExemplarMatcher), nameof(Clip), nameof(CoOp) })
+        foreach (var model in new[] { nameof(FourTaskVit), nameof(ExemplarMatcher), nameof(Clip), nameof(CoOp), nameof(Csp) })
         foreach (var format in new[] { WeightsFormat.Safetensors, WeightsFormat.PyTorch })
             data.Add(model, format);
         return data;
@@ -43,6 +43,7 @@ public sealed class ComposedStageWeightsTests : IDisposable
             nameof(ExemplarMatcher) => new ExemplarMatcher(CPU),
             nameof(Clip) => new Clip(CPU),
             nameof(CoOp) => new CoOp(CPU),
+            nameof(Csp) => new Csp(CPU),
             _ => throw new ArgumentOutOfRangeException(nameof(model)),
         };
         module.eval();
@@ -77,6 +78,10 @@ public sealed class ComposedStageWeightsTests : IDisposable
             case CoOp m:
                 var coop = m.Forward(image, Text(5));
                 return [coop.Logits, coop.Image, coop.Text];
+            // Random ids include CSP's learned ones (23..35), so the loaded vocabulary is read.
+            case Csp m:
+                var csp = m.Forward(image, Text(5));
+                return [csp.Logits, csp.Image, csp.Text];
             default:
                 throw new ArgumentOutOfRangeException(nameof(model));
         }
