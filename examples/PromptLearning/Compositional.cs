@@ -33,8 +33,7 @@ public sealed record CompositionalResults(IReadOnlyList<PairRow> Rows, int Pretr
     public override string ToString()
     {
         var text = new StringBuilder();
-        var pretraining = PretrainEpochs == 0 ? "CLIP not pretrained here" : $"CLIP pretraining {PretrainEpochs} epochs (in-batch pair accuracy {PretrainAccuracy:P1})";
-        text.AppendLine(CultureInfo.InvariantCulture, $"Data: {Data}; {pretraining}; total {Elapsed.TotalMinutes:F1} min");
+        text.AppendLine(PromptResults.Header(Data, PretrainEpochs, PretrainAccuracy, Elapsed));
         text.AppendLine("| Method | Trainable | Seen | Unseen | H | Best H | AUC | Unseen: attribute / object |");
         text.Append("|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var row in Rows)

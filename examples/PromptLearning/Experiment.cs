@@ -126,14 +126,20 @@ public sealed record PromptResults(
     public override string ToString()
     {
         var text = new StringBuilder();
-        var pretraining = PretrainEpochs == 0 ? "CLIP not pretrained here" : $"CLIP pretraining {PretrainEpochs} epochs (in-batch pair accuracy {PretrainAccuracy:P1})";
-        text.AppendLine(CultureInfo.InvariantCulture, $"Data: {Data}; {pretraining}; total {Elapsed.TotalMinutes:F1} min");
+        text.AppendLine(Header(Data, PretrainEpochs, PretrainAccuracy, Elapsed));
         text.AppendLine("| Method | Trainable | Base (0-4) | New (5-9) | H |");
         text.AppendLine("|---|---:|---:|---:|---:|");
         foreach (var row in Rows)
             text.AppendLine(CultureInfo.InvariantCulture, $"| {row.Method} | {row.TrainableParameters:N0} | {row.Base:P1} | {row.New:P1} | {row.Harmonic:P1} |");
         text.Append(CultureInfo.InvariantCulture, $"PRE folded into plain tokens: largest change of a class feature {FoldDifference:E1}");
         return text.ToString();
+    }
+
+    /// <summary>The first line of a results table: the data, CLIP's pretraining and the time taken.</summary>
+    internal static string Header(string data, int pretrainEpochs, double pretrainAccuracy, TimeSpan elapsed)
+    {
+        var pretraining = pretrainEpochs == 0 ? "CLIP not pretrained here" : $"CLIP pretraining {pretrainEpochs} epochs (in-batch pair accuracy {pretrainAccuracy:P1})";
+        return string.Create(CultureInfo.InvariantCulture, $"Data: {data}; {pretraining}; total {elapsed.TotalMinutes:F1} min");
     }
 }
 

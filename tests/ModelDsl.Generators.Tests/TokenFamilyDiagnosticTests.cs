@@ -7,7 +7,8 @@ using static ModelDsl.Generators.Tests.DiagnosticTests;
 namespace ModelDsl.Generators.Tests;
 
 /// <summary>
-/// Misuse of each token family (deep prompts, query tokens, resamplers, channel embeddings) is a
+/// Misuse of each token family (deep prompts, query tokens, resamplers, channel embeddings, and a
+/// member whose registered name another stage has) is a
 /// compile-time diagnostic at the argument that causes it, naming the expected and the actual value;
 /// each rule also has a passing declaration that exercises it and reports nothing.
 /// </summary>
@@ -64,6 +65,12 @@ public class TokenFamilyDiagnosticTests
             AfterEncoder("    [Resampler(Queries = 4, Heads = 4, Dim = 32)]\n    public partial Resampler Compress { get; }",
                 ("Classes = 10", "Classes = 10, Pool = Pool.Avg, {|MD0004:Dim = 64|}")),
             ["Head", "64", "32"], Fix: "32"),
+        ["MD0042 task head registered like the encoder's final norm"] = new("MD0042",
+            Edit(Declarations.TaskVit, ("public partial MaskHead Mask", "public partial MaskHead {|MD0042:Norm|}"), ("nameof(Mask)", "nameof(Norm)")),
+            ["'Norm' registers as 'norm', a name 'Encoder' already registers", "rename 'Norm'"]),
+        ["MD0042 task loss whose field is the encoder's final norm"] = new("MD0042",
+            Edit(Declarations.TaskVit, ("public partial MseLoss AngleLoss", "public partial MseLoss {|MD0042:Norm|}")),
+            ["'Norm' registers as 'norm', a name 'Encoder' already registers"]),
         ["channel count that differs from the input's"] = new("MD0040",
             ChannelVit(", {|MD0040:Channels = 4|}"),
             ["Patches", "Channels = 4", "image", "3 channels", "[B,3,28,28]"], Fix: "3"),
@@ -78,6 +85,7 @@ public class TokenFamilyDiagnosticTests
             "    [Resampler(Queries = 4, Heads = 4, Dim = 32, Over = nameof(Encoder))]\n    public partial Resampler Compress { get; }",
             ("Classes = 10", "Classes = 10, Pool = Pool.Avg, Dim = 32")),
         ["MD0040 channel count equal to the input's"] = ChannelVit(", Channels = 3"),
+        ["MD0042 task head whose name is close to a fixed one"] = Edit(Declarations.TaskVit, ("public partial MaskHead Mask", "public partial MaskHead Normal"), ("nameof(Mask)", "nameof(Normal)")),
         ["MD0040 channel count taken from the input"] = ChannelVit(""),
     };
 

@@ -144,6 +144,10 @@ public static class Descriptors
         "MD0040", "Channel count does not match the input",
         "'{0}' has Channels = {1}, but its input '{2}' has {3} channels (shape {4}); set Channels = {3} or leave it out to take it from the input");
 
+    public static readonly DiagnosticDescriptor RegisteredNameTaken = Error(
+        "MD0042", "Two stages register the same name",
+        "'{0}' registers as '{1}', a name '{2}' already registers; the generated class has one field per registered (state_dict) name, so rename '{0}'");
+
     public static readonly DiagnosticDescriptor VocabularyTokensOutOfRange = Error(
         "MD0041", "Vocabulary tokens lie outside the vocabulary",
         "'{0}' learns the ids {1}..{2}, but '{3}' has Vocab = {4} (ids 0..{5}); expected {6}");

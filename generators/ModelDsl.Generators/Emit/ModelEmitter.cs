@@ -156,7 +156,7 @@ internal static partial class ModelEmitter
             w.Line();
             foreach (var stage in Built(graph))
             {
-                foreach (var (registered, isParameter) in RegisteredMembers(stage))
+                foreach (var (registered, isParameter) in StageCatalog.RegisteredMembers(stage))
                     w.Line(isParameter ? $"register_parameter(\"{registered}\", {registered});" : $"register_module(\"{registered}\", {registered});");
             }
             var frozen = Built(graph).Where(s => s.Frozen).ToList();
@@ -165,7 +165,7 @@ internal static partial class ModelEmitter
                 w.Line();
                 foreach (var stage in frozen)
                 {
-                    foreach (var (registered, _) in RegisteredMembers(stage))
+                    foreach (var (registered, _) in StageCatalog.RegisteredMembers(stage))
                         w.Line($"global::ModelDsl.Blocks.Freezing.Freeze({registered});");
                 }
             }
@@ -235,37 +235,6 @@ internal static partial class ModelEmitter
             default:
                 if (ConstructTower(stage) is { } line)
                     yield return line;
-                break;
-        }
-    }
-
-    // The registered members of a stage in registration order, and whether each is a parameter.
-    private static IEnumerable<(string Name, bool IsParameter)> RegisteredMembers(GraphStage stage)
-    {
-        switch (stage.Kind)
-        {
-            case StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding or StageKind.CustomModule or StageKind.Resampler
-                or StageKind.TaskDecoder or StageKind.RegressionHead or StageKind.MaskHead:
-                yield return (Registered(stage), false);
-                break;
-            case StageKind.ClassifierHead when IsTaskHead(stage):
-                yield return (Registered(stage), false);
-                break;
-            case StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding or StageKind.DeepPromptTokens or StageKind.QueryTokens
-                or StageKind.TaskTokens:
-                yield return (Registered(stage), true);
-                break;
-            case StageKind.TransformerEncoder:
-                yield return ("blocks", false);
-                if (stage.Bool("FinalNorm")) yield return ("norm", false);
-                break;
-            case StageKind.ClassifierHead:
-                if (stage.Text("Pool") == "Avg") yield return ("fc_norm", false);
-                if (stage.Text("Pool") == "Map") yield return ("attn_pool", false);
-                yield return ("head", false);
-                break;
-            case StageKind.Tower or StageKind.CosineLogits or StageKind.TokenEmbedding or StageKind.PromptTokens or StageKind.VocabularyTokens or StageKind.FeatureProjection:
-                yield return (Registered(stage), false);
                 break;
         }
     }

@@ -85,12 +85,43 @@ public static partial class ModelCompiler
             ReadTaskNames();
             for (var i = 0; i < spec.Stages.Count; i++)
                 stages.Add(Infer(i, spec.Stages[i]));
+            CheckRegisteredNames();
             if (decoderMember is not null && decoded is not null)
                 outputs.Add(new(decoderMember, decoded.Text, $"The task tokens of '{taskTokensMember}' after '{decoderMember}', one per task in the order of '{taskTokensMember}'"));
             CheckTasksTrained();
             if (stages.Count > 0 && stages.Any(s => s.Parameters > 0) && stages.All(s => s.Frozen || s.Parameters == 0))
                 Report(Descriptors.NothingToTrain, DiagnosticTarget.Class, spec.ClassName);
         }
+
+        // Fields are named as their modules register (timm's names, or a member's snake_case name),
+        // so a member named Norm next to an encoder's final norm would declare `norm` twice.
+        private void CheckRegisteredNames()
+        {
+            var owners = new Dictionary<string, string>(StringComparer.Ordinal);
+            for (var i = 0; i < stages.Count; i++)
+            {
+                if (stages[i].Broken)
+                    continue;
+                var names = FieldNames(stages[i]).ToList();
+                var taken = names.FirstOrDefault(owners.ContainsKey);
+                if (taken is not null)
+                {
+                    Report(Descriptors.RegisteredNameTaken, DiagnosticTarget.Member(i), stages[i].Member, taken, owners[taken]);
+                    stages[i] = new GraphStage(stages[i].Spec, "?", 0, false, EquatableArray<Argument>.Empty, Broken: true);
+                    continue;
+                }
+                foreach (var name in names)
+                    owners[name] = stages[i].Member;
+            }
+        }
+
+        private static IEnumerable<string> FieldNames(GraphStage stage) => stage.Kind switch
+        {
+            // Losses hold no state: a field, not a registered module.
+            StageKind.ContrastiveLoss => [StageCatalog.RegisteredName(stage.Spec)],
+            _ when StageCatalog.IsLoss(stage.Kind) => stage.Resolved.Where(a => a.Name == "Field").Select(a => a.Value),
+            _ => StageCatalog.RegisteredMembers(stage).Select(m => m.Name),
+        };
 
         public ModelGraph ToGraph() => new(
             spec,

@@ -100,6 +100,37 @@ public static class StageCatalog
         _ => stage.Kind,
     };
 
+    /// <summary>The registered members of a built stage in registration order (each a field of the generated class), and whether each is a parameter.</summary>
+    public static IEnumerable<(string Name, bool IsParameter)> RegisteredMembers(GraphStage stage)
+    {
+        switch (stage.Kind)
+        {
+            case StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding or StageKind.CustomModule or StageKind.Resampler
+                or StageKind.TaskDecoder or StageKind.RegressionHead or StageKind.MaskHead:
+                yield return (RegisteredName(stage.Spec), false);
+                break;
+            case StageKind.ClassifierHead when IsTaskHead(stage.Spec):
+                yield return (RegisteredName(stage.Spec), false);
+                break;
+            case StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding or StageKind.DeepPromptTokens or StageKind.QueryTokens
+                or StageKind.TaskTokens:
+                yield return (RegisteredName(stage.Spec), true);
+                break;
+            case StageKind.TransformerEncoder:
+                yield return ("blocks", false);
+                if (stage.Bool("FinalNorm")) yield return ("norm", false);
+                break;
+            case StageKind.ClassifierHead:
+                if (stage.Text("Pool") == "Avg") yield return ("fc_norm", false);
+                if (stage.Text("Pool") == "Map") yield return ("attn_pool", false);
+                yield return ("head", false);
+                break;
+            case StageKind.Tower or StageKind.CosineLogits or StageKind.TokenEmbedding or StageKind.PromptTokens or StageKind.VocabularyTokens or StageKind.FeatureProjection:
+                yield return (RegisteredName(stage.Spec), false);
+                break;
+        }
+    }
+
     internal static string SnakeCase(string name)
     {
         var text = new System.Text.StringBuilder();
