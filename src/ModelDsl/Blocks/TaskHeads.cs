@@ -6,40 +6,18 @@ using static TorchSharp.torch;
 namespace ModelDsl.Blocks;
 
 /// <summary>
-/// A linear map of a task token to real-valued outputs, <c>[...,D] -> [...,Outputs]</c>; registers
-/// <c>weight</c> <c>[Outputs,D]</c> (trunc-normal std 0.02) and <c>bias</c> <c>[Outputs]</c> (zeros).
+/// A linear map of a task token to real-valued outputs, <c>[...,D] -> [...,Outputs]</c> (see
+/// <see cref="LinearHead"/>); the outputs are computed in fp32 for the loss, also under autocast.
 /// </summary>
-public sealed class RegressionHead : nn.Module<Tensor, Tensor>
+public sealed class RegressionHead : LinearHead
 {
-    // Not readonly: Module.to() replaces parameters and assigns the field with the registered name.
-    private Parameter weight;
-    private Parameter bias;
+    public RegressionHead(int dim, int outputs) : base(nameof(RegressionHead), dim, outputs, "outputs") => Outputs = outputs;
 
-    public RegressionHead(int dim, int outputs) : base(nameof(RegressionHead))
-    {
-        if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), dim, "RegressionHead: the input dimension must be positive.");
-        if (outputs <= 0) throw new ArgumentOutOfRangeException(nameof(outputs), outputs, "RegressionHead: the number of outputs must be positive.");
-        Dim = dim;
-        Outputs = outputs;
-        weight = new Parameter(empty(outputs, dim));
-        bias = new Parameter(zeros(outputs));
-        using (no_grad())
-            Initialization.TruncatedNormal_(weight, std: 0.02);
-        weight = (Parameter)weight.DetachFromDisposeScope();
-        bias = (Parameter)bias.DetachFromDisposeScope();
-        register_parameter(nameof(weight), weight);
-        register_parameter(nameof(bias), bias);
-    }
-
-    public int Dim { get; }
     public int Outputs { get; }
 
     public override Tensor forward(Tensor x)
     {
-        ArgumentNullException.ThrowIfNull(x);
-        if (x.ndim < 1 || x.shape[^1] != Dim)
-            throw new ArgumentException($"RegressionHead expects features [...,{Dim}]; got [{string.Join(",", x.shape)}].", nameof(x));
-        // Outputs leave in fp32 for the loss, also under autocast.
+        CheckFeatures(x);
         using var scope = NewDisposeScope();
         return nn.functional.linear(x.to(weight.dtype), weight, bias).MoveToOuterDisposeScope();
     }

@@ -77,6 +77,14 @@ public class TrainingBehaviourTests
         // Training still reaches the moved head parameters.
         host.forward(x64).sum().backward();
         Assert.NotNull(host.named_parameters().First(p => p.name == "head.weight").parameter.grad);
+
+        // The regression head keeps its parameters in the shared LinearHead base: the move must reach them too.
+        using var regression = new RegressionHead(8, 2);
+        regression.to(float64);
+        var angle = regression.forward(x64);
+        Assert.Equal(ScalarType.Float64, angle.dtype);
+        angle.sum().backward();
+        Assert.All(regression.parameters(), p => Assert.NotNull(p.grad));
     }
 
     [Fact]
