@@ -415,10 +415,17 @@ internal static partial class ModelEmitter
         var present = loss.Bool("Optional") ? $", {target}Present" : "";
         var weight = loss.Double("Weight");
         w.Line($"var objective = {LossField(loss)}.Compute(output.Logits, {target}{present}){(weight == 1.0 ? "" : " * " + Number(weight))};");
-        w.Line(present.Length == 0
-            ? $"var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, {target});"
-            : $"var accuracy = {Blocks}.TaskMetrics.Accuracy(output.Logits, {target}{present});");
-        w.Line("return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { [\"accuracy\"] = accuracy });");
+        if (present.Length == 0)
+        {
+            w.Line($"var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, {target});");
+            w.Line("return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { [\"accuracy\"] = accuracy });");
+            return;
+        }
+        w.Line($"var accuracy = {Blocks}.TaskMetrics.Accuracy(output.Logits, {target}{present});");
+        w.Line("// Both are means over the samples that carry the target: the logged means weight each batch by their count.");
+        w.Line($"var samples = {Blocks}.TaskMetrics.PresentCount({target}Present);");
+        w.Line("return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { [\"accuracy\"] = accuracy },");
+        w.Line("    new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { [\"loss\"] = samples, [\"accuracy\"] = samples });");
     }
 
     // Task losses: each is a mean over the samples that carry its target; the objective is their
@@ -427,6 +434,7 @@ internal static partial class ModelEmitter
     {
         var terms = new List<string>();
         var metrics = new List<string>();
+        var weights = new List<string>();
         foreach (var loss in losses)
         {
             var head = "output." + loss.Text("Head");
@@ -446,11 +454,28 @@ internal static partial class ModelEmitter
             };
             metrics.Add($"[\"{prefix}loss\"] = {local},");
             metrics.Add($"[\"{prefix}{metric}\"] = {Blocks}.TaskMetrics.{method}({head}, {target}{present}),");
+            if (present.Length == 0)
+                continue;
+            var samples = Camel(loss.Member) + "Samples";
+            w.Line($"var {samples} = {Blocks}.TaskMetrics.PresentCount({target}Present);");
+            weights.Add($"[\"{prefix}loss\"] = {samples},");
+            weights.Add($"[\"{prefix}{metric}\"] = {samples},");
         }
         w.Line($"var objective = {(terms.Count == 0 ? "global::TorchSharp.torch.zeros(global::System.Array.Empty<long>())" : string.Join(" + ", terms))};");
         w.Line("return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor>");
         w.Line("{");
         foreach (var line in metrics)
+            w.Line("    " + line);
+        if (weights.Count == 0)
+        {
+            w.Line("});");
+            return;
+        }
+        // A task with an optional target is a mean over the samples that carry it; so are its logged means.
+        w.Line("},");
+        w.Line("new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor>");
+        w.Line("{");
+        foreach (var line in weights)
             w.Line("    " + line);
         w.Line("});");
     }

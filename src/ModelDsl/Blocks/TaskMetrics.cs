@@ -50,6 +50,14 @@ public static class TaskMetrics
         return Mean(iou, present, b).MoveToOuterDisposeScope();
     }
 
+    /// <summary>How many samples carry the target: the weight of a metric averaged over them (<see cref="Training.StepOutput.MetricWeights"/>).</summary>
+    public static Tensor PresentCount(Tensor present)
+    {
+        ArgumentNullException.ThrowIfNull(present);
+        using var scope = NewDisposeScope();
+        return PresentMask(present, present.shape[0]).sum().to_type(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
     /// <summary>A presence mask <c>[B]</c> as bool; throws when it has another shape.</summary>
     public static Tensor PresentMask(Tensor present, long batch, string name = "present")
     {

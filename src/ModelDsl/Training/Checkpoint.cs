@@ -328,7 +328,7 @@ internal sealed class MeanData
 {
     public string Name { get; set; } = "";
     public double Sum { get; set; }
-    public long Weight { get; set; }
+    public double Weight { get; set; }
 }
 
 internal sealed class RecordData

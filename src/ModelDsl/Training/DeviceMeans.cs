@@ -7,99 +7,112 @@ namespace ModelDsl.Training;
 
 /// <summary>
 /// Sample-weighted running means of scalar tensors, accumulated on the device; reading them is the
-/// only point where the host waits for the device.
+/// only point where the host waits for the device. A batch counts with its rows, or, for a key
+/// given a weight of its own, with that weight (the samples its mean was taken over).
 /// </summary>
 internal sealed class DeviceMeans(Device device) : IDisposable
 {
     private readonly List<string> _names = [];
     private readonly Dictionary<string, Tensor> _sums = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, long> _weights = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Tensor> _weights = new(StringComparer.Ordinal);
 
     /// <summary>The total weight (samples) added since the last reset.</summary>
     public long Weight { get; private set; }
 
-    /// <summary>Adds <paramref name="weight"/> samples of the batch means in <paramref name="values"/>.</summary>
-    public void Add(long weight, IEnumerable<KeyValuePair<string, Tensor>> values)
+    /// <summary>
+    /// Adds the batch means in <paramref name="values"/>, each weighted by <paramref name="weight"/>
+    /// samples or by its entry in <paramref name="weights"/>.
+    /// </summary>
+    public void Add(long weight, IEnumerable<KeyValuePair<string, Tensor>> values, IReadOnlyDictionary<string, Tensor>? weights = null)
     {
         foreach (var (name, value) in values)
         {
-            if (!_sums.TryGetValue(name, out var sum))
-            {
-                sum = zeros(Array.Empty<long>(), ScalarType.Float64, device).DetachFromDisposeScope();
-                _sums[name] = sum;
-                _weights[name] = 0;
-                _names.Add(name);
-            }
+            var (sum, total) = Slot(name);
             using (var scope = NewDisposeScope())
-                sum.add_(value.detach().to(ScalarType.Float64, device), alpha: weight);
-            _weights[name] += weight; // each key is averaged over the samples it was reported for
+            {
+                var mean = value.detach().to(ScalarType.Float64, device);
+                if (weights is not null && weights.TryGetValue(name, out var own))
+                {
+                    var w = own.detach().to(ScalarType.Float64, device).reshape(Array.Empty<long>());
+                    sum.add_(mean * w);
+                    total.add_(w);
+                }
+                else
+                {
+                    sum.add_(mean, alpha: weight);
+                    total.add_(weight);
+                }
+            }
         }
         Weight += weight;
     }
 
-    /// <summary>Reads every mean (of the keys added since the last reset) with one device-to-host copy.</summary>
+    private (Tensor Sum, Tensor Weight) Slot(string name)
+    {
+        if (!_sums.TryGetValue(name, out var sum))
+        {
+            sum = zeros(Array.Empty<long>(), ScalarType.Float64, device).DetachFromDisposeScope();
+            _sums[name] = sum;
+            _weights[name] = zeros(Array.Empty<long>(), ScalarType.Float64, device).DetachFromDisposeScope();
+            _names.Add(name);
+        }
+        return (sum, _weights[name]);
+    }
+
+    /// <summary>Reads every mean (of the keys with weight since the last reset) with one device-to-host copy.</summary>
     public IReadOnlyDictionary<string, double> Read()
     {
         var result = new Dictionary<string, double>(StringComparer.Ordinal);
-        if (_names.Count == 0) return result;
-        using var scope = NewDisposeScope();
-        var values = stack(_names.Select(n => _sums[n]).ToArray()).cpu().data<double>().ToArray();
-        for (int i = 0; i < _names.Count; i++)
+        foreach (var (name, sum, weight) in Export())
         {
-            if (_weights[_names[i]] > 0) result[_names[i]] = values[i] / _weights[_names[i]];
+            if (weight > 0) result[name] = sum / weight;
         }
         return result;
     }
 
     /// <summary>Reads one mean to the host.</summary>
-    public double Read(string name)
-    {
-        if (!_sums.TryGetValue(name, out var sum) || _weights[name] == 0) return double.NaN;
-        return sum.item<double>() / _weights[name];
-    }
+    public double Read(string name) => Read().TryGetValue(name, out var mean) ? mean : double.NaN;
 
     /// <summary>The running sums and weights (syncs with the device), for a checkpoint.</summary>
-    public IReadOnlyList<(string Name, double Sum, long Weight)> Export()
+    public IReadOnlyList<(string Name, double Sum, double Weight)> Export()
     {
         if (_names.Count == 0) return [];
         using var scope = NewDisposeScope();
-        var values = stack(_names.Select(n => _sums[n]).ToArray()).cpu().data<double>().ToArray();
-        return _names.Select((n, i) => (n, values[i], _weights[n])).ToList();
+        var values = stack(_names.SelectMany(n => new[] { _sums[n], _weights[n] }).ToArray()).cpu().data<double>().ToArray();
+        return _names.Select((n, i) => (n, values[2 * i], values[2 * i + 1])).ToList();
     }
 
     /// <summary>Replaces the running sums and weights with exported ones.</summary>
-    public void Import(IEnumerable<(string Name, double Sum, long Weight)> entries, long weight)
+    public void Import(IEnumerable<(string Name, double Sum, double Weight)> entries, long weight)
     {
         Reset();
         foreach (var (name, sum, w) in entries)
         {
-            if (!_sums.TryGetValue(name, out var t))
-            {
-                t = zeros(Array.Empty<long>(), ScalarType.Float64, device).DetachFromDisposeScope();
-                _sums[name] = t;
-                _names.Add(name);
-            }
-            using (var scope = NewDisposeScope()) t.fill_(sum);
-            _weights[name] = w;
+            var (s, total) = Slot(name);
+            using var scope = NewDisposeScope();
+            s.fill_(sum);
+            total.fill_(w);
         }
         Weight = weight;
     }
 
-    /// <summary>Zeroes the sums and the weight.</summary>
+    /// <summary>Zeroes the sums and the weights.</summary>
     public void Reset()
     {
         using (var scope = NewDisposeScope()) // in-place ops may return fresh wrappers
         {
             foreach (var s in _sums.Values) s.zero_();
+            foreach (var w in _weights.Values) w.zero_();
         }
-        foreach (var n in _names) _weights[n] = 0;
         Weight = 0;
     }
 
     public void Dispose()
     {
         foreach (var s in _sums.Values) s.Dispose();
+        foreach (var w in _weights.Values) w.Dispose();
         _sums.Clear();
+        _weights.Clear();
         _names.Clear();
     }
 }

@@ -128,7 +128,7 @@ public static class Trainer
                 {
                     var output = model.ValidationStep(model.CreateBatch(named));
                     RequireScalar(output, nameof(model.ValidationStep));
-                    means.Add(named.Size, output.Metrics.Prepend(new KeyValuePair<string, Tensor>("loss", output.Loss)));
+                    means.Add(named.Size, output.Metrics.Prepend(new KeyValuePair<string, Tensor>("loss", output.Loss)), output.MetricWeights);
                 }
             }
             return means.Read();
@@ -152,6 +152,14 @@ public static class Trainer
             if (value is null || value.numel() != 1)
                 throw new InvalidOperationException(
                     $"{stepName} metric '{name}' must be a scalar batch mean; got shape [{string.Join(",", value?.shape ?? [])}].");
+        }
+        foreach (var (name, weight) in output.MetricWeights ?? new Dictionary<string, Tensor>())
+        {
+            if (name != "loss" && !output.Metrics.ContainsKey(name))
+                throw new InvalidOperationException($"{stepName} gives a weight for '{name}', which is neither 'loss' nor one of its metrics ({string.Join(", ", output.Metrics.Keys)}).");
+            if (weight is null || weight.numel() != 1)
+                throw new InvalidOperationException(
+                    $"{stepName} weight of '{name}' must be a scalar sample count; got shape [{string.Join(",", weight?.shape ?? [])}].");
         }
     }
 }
@@ -420,6 +428,7 @@ internal sealed class TrainingRun<TBatch> : IDisposable
                 Trainer.RequireScalar(output, nameof(_model.TrainingStep));
                 forward.MoveToOuter(output.Loss);
                 foreach (var value in output.Metrics.Values) forward.MoveToOuter(value);
+                foreach (var value in output.MetricWeights?.Values ?? []) forward.MoveToOuter(value);
             }
             var loss = output.Loss;
             // Each batch's mean loss weighted by its share of the step's rows: the gradient of the
@@ -427,7 +436,7 @@ internal sealed class TrainingRun<TBatch> : IDisposable
             var objective = chunk == 1 ? loss : loss * (named.Size / (double)rows);
             objective.backward();
             _watch.Observe(loss, _step + 1);
-            _trainMeans.Add(named.Size, output.Metrics.Prepend(new KeyValuePair<string, Tensor>("loss", loss)));
+            _trainMeans.Add(named.Size, output.Metrics.Prepend(new KeyValuePair<string, Tensor>("loss", loss)), output.MetricWeights);
         }
         _batchInEpoch += chunk;
         if (_options.GradientClipNorm is double maxNorm) _optimizer.ClipGradNorm(maxNorm);

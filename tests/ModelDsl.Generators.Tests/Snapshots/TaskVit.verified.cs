@@ -160,6 +160,7 @@ namespace Samples.Tasks
             var output = Forward(batch.Image);
             var categoryLossValue = category_loss.Compute(output.Category, batch.Category);
             var coarseLossValue = coarse_loss.Compute(output.Coarse, batch.Coarse, batch.CoarsePresent);
+            var coarseLossSamples = global::ModelDsl.Blocks.TaskMetrics.PresentCount(batch.CoarsePresent);
             var angleLossValue = angle_loss.Compute(output.Angle, batch.Angle);
             var maskLossValue = mask_loss.Compute(output.Mask, batch.Foreground);
             var objective = categoryLossValue + coarseLossValue + angleLossValue * 0.5 + maskLossValue;
@@ -173,6 +174,11 @@ namespace Samples.Tasks
                 ["angle_mae"] = global::ModelDsl.Blocks.TaskMetrics.MeanAbsoluteError(output.Angle, batch.Angle),
                 ["mask_loss"] = maskLossValue,
                 ["mask_iou"] = global::ModelDsl.Blocks.TaskMetrics.MaskIou(output.Mask, batch.Foreground),
+            },
+            new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor>
+            {
+                ["coarse_loss"] = coarseLossSamples,
+                ["coarse_accuracy"] = coarseLossSamples,
             });
         }
 

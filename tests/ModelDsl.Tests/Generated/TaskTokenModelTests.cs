@@ -130,6 +130,39 @@ public class TaskTokenModelTests
     }
 
     [Fact]
+    public void Logged_means_of_an_optional_task_are_over_the_samples_that_carry_its_target()
+    {
+        manual_seed(6);
+        var images = randn(8, 1, 28, 28);
+        // One coarse label in the first batch of 4, three in the second: weighting the two batch
+        // means by rows (4 and 4) would give another value than weighting by labels (1 and 3).
+        var present = tensor(new[] { true, false, false, false, true, true, true, false });
+        using var data = new TensorDataset(
+            ("image", images), ("category", randint(0, 10, [8])), ("coarse", randint(0, 3, [8])),
+            ("coarse_present", present), ("angle", rand(8, 1)), ("mask", images.gt(0).to_type(ScalarType.Float32)));
+        using var model = new FourTaskVit(CPU);
+
+        var logged = Trainer.Evaluate(model, data, new TrainOptions { BatchSize = 4, Device = CPU });
+
+        using var _ = no_grad();
+        model.eval();
+        var coarse = model.Forward(images).Coarse;
+        var rows = present.nonzero().squeeze(1);
+        var target = data["coarse"].index_select(0, rows);
+        var accuracy = coarse.index_select(0, rows).argmax(1).eq(target).to_type(ScalarType.Float64).mean().item<double>();
+        var loss = nn.functional.cross_entropy(coarse.index_select(0, rows), target).item<float>();
+        var correct = coarse.argmax(1).eq(data["coarse"]).logical_and(present).to_type(ScalarType.Float64);
+        var firstBatch = correct.narrow(0, 0, 4).sum().item<double>() / 1;
+        var secondBatch = correct.narrow(0, 4, 4).sum().item<double>() / 3;
+        Assert.NotEqual(firstBatch, secondBatch); // else both weightings would agree and the case would prove nothing
+        Assert.Equal(accuracy, logged["coarse_accuracy"], 6);
+        Assert.Equal(loss, logged["coarse_loss"], 4);
+        // A task without a presence mask still counts every row.
+        var category = nn.functional.cross_entropy(model.Forward(images).Category, data["category"]).item<float>();
+        Assert.Equal(category, logged["category_loss"], 4);
+    }
+
+    [Fact]
     public void A_dataset_without_the_presence_mask_fails_naming_it()
     {
         using var data = new TensorDataset(("image", randn(4, 1, 28, 28)), ("angle", rand(4, 2)));
