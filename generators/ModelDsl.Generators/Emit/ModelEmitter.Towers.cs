@@ -120,8 +120,8 @@ internal static partial class ModelEmitter
 // Family 1: token ids with prompt tokens, the projected feature, the contrastive training step.
 internal static partial class ModelEmitter
 {
-    // Token ids -> vectors, learned vocabulary vectors in place of theirs, prompts placed, then positions over the whole sequence. Returns whether
-    // the forward pass has a token sequence `x`.
+    // Token ids -> vectors, learned vocabulary vectors in place of theirs, prompts placed, then
+    // positions over the whole sequence. Returns whether the forward pass has a token sequence `x`.
     private static bool WriteTokenEmbedding(CodeWriter w, ModelGraph graph)
     {
         var stages = Built(graph).ToList();
