@@ -6,73 +6,11 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using ModelDsl.Data;
+using ModelDsl.Examples;
 using ModelDsl.Training;
 using static TorchSharp.torch;
 
 namespace ChannelVitExample;
-
-/// <summary>Settings of <see cref="Experiment.Run"/>; <see cref="Parse"/> reads them from the command line.</summary>
-public sealed record ExampleOptions
-{
-    /// <summary>The embedded subset's default: about 5 minutes for both runs on a quiet 2-core CPU.</summary>
-    public const int DefaultEpochs = 12;
-
-    /// <summary>The default with the full 60,000 training images (7.5 times the subset).</summary>
-    public const int DefaultFullEpochs = 4;
-
-    /// <summary>Read the installed full dataset (<see cref="FashionMnist.InstalledFolder"/>).</summary>
-    public bool Full { get; init; }
-
-    /// <summary>A folder with the four idx files; the embedded subset when null (and not <see cref="Full"/>).</summary>
-    public string? DataFolder { get; init; }
-
-    /// <summary>Epochs of each run; the defaults above when null.</summary>
-    public int? Epochs { get; init; }
-
-    /// <summary>Two training batches per model and two evaluation batches per channel set, end to end.</summary>
-    public bool Smoke { get; init; }
-
-    /// <summary>One seed for both models.</summary>
-    public long Seed { get; init; }
-
-    /// <summary>Each run writes its metrics and checkpoints to a subfolder named after the model; nothing when null.</summary>
-    public string? OutputDirectory { get; init; }
-
-    /// <summary>The training device; CUDA when available, else the CPU, when null.</summary>
-    public Device? Device { get; init; }
-
-    /// <summary>Progress: model summaries and the trainer's per-epoch lines.</summary>
-    public TextWriter Log { get; init; } = TextWriter.Null;
-
-    public int EffectiveEpochs => Smoke ? 1 : Epochs ?? (Full || DataFolder is not null ? DefaultFullEpochs : DefaultEpochs);
-
-    public const string Usage = "usage: dotnet run -c Release --project examples/ChannelVit -- [--full | --data DIR] [--epochs N] [--seed N] [--out DIR] [--smoke]";
-
-    /// <summary>The options of a command line, or null when it is not valid.</summary>
-    public static ExampleOptions? Parse(string[] args, TextWriter log)
-    {
-        var options = new ExampleOptions { OutputDirectory = Path.Combine("runs", "channel-vit"), Log = log };
-        for (var i = 0; i < args.Length; i++)
-        {
-            string? Next() => i + 1 < args.Length ? args[++i] : null;
-            switch (args[i])
-            {
-                case "--full": options = options with { Full = true }; break;
-                case "--data": options = options with { DataFolder = Next() ?? throw new ArgumentException("--data needs a folder") }; break;
-                case "--epochs":
-                    options = options with { Epochs = int.TryParse(Next(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var e) && e > 0 ? e : throw new ArgumentException("--epochs needs a positive number") };
-                    break;
-                case "--seed":
-                    options = options with { Seed = long.TryParse(Next(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var s) ? s : throw new ArgumentException("--seed needs a number") };
-                    break;
-                case "--out": options = options with { OutputDirectory = Next() ?? throw new ArgumentException("--out needs a folder") }; break;
-                case "--smoke": options = options with { Smoke = true }; break;
-                default: return null;
-            }
-        }
-        return options;
-    }
-}
 
 /// <summary>Test accuracy (in [0,1]) of both models with one set of channels present.</summary>
 public sealed record ChannelRow(string Channels, double ChannelVitAccuracy, double PlainVitAccuracy);
@@ -189,6 +127,12 @@ public static class ThreeChannels
 /// </summary>
 public static class Experiment
 {
+    /// <summary>The embedded subset's default: about 5 minutes for both runs on a quiet 2-core CPU.</summary>
+    public const int DefaultEpochs = 12;
+
+    /// <summary>The default with the full 60,000 training images (7.5 times the subset).</summary>
+    public const int DefaultFullEpochs = 4;
+
     /// <summary>The rows of the table: the channels present at test time.</summary>
     public static IReadOnlyList<(string Name, int[] Channels)> ChannelSets { get; } =
     [
@@ -202,7 +146,7 @@ public static class Experiment
     {
         ArgumentNullException.ThrowIfNull(options);
         var log = options.Log;
-        var folder = options.Full ? FashionMnist.InstalledFolder : options.DataFolder;
+        var folder = options.Folder;
         TensorDataset train, test;
         {
             var (grey, greyTest) = FashionMnist.Load(folder);
@@ -260,7 +204,7 @@ public static class Experiment
         using var model = create();
         var report = model.Fit(train, test, new TrainOptions
         {
-            Epochs = options.EffectiveEpochs,
+            Epochs = options.EpochsOr(DefaultEpochs, DefaultFullEpochs),
             BatchSize = 128,
             LearningRate = 2e-3,
             WeightDecay = 0.05,

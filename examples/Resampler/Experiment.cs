@@ -7,70 +7,11 @@ using System.Linq;
 using System.Text;
 using ModelDsl;
 using ModelDsl.Data;
+using ModelDsl.Examples;
 using ModelDsl.Training;
 using static TorchSharp.torch;
 
 namespace ResamplerExample;
-
-/// <summary>Settings of <see cref="Experiment.Run"/>; <see cref="Parse"/> reads them from the command line.</summary>
-public sealed record ExampleOptions
-{
-    /// <summary>The embedded subset's default: about 5 minutes for the three runs on a quiet 2-core CPU.</summary>
-    public const int DefaultEpochs = 12;
-
-    /// <summary>The default with the full 60,000 training images (7.5 times the subset).</summary>
-    public const int DefaultFullEpochs = 4;
-
-    /// <summary>Read the installed full dataset (<see cref="FashionMnist.InstalledFolder"/>).</summary>
-    public bool Full { get; init; }
-
-    /// <summary>A folder with the four idx files; the embedded subset when null (and not <see cref="Full"/>).</summary>
-    public string? DataFolder { get; init; }
-
-    /// <summary>Epochs of each run; the defaults above when null.</summary>
-    public int? Epochs { get; init; }
-
-    /// <summary>Two training batches and two evaluation batches per configuration, end to end.</summary>
-    public bool Smoke { get; init; }
-
-    /// <summary>One seed for every configuration: same initial backbone, same batches.</summary>
-    public long Seed { get; init; }
-
-    /// <summary>Each run writes its metrics and checkpoints to a subfolder named after the configuration; nothing when null.</summary>
-    public string? OutputDirectory { get; init; }
-
-    /// <summary>The training device; CUDA when available, else the CPU, when null.</summary>
-    public Device? Device { get; init; }
-
-    /// <summary>Progress: model summaries and the trainer's per-epoch lines.</summary>
-    public TextWriter Log { get; init; } = TextWriter.Null;
-
-    public int EffectiveEpochs => Smoke ? 1 : Epochs ?? (Full || DataFolder is not null ? DefaultFullEpochs : DefaultEpochs);
-
-    public const string Usage = "usage: dotnet run -c Release --project examples/Resampler -- [--full | --data DIR] [--epochs N] [--seed N] [--out DIR] [--smoke]";
-
-    /// <summary>The options of a command line, or null when it is not valid.</summary>
-    public static ExampleOptions? Parse(string[] args, TextWriter log)
-    {
-        var options = new ExampleOptions { OutputDirectory = Path.Combine("runs", "resampler"), Log = log };
-        for (var i = 0; i < args.Length; i++)
-        {
-            string? Next() => i + 1 < args.Length ? args[++i] : null;
-            int? NextInt() => int.TryParse(Next(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : null;
-            switch (args[i])
-            {
-                case "--full": options = options with { Full = true }; break;
-                case "--data": options = options with { DataFolder = Next() ?? throw new ArgumentException("--data needs a folder") }; break;
-                case "--epochs": options = options with { Epochs = NextInt() ?? throw new ArgumentException("--epochs needs a positive number") }; break;
-                case "--seed": options = options with { Seed = long.TryParse(Next(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed) ? seed : throw new ArgumentException("--seed needs a number") }; break;
-                case "--out": options = options with { OutputDirectory = Next() ?? throw new ArgumentException("--out needs a folder") }; break;
-                case "--smoke": options = options with { Smoke = true }; break;
-                default: return null;
-            }
-        }
-        return options;
-    }
-}
 
 /// <summary>One configuration's result.</summary>
 /// <param name="Configuration">What the head reads.</param>
@@ -107,6 +48,12 @@ public sealed record ExperimentResults(string Data, long TrainCount, long TestCo
 /// </summary>
 public static class Experiment
 {
+    /// <summary>The embedded subset's default: about 5 minutes for the three runs on a quiet 2-core CPU.</summary>
+    public const int DefaultEpochs = 12;
+
+    /// <summary>The default with the full 60,000 training images (7.5 times the subset).</summary>
+    public const int DefaultFullEpochs = 4;
+
     /// <summary>The configurations, in table order.</summary>
     public static IReadOnlyList<string> Configurations { get; } =
         ["all encoder tokens (avg pool)", "Resampler, 8 queries", "Resampler, 4 queries"];
@@ -115,7 +62,7 @@ public static class Experiment
     {
         ArgumentNullException.ThrowIfNull(options);
         var log = options.Log;
-        var folder = options.Full ? FashionMnist.InstalledFolder : options.DataFolder;
+        var folder = options.Folder;
         var (train, test) = FashionMnist.Load(folder);
         using var _train = train;
         using var _test = test;
@@ -143,7 +90,7 @@ public static class Experiment
         using var model = create();
         var report = model.Fit(train, test, new TrainOptions
         {
-            Epochs = options.EffectiveEpochs,
+            Epochs = options.EpochsOr(DefaultEpochs, DefaultFullEpochs),
             BatchSize = 128,
             LearningRate = 2e-3,
             WeightDecay = 0.05,

@@ -7,74 +7,11 @@ using System.Linq;
 using System.Text;
 using ModelDsl;
 using ModelDsl.Data;
+using ModelDsl.Examples;
 using ModelDsl.Training;
 using static TorchSharp.torch;
 
 namespace TaskTokensExample;
-
-/// <summary>Settings of <see cref="Experiment.Run"/>; <see cref="Parse"/> reads them from the command line.</summary>
-public sealed record ExampleOptions
-{
-    /// <summary>The embedded subset's default: about 5 minutes for the five runs on one CPU thread here.</summary>
-    public const int DefaultEpochs = 6;
-
-    /// <summary>The default with the full 60,000 training images (7.5 times the subset).</summary>
-    public const int DefaultFullEpochs = 3;
-
-    /// <summary>Read the installed full dataset (<see cref="FashionMnist.InstalledFolder"/>).</summary>
-    public bool Full { get; init; }
-
-    /// <summary>A folder with the four idx files; the embedded subset when null (and not <see cref="Full"/>).</summary>
-    public string? DataFolder { get; init; }
-
-    /// <summary>Epochs of each run; the defaults above when null.</summary>
-    public int? Epochs { get; init; }
-
-    /// <summary>Two training batches and two evaluation batches per model, end to end.</summary>
-    public bool Smoke { get; init; }
-
-    /// <summary>One seed for the data (angles, which coarse labels are kept) and every model.</summary>
-    public long Seed { get; init; }
-
-    /// <summary>CPU threads for TorchSharp; its default when null.</summary>
-    public int? Threads { get; init; }
-
-    /// <summary>Each run writes its metrics and checkpoints to a subfolder named after the model; nothing when null.</summary>
-    public string? OutputDirectory { get; init; }
-
-    /// <summary>The training device; CUDA when available, else the CPU, when null.</summary>
-    public Device? Device { get; init; }
-
-    /// <summary>Progress: model summaries and the trainer's per-epoch lines.</summary>
-    public TextWriter Log { get; init; } = TextWriter.Null;
-
-    public int EffectiveEpochs => Smoke ? 1 : Epochs ?? (Full || DataFolder is not null ? DefaultFullEpochs : DefaultEpochs);
-
-    public const string Usage = "usage: dotnet run -c Release --project examples/TaskTokens -- [--full | --data DIR] [--epochs N] [--seed N] [--threads N] [--out DIR] [--smoke]";
-
-    /// <summary>The options of a command line, or null when it is not valid.</summary>
-    public static ExampleOptions? Parse(string[] args, TextWriter log)
-    {
-        var options = new ExampleOptions { OutputDirectory = Path.Combine("runs", "tasktokens"), Log = log };
-        for (var i = 0; i < args.Length; i++)
-        {
-            string? Next() => i + 1 < args.Length ? args[++i] : null;
-            int? NextInt() => int.TryParse(Next(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : null;
-            switch (args[i])
-            {
-                case "--full": options = options with { Full = true }; break;
-                case "--data": options = options with { DataFolder = Next() ?? throw new ArgumentException("--data needs a folder") }; break;
-                case "--epochs": options = options with { Epochs = NextInt() ?? throw new ArgumentException("--epochs needs a positive number") }; break;
-                case "--seed": options = options with { Seed = long.TryParse(Next(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed) ? seed : throw new ArgumentException("--seed needs a number") }; break;
-                case "--threads": options = options with { Threads = NextInt() ?? throw new ArgumentException("--threads needs a positive number") }; break;
-                case "--out": options = options with { OutputDirectory = Next() ?? throw new ArgumentException("--out needs a folder") }; break;
-                case "--smoke": options = options with { Smoke = true }; break;
-                default: return null;
-            }
-        }
-        return options;
-    }
-}
 
 /// <summary>One task: its test metric with the four-task model and with its single-task baseline.</summary>
 /// <param name="Task">The task's name.</param>
@@ -122,13 +59,17 @@ public sealed record ExperimentResults(string Data, long TrainCount, long TestCo
 /// </summary>
 public static class Experiment
 {
+    /// <summary>The embedded subset's default: about 5 minutes for the five runs on one CPU thread here.</summary>
+    public const int DefaultEpochs = 6;
+
+    /// <summary>The default with the full 60,000 training images (7.5 times the subset).</summary>
+    public const int DefaultFullEpochs = 3;
+
     public static ExperimentResults Run(ExampleOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.Threads is { } threads)
-            set_num_threads(threads);
         var log = options.Log;
-        var folder = options.Full ? FashionMnist.InstalledFolder : options.DataFolder;
+        var folder = options.Folder;
         var (plainTrain, plainTest) = FashionMnist.Load(folder);
         TensorDataset train, test;
         using (plainTrain)
@@ -169,7 +110,7 @@ public static class Experiment
         using var model = create();
         var report = model.Fit(train, test, new TrainOptions
         {
-            Epochs = options.EffectiveEpochs,
+            Epochs = options.EpochsOr(DefaultEpochs, DefaultFullEpochs),
             BatchSize = 128,
             LearningRate = 2e-3,
             WeightDecay = 0.05,

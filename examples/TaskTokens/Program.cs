@@ -1,31 +1,11 @@
-using System;
+using System.IO;
+using ModelDsl.Examples;
 
 namespace TaskTokensExample;
 
 /// <summary>Runs <see cref="Experiment"/> and prints its results table.</summary>
 public static class Program
 {
-    public static int Main(string[] args)
-    {
-        ExampleOptions? options;
-        try
-        {
-            options = ExampleOptions.Parse(args, Console.Out);
-        }
-        catch (ArgumentException e)
-        {
-            Console.Error.WriteLine(e.Message);
-            options = null;
-        }
-        if (options is null)
-        {
-            Console.Error.WriteLine(ExampleOptions.Usage);
-            return 2;
-        }
-
-        var results = Experiment.Run(options);
-        Console.WriteLine();
-        Console.WriteLine(results);
-        return 0;
-    }
+    public static int Main(string[] args) =>
+        ExampleOptions.RunFromCommandLine(args, "examples/TaskTokens", Path.Combine("runs", "tasktokens"), options => Experiment.Run(options));
 }

@@ -17,7 +17,7 @@ public class FamilyExampleSmokeTests
     [Fact]
     public void Resampler_example_trains_and_reports_every_configuration()
     {
-        var results = ResamplerExample.Experiment.Run(new ResamplerExample.ExampleOptions { Smoke = true, Device = CPU });
+        var results = ResamplerExample.Experiment.Run(new ModelDsl.Examples.ExampleOptions { Smoke = true, Device = CPU });
 
         Assert.Equal(8_000, results.TrainCount);
         Assert.Equal(2_000, results.TestCount);
@@ -40,7 +40,7 @@ public class FamilyExampleSmokeTests
     [Fact]
     public void ChannelVit_example_trains_both_models_and_reports_every_channel_set()
     {
-        var results = ChannelVitExample.Experiment.Run(new ChannelVitExample.ExampleOptions { Smoke = true, Device = CPU });
+        var results = ChannelVitExample.Experiment.Run(new ModelDsl.Examples.ExampleOptions { Smoke = true, Device = CPU });
 
         Assert.Equal(8_000, results.TrainCount);
         Assert.Equal(2_000, results.TestCount);

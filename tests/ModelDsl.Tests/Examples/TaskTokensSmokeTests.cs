@@ -16,7 +16,7 @@ public class TaskTokensSmokeTests
     [Fact]
     public void TaskTokens_example_trains_the_four_task_model_and_each_baseline()
     {
-        var results = TaskTokensExample.Experiment.Run(new TaskTokensExample.ExampleOptions { Smoke = true, Device = CPU, OutputDirectory = null });
+        var results = TaskTokensExample.Experiment.Run(new ModelDsl.Examples.ExampleOptions { Smoke = true, Device = CPU, OutputDirectory = null });
 
         Assert.Equal(8_000, results.TrainCount);
         Assert.Equal(2_000, results.TestCount);
