@@ -56,6 +56,20 @@ public sealed class VocabularyTokens : nn.Module<Tensor, Tensor, Tensor>
         return where(learned, rows.to(embedded.dtype), embedded).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Starts the learned vectors from the embedding's own rows for the same ids, so that, before
+    /// any training, the model reads exactly what the frozen embedding gives (fine-tuning existing words).
+    /// </summary>
+    public void InitializeFrom(TokenEmbedding embedding)
+    {
+        ArgumentNullException.ThrowIfNull(embedding);
+        if (embedding.Dim != Dim || First + Count > embedding.Vocab)
+            throw new ArgumentException(
+                $"VocabularyTokens.InitializeFrom needs an embedding of width {Dim} with at least {First + Count} ids; it has {embedding.Vocab} ids of width {embedding.Dim}.", nameof(embedding));
+        using var scope = NewDisposeScope();
+        InitializeFrom(embedding.Weight.narrow(0, First, Count).to(weight.device));
+    }
+
     /// <summary>Sets the learned vectors to <paramref name="vectors"/> <c>[Count,D]</c>, such as the embeddings of the words they stand for (CSP).</summary>
     public void InitializeFrom(Tensor vectors)
     {

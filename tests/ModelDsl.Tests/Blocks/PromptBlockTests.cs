@@ -60,6 +60,23 @@ public class PromptBlockTests
     }
 
     [Fact]
+    public void Vocabulary_tokens_started_from_the_embedding_change_nothing_until_trained()
+    {
+        manual_seed(7);
+        using var embedding = new TokenEmbedding(vocab: 10, dim: 4, maxLength: 8);
+        using var vocabulary = new VocabularyTokens(first: 6, count: 3, dim: 4);
+        using var ids = tensor(new long[] { 1, 6, 7, 8, 9, 2 }, new long[] { 1, 6 });
+
+        vocabulary.InitializeFrom(embedding);
+
+        using var plain = embedding.forward(ids);
+        using var replaced = vocabulary.forward(ids, plain);
+        Assert.True(replaced.equal(plain).all().item<bool>());
+        var error = Assert.Throws<ArgumentException>(() => new VocabularyTokens(first: 8, count: 3, dim: 4).InitializeFrom(embedding));
+        Assert.Contains("at least 11 ids", error.Message);
+    }
+
+    [Fact]
     public void Per_class_prompts_need_one_row_per_class()
     {
         using var prompts = new PromptTokens(count: 2, dim: 4, classes: 3);
