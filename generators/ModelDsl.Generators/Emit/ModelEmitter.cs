@@ -471,8 +471,8 @@ internal static partial class ModelEmitter
             w.Line("});");
             return;
         }
-        // A task with an optional target is a mean over the samples that carry it; so are its logged means.
         w.Line("},");
+        w.Line("// Optional targets: these tasks average over the samples that carry them, and so do their logged means.");
         w.Line("new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor>");
         w.Line("{");
         foreach (var line in weights)

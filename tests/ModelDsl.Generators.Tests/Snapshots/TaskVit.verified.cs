@@ -175,6 +175,7 @@ namespace Samples.Tasks
                 ["mask_loss"] = maskLossValue,
                 ["mask_iou"] = global::ModelDsl.Blocks.TaskMetrics.MaskIou(output.Mask, batch.Foreground),
             },
+            // Optional targets: these tasks average over the samples that carry them, and so do their logged means.
             new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor>
             {
                 ["coarse_loss"] = coarseLossSamples,
