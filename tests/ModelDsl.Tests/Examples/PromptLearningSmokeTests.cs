@@ -28,6 +28,33 @@ public class PromptLearningSmokeTests
     }
 
     [Fact]
+    public void Prompt_learning_runs_with_shifted_downstream_images()
+    {
+        var options = PromptLearningExample.ExampleOptions.Parse(["--smoke", "--shift", "blurred", "--prompt-lr", "0.01"], System.IO.TextWriter.Null)!;
+        Assert.Equal(2, options.Shift);
+        Assert.Equal(0.01, options.PromptLearningRate);
+
+        var results = PromptLearningExample.Experiment.Run(options with { Device = CPU, OutputDirectory = null });
+
+        Assert.Equal(3, results.Rows.Count);
+        Assert.Contains("downstream images blurred", results.Data);
+        Assert.Throws<System.ArgumentException>(() => PromptLearningExample.ExampleOptions.Parse(["--shift", "sideways"], System.IO.TextWriter.Null));
+    }
+
+    [Fact]
+    public void Shifting_a_dataset_transforms_the_images_and_keeps_the_labels()
+    {
+        using var data = new ModelDsl.Data.TensorDataset(("image", randn(3, 1, 28, 28)), ("label", tensor(new long[] { 4, 5, 6 })));
+        var image = data["image"].clone();
+
+        using var shifted = PromptLearningExample.Experiment.Shifted(data, 0);
+
+        Assert.True(shifted["image"].equal(image.rot90(1, (2, 3))).all().item<bool>());
+        Assert.Equal([4L, 5, 6], shifted["label"].data<long>().ToArray());
+        Assert.Same(data, PromptLearningExample.Experiment.Shifted(data, null));
+    }
+
+    [Fact]
     public void Compositional_example_reports_seen_and_unseen_pairs_for_every_method()
     {
         var results = PromptLearningExample.Compositional.Run(new PromptLearningExample.ExampleOptions { Smoke = true, Compositional = true, Device = CPU, OutputDirectory = null });
