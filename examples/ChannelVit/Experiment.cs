@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -195,29 +194,7 @@ public static class Experiment
     private static ModelRun Train<TBatch>(string name, ModelDsl.ModelSummary summary, Func<TrainableModule<TBatch>> create,
         TensorDataset train, TensorDataset test, ExampleOptions options, Device device, Action<TrainableModule<TBatch>> evaluate)
     {
-        var log = options.Log;
-        log.WriteLine();
-        log.WriteLine($"== {name} ==");
-        log.WriteLine(summary);
-        var watch = Stopwatch.StartNew();
-        manual_seed(options.Seed);
-        using var model = create();
-        var report = model.Fit(train, test, new TrainOptions
-        {
-            Epochs = options.EpochsOr(DefaultEpochs, DefaultFullEpochs),
-            BatchSize = 128,
-            LearningRate = 2e-3,
-            WeightDecay = 0.05,
-            WarmupFraction = 0.05,
-            GradientClipNorm = 1.0,
-            Seed = options.Seed,
-            Device = device,
-            Smoke = options.Smoke,
-            OutputDirectory = options.OutputDirectory is null ? null : Path.Combine(options.OutputDirectory, summary.Model.ToLowerInvariant()),
-            WriteCurves = !options.Smoke,
-            Log = log,
-        });
-        evaluate(model);
-        return new ModelRun(name, summary.TotalParameters, report.Epochs.Count, watch.Elapsed);
+        var (report, wallTime) = options.Train(name, summary, create, train, test, options.EpochsOr(DefaultEpochs, DefaultFullEpochs), device, evaluate);
+        return new ModelRun(name, summary.TotalParameters, report.Epochs.Count, wallTime);
     }
 }

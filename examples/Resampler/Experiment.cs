@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -82,29 +81,9 @@ public static class Experiment
         TensorDataset train, TensorDataset test, ExampleOptions options, Device device)
     {
         var log = options.Log;
-        log.WriteLine();
-        log.WriteLine($"== {name} ==");
-        log.WriteLine(summary);
-        var watch = Stopwatch.StartNew();
-        manual_seed(options.Seed);                      // the same initial backbone for every configuration
-        using var model = create();
-        var report = model.Fit(train, test, new TrainOptions
-        {
-            Epochs = options.EpochsOr(DefaultEpochs, DefaultFullEpochs),
-            BatchSize = 128,
-            LearningRate = 2e-3,
-            WeightDecay = 0.05,
-            WarmupFraction = 0.05,
-            GradientClipNorm = 1.0,
-            Seed = options.Seed,
-            Device = device,
-            Smoke = options.Smoke,
-            OutputDirectory = options.OutputDirectory is null ? null : Path.Combine(options.OutputDirectory, Slug(summary.Model)),
-            WriteCurves = !options.Smoke,
-            Log = log,
-        });
+        var (report, wallTime) = options.Train(name, summary, create, train, test, options.EpochsOr(DefaultEpochs, DefaultFullEpochs), device);
         var row = new ResultRow(name, TokensIntoHead(summary), summary.TotalParameters, Parameters(summary, "Resampler"),
-            report.FinalValidation["accuracy"], report.Epochs.Count, watch.Elapsed);
+            report.FinalValidation["accuracy"], report.Epochs.Count, wallTime);
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}: test accuracy {row.Accuracy:P2} in {row.WallTime.TotalSeconds:F0} s"));
         return row;
     }
@@ -135,5 +114,4 @@ public static class Experiment
     // "[B,17,64]" -> 17
     private static int Length(string shape) => int.Parse(shape.Trim('[', ']').Split(',')[1], CultureInfo.InvariantCulture);
 
-    private static string Slug(string model) => model.ToLowerInvariant();
 }

@@ -1,7 +1,9 @@
 using System;
+using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using ModelDsl.Data;
+using ModelDsl.Training;
 using static TorchSharp.torch;
 
 namespace ModelDsl.Examples;
@@ -44,6 +46,40 @@ public sealed record ExampleOptions
 
     /// <summary>Epochs of each run: 1 in a smoke run, else <see cref="Epochs"/>, else the example's default for the data.</summary>
     public int EpochsOr(int embeddedDefault, int fullDefault) => Smoke ? 1 : Epochs ?? (Folder is not null ? fullDefault : embeddedDefault);
+
+    /// <summary>
+    /// Trains one model of the example with the recipe the three share (AdamW lr 2e-3, weight decay
+    /// 0.05, 5 % warmup, clip 1.0, batch 128), each model from the same seed so that they start from
+    /// the same backbone and see the same batches; <paramref name="afterTraining"/> runs on the trained
+    /// model before it is disposed. Returns the report and the wall time (training and <paramref name="afterTraining"/>).
+    /// </summary>
+    public (TrainReport Report, TimeSpan WallTime) Train<TBatch>(string name, ModelSummary summary, Func<TrainableModule<TBatch>> create,
+        TensorDataset train, TensorDataset test, int epochs, Device device, Action<TrainableModule<TBatch>>? afterTraining = null)
+    {
+        Log.WriteLine();
+        Log.WriteLine($"== {name} ==");
+        Log.WriteLine(summary);
+        var watch = Stopwatch.StartNew();
+        manual_seed(Seed);
+        using var model = create();
+        var report = model.Fit(train, test, new TrainOptions
+        {
+            Epochs = epochs,
+            BatchSize = 128,
+            LearningRate = 2e-3,
+            WeightDecay = 0.05,
+            WarmupFraction = 0.05,
+            GradientClipNorm = 1.0,
+            Seed = Seed,
+            Device = device,
+            Smoke = Smoke,
+            OutputDirectory = OutputDirectory is null ? null : Path.Combine(OutputDirectory, summary.Model.ToLowerInvariant()),
+            WriteCurves = !Smoke,
+            Log = Log,
+        });
+        afterTraining?.Invoke(model);
+        return (report, watch.Elapsed);
+    }
 
     /// <summary>The command line's usage line for the example at <paramref name="project"/>.</summary>
     public static string Usage(string project) =>

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -102,30 +101,10 @@ public static class Experiment
         TensorDataset train, TensorDataset test, ExampleOptions options, Device device, List<ModelRun> runs)
     {
         var log = options.Log;
-        log.WriteLine();
-        log.WriteLine($"== {name} ==");
-        log.WriteLine(summary);
-        var watch = Stopwatch.StartNew();
-        manual_seed(options.Seed);                      // the same initial backbone for every model
-        using var model = create();
-        var report = model.Fit(train, test, new TrainOptions
-        {
-            Epochs = options.EpochsOr(DefaultEpochs, DefaultFullEpochs),
-            BatchSize = 128,
-            LearningRate = 2e-3,
-            WeightDecay = 0.05,
-            WarmupFraction = 0.05,
-            GradientClipNorm = 1.0,
-            Seed = options.Seed,
-            Device = device,
-            Smoke = options.Smoke,
-            OutputDirectory = options.OutputDirectory is null ? null : Path.Combine(options.OutputDirectory, summary.Model.ToLowerInvariant()),
-            WriteCurves = !options.Smoke,
-            Log = log,
-        });
-        runs.Add(new ModelRun(summary.Model, summary.TotalParameters, report.Epochs.Count, watch.Elapsed));
+        var (report, wallTime) = options.Train(name, summary, create, train, test, options.EpochsOr(DefaultEpochs, DefaultFullEpochs), device);
+        runs.Add(new ModelRun(summary.Model, summary.TotalParameters, report.Epochs.Count, wallTime));
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{name}: {string.Join(", ", report.FinalValidation.Select(kv => $"{kv.Key} {kv.Value:F4}"))} in {watch.Elapsed.TotalSeconds:F0} s"));
+            $"{name}: {string.Join(", ", report.FinalValidation.Select(kv => $"{kv.Key} {kv.Value:F4}"))} in {wallTime.TotalSeconds:F0} s"));
         return report.FinalValidation;
     }
 }
