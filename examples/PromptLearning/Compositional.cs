@@ -87,7 +87,7 @@ public static class Compositional
             Checkpoint.Load(clip, clipWeights);
         else
         {
-            using var pairs = CaptionPairs(train, options.MentionRate, options.Seed);
+            using var pairs = CaptionPairs(train, options.MentionRate, options.Seed, options.HideUnseen);
             var pretrain = clip.Fit(pairs, null, Experiment.Options(options, "csp-clip", pretrainEpochs, batchSize: 128, learningRate: 1e-3));
             pretrainAccuracy = pretrain.Epochs[^1].TrainMetrics.TryGetValue("accuracy", out var a) ? a : double.NaN;
         }
@@ -131,6 +131,7 @@ public static class Compositional
         }
 
         var data = $"{source}; attributes rotated/inverted/blurred, 20 seen and 10 unseen pairs; captions name the attribute at rate {options.MentionRate:0.##} as sideways/negative/blurry (never for an unseen pair); "
+            + (options.HideUnseen ? "unseen pairs' images left out of pretraining; " : "")
             + $"{options.Shots}-shot tuning per seen pair, {options.PromptEpochs} epochs"
             + (options.ClipWeights is { } w ? $"; CLIP loaded from {w}" : "");
         return new CompositionalResults(rows, options.ClipWeights is null ? pretrainEpochs : 0, pretrainAccuracy, clock.Elapsed, data);
@@ -159,8 +160,12 @@ public static class Compositional
         return (nn.functional.conv2d(pixels, kernel, padding: [2, 2]) - FashionMnist.Mean) / FashionMnist.Std;
     }
 
-    /// <summary>Every image under each attribute, with a caption of its class that names the attribute (in the captions' words) at <paramref name="mentionRate"/>, never for an unseen pair.</summary>
-    public static TensorDataset CaptionPairs(TensorDataset data, double mentionRate, long seed)
+    /// <summary>
+    /// Every image under each attribute, with a caption of its class that names the attribute (in the
+    /// captions' words) at <paramref name="mentionRate"/>, never for an unseen pair; with
+    /// <paramref name="hideUnseen"/> the images of unseen pairs are left out altogether.
+    /// </summary>
+    public static TensorDataset CaptionPairs(TensorDataset data, double mentionRate, long seed, bool hideUnseen = false)
     {
         var random = new Random((int)seed);
         var labels = data[FashionMnist.LabelColumn].data<long>().ToArray();
@@ -168,8 +173,10 @@ public static class Compositional
         var ids = new List<long>();
         for (var a = 0; a < Attributes; a++)
         {
-            images.Add(Apply(data[FashionMnist.ImageColumn], a));
-            foreach (var label in labels)
+            var kept = Enumerable.Range(0, labels.Length).Where(i => !(hideUnseen && IsUnseen((a, (int)labels[i])))).Select(i => (long)i).ToArray();
+            using var rows = tensor(kept);
+            images.Add(Apply(data[FashionMnist.ImageColumn].index_select(0, rows), a));
+            foreach (var label in kept.Select(i => labels[i]))
             {
                 var named = !IsUnseen((a, (int)label)) && random.NextDouble() < mentionRate;
                 var words = named ? Vocabulary.CaptionPairWords(a, (int)label) : Vocabulary.ClassWords[label];
@@ -179,7 +186,7 @@ public static class Compositional
         }
         var all = cat(images, 0);
         foreach (var image in images) image.Dispose();
-        return new TensorDataset(("image", all), ("text", tensor(ids.ToArray(), new long[] { labels.Length * Attributes, Vocabulary.Length })));
+        return new TensorDataset(("image", all), ("text", tensor(ids.ToArray(), new long[] { all.shape[0], Vocabulary.Length })));
     }
 
     /// <summary><paramref name="shots"/> training images for each seen pair (distinct images within a class), labelled by the pair's position in <see cref="SeenPairs"/>.</summary>

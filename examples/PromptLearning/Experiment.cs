@@ -51,12 +51,14 @@ public sealed record ExampleOptions
     public int? Shift { get; init; }
     /// <summary>Runs the compositional experiment (CSP) instead of base-to-new prompt learning.</summary>
     public bool Compositional { get; init; }
+    /// <summary>Compositional experiment: the unseen pairs' images are left out of pretraining too, not only their attribute words.</summary>
+    public bool HideUnseen { get; init; }
     /// <summary>How often a pretraining caption of the compositional experiment names the image's attribute (never for a held-out pair).</summary>
     public double MentionRate { get; init; } = PromptLearningExample.Compositional.DefaultMentionRate;
 
     public int EffectivePretrainEpochs => Smoke ? 1 : PretrainEpochs ?? (Full || DataFolder is not null ? DefaultFullPretrainEpochs : DefaultPretrainEpochs);
 
-    public const string Usage = "usage: dotnet run -c Release --project examples/PromptLearning -- [--full | --data DIR] [--pretrain-epochs N] [--prompt-epochs N] [--prompt-lr X] [--shots N] [--validation N] [--hold-out] [--clip FILE] [--shift rotated|inverted|blurred] [--seed N] [--threads N] [--out DIR] [--smoke] [--csp [--mention P]]";
+    public const string Usage = "usage: dotnet run -c Release --project examples/PromptLearning -- [--full | --data DIR] [--pretrain-epochs N] [--prompt-epochs N] [--prompt-lr X] [--shots N] [--validation N] [--hold-out] [--clip FILE] [--shift rotated|inverted|blurred] [--seed N] [--threads N] [--out DIR] [--smoke] [--csp [--mention P] [--hide-unseen]]";
 
     /// <summary>The options of a command line, or null when it is not valid.</summary>
     public static ExampleOptions? Parse(string[] args, TextWriter log)
@@ -89,6 +91,7 @@ public sealed record ExampleOptions
                 case "--out": options = options with { OutputDirectory = Next() ?? throw new ArgumentException("--out needs a folder") }; break;
                 case "--smoke": options = options with { Smoke = true }; break;
                 case "--csp": options = options with { Compositional = true }; break;
+                case "--hide-unseen": options = options with { HideUnseen = true }; break;
                 case "--shift":
                     options = options with
                     {

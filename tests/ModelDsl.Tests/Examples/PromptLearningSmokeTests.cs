@@ -71,6 +71,20 @@ public class PromptLearningSmokeTests
     }
 
     [Fact]
+    public void Hidden_unseen_pairs_leave_pretraining_without_their_images()
+    {
+        // Classes 0, 1 and 2 hold out attributes 0, 1 and 2: one image of each attribute goes.
+        using var data = new ModelDsl.Data.TensorDataset(("image", randn(3, 1, 28, 28)), ("label", tensor(new long[] { 0, 1, 2 })));
+
+        using var all = PromptLearningExample.Compositional.CaptionPairs(data, mentionRate: 1, seed: 0);
+        using var seenOnly = PromptLearningExample.Compositional.CaptionPairs(data, mentionRate: 1, seed: 0, hideUnseen: true);
+
+        Assert.Equal(9, all.Count);
+        Assert.Equal(6, seenOnly.Count);
+        Assert.Equal(6, seenOnly["text"].shape[0]);
+    }
+
+    [Fact]
     public void Compositional_pairs_hold_out_one_attribute_per_class_and_the_data_follows_them()
     {
         using var images = randn(4, 1, 28, 28);
