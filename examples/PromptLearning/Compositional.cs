@@ -94,16 +94,17 @@ public static class Compositional
         var weights = clip.state_dict();
         using var shots = Shots(train, options.Shots, options.Seed);
         using var testPairs = TestPairs(test);
-        var seenPrompts = SeenPairs;
         var rows = new List<PairRow>();
 
         // 2. The hand-written prompt "a photo of rotated ankle boot" ("sideways" in the captions' words).
         using (var zeroShot = new ZeroShot(device))
         {
             zeroShot.load_state_dict(weights);
-            rows.Add(PairRow.Of("Hand-written prompt", 0, Score(i => zeroShot.Forward(i, Vocabulary.PairPrompts(Pairs).to(device)).Logits, testPairs, options)));
+            using var prompts = Vocabulary.PairPrompts(Pairs).to(device);
+            rows.Add(PairRow.Of("Hand-written prompt", 0, Score(i => zeroShot.Forward(i, prompts).Logits, testPairs, options)));
             // For reference: the prompt a user would write knowing the captions' words for the attributes.
-            rows.Add(PairRow.Of("Hand-written prompt in the captions' words", 0, Score(i => zeroShot.Forward(i, Vocabulary.PairPrompts(Pairs, captionWords: true).to(device)).Logits, testPairs, options)));
+            using var captionPrompts = Vocabulary.PairPrompts(Pairs, captionWords: true).to(device);
+            rows.Add(PairRow.Of("Hand-written prompt in the captions' words", 0, Score(i => zeroShot.Forward(i, captionPrompts).Logits, testPairs, options)));
         }
 
         // 3. CoOp: four shared context vectors in front of the pair's words, from "a photo of a".
@@ -111,9 +112,10 @@ public static class Compositional
         {
             Experiment.Load(coop, weights, "text.context.ctx");
             coop.Text.Context.InitializeFrom(coop.Text.Embed.Weight.index_select(0, tensor(Vocabulary.PromptIds(), device: device)));
-            coop.ClassNamesInput = Vocabulary.PairNames(seenPrompts).to(device);
+            coop.ClassNamesInput = Vocabulary.PairNames(SeenPairs).to(device);
             coop.Fit(shots, null, Experiment.Options(options, "csp-coop", options.PromptEpochs, batchSize: 16, learningRate: options.PromptLearningRate ?? 2e-3));
-            rows.Add(PairRow.Of("CoOp (learned context)", CoOp.Summary.TrainableParameters, Score(i => coop.Forward(i, Vocabulary.PairNames(Pairs).to(device)).Logits, testPairs, options)));
+            using var names = Vocabulary.PairNames(Pairs).to(device);
+            rows.Add(PairRow.Of("CoOp (learned context)", CoOp.Summary.TrainableParameters, Score(i => coop.Forward(i, names).Logits, testPairs, options)));
         }
 
         // 4. CSP: one learned vector per attribute and per class, from the mean embedding of its words.
@@ -125,9 +127,10 @@ public static class Compositional
                 var table = csp.Text.Embed.Weight;
                 csp.Text.Concepts.InitializeFrom(stack(Vocabulary.CspStartWordIds().Select(ids => table.index_select(0, tensor(ids, device: device)).mean([0])).ToArray()));
             }
-            csp.PairPromptsInput = Vocabulary.CspPrompts(seenPrompts).to(device);
+            csp.PairPromptsInput = Vocabulary.CspPrompts(SeenPairs).to(device);
             csp.Fit(shots, null, Experiment.Options(options, "csp", options.PromptEpochs, batchSize: 16, learningRate: options.PromptLearningRate ?? 5e-3));
-            rows.Add(PairRow.Of("CSP (learned attribute and object vectors)", Csp.Summary.TrainableParameters, Score(i => csp.Forward(i, Vocabulary.CspPrompts(Pairs).to(device)).Logits, testPairs, options)));
+            using var prompts = Vocabulary.CspPrompts(Pairs).to(device);
+            rows.Add(PairRow.Of("CSP (learned attribute and object vectors)", Csp.Summary.TrainableParameters, Score(i => csp.Forward(i, prompts).Logits, testPairs, options)));
         }
 
         var data = $"{source}; attributes rotated/inverted/blurred, 20 seen and 10 unseen pairs; captions name the attribute at rate {options.MentionRate:0.##} as sideways/negative/blurry (never for an unseen pair); "
