@@ -2,6 +2,7 @@ using System.Collections.Generic;
 using System.Linq;
 using ModelDsl.Generators.FrontEnd;
 using ModelDsl.Generators.Model;
+using static ModelDsl.Generators.Emit.EmitText;
 
 namespace ModelDsl.Generators.Emit;
 
@@ -28,63 +29,6 @@ internal static partial class ModelEmitter
             }
         }
         return graph.Stages.SelectMany(s => Rows(s, s.Member));
-    }
-
-    private static string? TowerField(GraphStage stage) => stage.Kind switch
-    {
-        StageKind.Tower => $"private readonly {stage.Spec.MemberType} {Registered(stage)};",
-        StageKind.CosineLogits => $"private readonly {Blocks}.CosineLogits {Registered(stage)};",
-        StageKind.TokenEmbedding => $"private readonly {Blocks}.TokenEmbedding {Registered(stage)};",
-        StageKind.PromptTokens => $"private readonly {Blocks}.PromptTokens {Registered(stage)};",
-        StageKind.VocabularyTokens => $"private readonly {Blocks}.VocabularyTokens {Registered(stage)};",
-        StageKind.FeatureProjection => $"private readonly {Blocks}.FeatureProjection {Registered(stage)};",
-        StageKind.ContrastiveLoss => $"private readonly {Blocks}.ContrastiveLoss {Registered(stage)};",
-        _ => null,
-    };
-
-    private static string? ConstructTower(GraphStage stage) => stage.Kind switch
-    {
-        // The tower builds on the same device; the model's own to(device) then finds it there.
-        StageKind.Tower => $"{Registered(stage)} = new {stage.Spec.MemberType}(device);",
-        StageKind.CosineLogits => $"{Registered(stage)} = new {Blocks}.CosineLogits(scale: {Number(stage.Double("Scale"))}, learnScale: {(stage.Bool("LearnScale") ? "true" : "false")});",
-        StageKind.TokenEmbedding => $"{Registered(stage)} = new {Blocks}.TokenEmbedding(vocab: {stage.Int("Vocab")}, dim: {stage.Int("Dim")}, maxLength: {stage.Int("MaxLength")});",
-        StageKind.PromptTokens => $"{Registered(stage)} = new {Blocks}.PromptTokens(count: {stage.Int("Count")}, dim: {stage.Int("Dim")}, classes: {stage.Int("Classes")}, reparameterize: global::ModelDsl.Reparam.{stage.Text("Reparameterize")}, hidden: {stage.Int("Hidden")}, residual: {(stage.Bool("Residual") ? "true" : "false")});",
-        StageKind.VocabularyTokens => $"{Registered(stage)} = new {Blocks}.VocabularyTokens(first: {stage.Int("First")}, count: {stage.Int("Count")}, dim: {stage.Int("Dim")});",
-        StageKind.FeatureProjection => $"{Registered(stage)} = new {Blocks}.FeatureProjection(dim: {stage.Int("InDim")}, outDim: {stage.Int("Dim")});",
-        StageKind.ContrastiveLoss => $"{Registered(stage)} = new {Blocks}.ContrastiveLoss();",
-        _ => null,
-    };
-
-    // The tower calls and the logits between them, in declaration order; returns the expression of
-    // each output they produce, by output name. Fields are read through `this.` because a field
-    // and a forward input may share a name (the tower `Image` registered as `image`, the input `image`).
-    private static Dictionary<string, string> WriteTowers(CodeWriter w, ModelGraph graph)
-    {
-        var values = new Dictionary<string, string>();
-        foreach (var stage in Built(graph))
-        {
-            switch (stage.Kind)
-            {
-                case StageKind.Tower when stage.Resolved.Any(a => a.Name == "Inputs"):
-                    var local = Camel(stage.Member) + "Features";
-                    var inputs = string.Join(", ", stage.Text("Inputs").Split(','));
-                    w.Line(Shaped($"var {local} = this.{Registered(stage)}.{stage.Text("Forward")}({inputs}).{stage.Text("Output")};", stage.Output));
-                    values[stage.Member] = local;
-                    break;
-                case StageKind.CosineLogits when stage.Output != "?":
-                    var left = Camel(stage.Text("Left")) + "Features";
-                    var right = Camel(stage.Text("Right")) + "Features";
-                    // A classifier head's forward code already has a local named `logits`.
-                    var logits = Camel(stage.Member) + (graph.Stages.Any(s => s.Kind == StageKind.ClassifierHead) ? "Logits" : "");
-                    w.Line(Shaped($"var {logits} = this.{Registered(stage)}.forward({left}, {right});", stage.Output));
-                    values["Logits"] = logits;
-                    break;
-                case StageKind.FeatureProjection when stage.Output != "?":
-                    values["Features"] = "features";
-                    break;
-            }
-        }
-        return values;
     }
 }
 
@@ -117,45 +61,9 @@ internal static partial class ModelEmitter
     }
 }
 
-// Family 1: token ids with prompt tokens, the projected feature, the contrastive training step.
+// Family 1: the contrastive training step (the pairs of the batch are the labels).
 internal static partial class ModelEmitter
 {
-    // Token ids -> vectors, learned vocabulary vectors in place of theirs, prompts placed, then
-    // positions over the whole sequence. Returns whether the forward pass has a token sequence `x`.
-    private static bool WriteTokenEmbedding(CodeWriter w, ModelGraph graph)
-    {
-        var stages = Built(graph).ToList();
-        var embedding = stages.FirstOrDefault(s => s.Kind == StageKind.TokenEmbedding && s.Text("Input").Length > 0);
-        if (embedding is null)
-            return false;
-        w.Line(Shaped($"var x = {Registered(embedding)}.forward({embedding.Text("Input")});", embedding.Output));
-        var last = embedding;
-        foreach (var vocabulary in stages.Where(s => s.Kind == StageKind.VocabularyTokens && s.Bool("Placed")))
-            w.Line(Shaped($"x = {Registered(vocabulary)}.forward({embedding.Text("Input")}, x);", vocabulary.Output));
-        foreach (var prompts in stages.Where(s => s.Kind == StageKind.PromptTokens && s.Bool("Placed")))
-        {
-            w.Line(Shaped($"x = {Registered(prompts)}.Insert(x, after: {prompts.Int("After")});", prompts.Output));
-            last = prompts;
-        }
-        w.Line(Shaped($"x = {Registered(embedding)}.AddPositions(x);", last.Output));
-        return true;
-    }
-
-    private static void WriteFeatureProjection(CodeWriter w, ModelGraph graph, GraphStage stage)
-    {
-        if (stage.Output == "?")
-            return;
-        var rows = stage.Output.Trim('[', ']').Split(',')[0];
-        var pooled = stage.Text("Pool") switch
-        {
-            "Avg" => "x.mean(new long[] { 1 })",
-            "EndToken" => $"{Blocks}.FeatureProjection.AtEndToken(x, {stage.Text("Input")}, endToken: {stage.Int("EndToken")}, offset: {stage.Int("Offset")})",
-            _ => "x.select(1, 0)",
-        };
-        w.Line(Shaped($"var featureToken = {pooled};", $"[{rows},{stage.Int("InDim")}]"));
-        w.Line(Shaped($"var features = {Registered(stage)}.forward(featureToken);", stage.Output));
-    }
-
     private static void WriteContrastiveTraining(CodeWriter w, ModelGraph graph)
     {
         var batchName = BatchName(graph.Spec);

@@ -4,14 +4,14 @@ using System.Globalization;
 using System.Linq;
 using ModelDsl.Generators.FrontEnd;
 using ModelDsl.Generators.Model;
+using ModelDsl.Generators.Stages;
+using static ModelDsl.Generators.Emit.EmitText;
 
 namespace ModelDsl.Generators.Emit;
 
 /// <summary>Writes the TorchSharp module of one checked model. Reads only the graph.</summary>
 internal static partial class ModelEmitter
 {
-    private const string Tensor = "global::TorchSharp.torch.Tensor";
-    private const string Blocks = "global::ModelDsl.Blocks";
     private const string GeneratedCode = "[global::System.CodeDom.Compiler.GeneratedCode(\"ModelDsl.Generators\", \"0.1.0\")]";
 
     public static string Emit(ModelGraph graph)
@@ -90,51 +90,26 @@ internal static partial class ModelEmitter
     {
         w.Line("// Fields are named as registered, which is timm's state_dict naming. Parameter fields are not");
         w.Line("// readonly: TorchSharp's Module.to() replaces a parameter and updates the field of the same name.");
-        foreach (var stage in Built(graph))
+        var members = Built(graph).SelectMany(s => StageDefinitions.Of(s.Kind).Members(s)).ToList();
+        foreach (var member in members)
         {
-            switch (stage.Kind)
+            switch (member.Role)
             {
-                case StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding or StageKind.Resampler
-                    or StageKind.TaskDecoder or StageKind.RegressionHead or StageKind.MaskHead:
-                    w.Line($"private readonly {stage.Spec.MemberType} {Registered(stage)};");
+                case MemberRole.Parameter:
+                    w.Line($"private {member.Type} {member.Name};");
                     break;
-                case StageKind.ClassifierHead when IsTaskHead(stage):
-                    w.Line($"private readonly {Blocks}.ClassifierHead {Registered(stage)};");
+                case MemberRole.Static:
                     break;
-                case StageKind.MseLoss or StageKind.BinaryCrossEntropyLoss:
-                    w.Line($"private readonly {stage.Spec.MemberType} {LossField(stage)};");
-                    break;
-                case StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding or StageKind.DeepPromptTokens or StageKind.QueryTokens
-                    or StageKind.TaskTokens:
-                    w.Line($"private global::TorchSharp.Modules.Parameter {Registered(stage)};");
-                    break;
-                case StageKind.TransformerEncoder:
-                    w.Line($"private readonly {Blocks}.TransformerEncoder blocks;");
-                    if (stage.Bool("FinalNorm"))
-                        w.Line("private readonly global::TorchSharp.Modules.LayerNorm norm;");
-                    break;
-                case StageKind.ClassifierHead:
-                    if (stage.Text("Pool") == "Avg")
-                        w.Line("private readonly global::TorchSharp.Modules.LayerNorm fc_norm;");
-                    if (stage.Text("Pool") == "Map")
-                        w.Line($"private readonly {Blocks}.AttentionPool attn_pool;");
-                    w.Line($"private readonly {Blocks}.ClassifierHead head;");
-                    break;
-                case StageKind.CrossEntropyLoss:
-                    w.Line($"private readonly {Blocks}.CrossEntropyLoss {LossField(stage)};");
-                    break;
-                case StageKind.CustomModule:
-                    w.Line($"private readonly {stage.Spec.MemberType} {Registered(stage)};");
-                    w.Line($"private bool {ContractVerified(stage)};");
+                case MemberRole.Field when member.Construction is null:
+                    w.Line($"private {member.Type} {member.Name};");
                     break;
                 default:
-                    if (TowerField(stage) is { } field)
-                        w.Line(field);
+                    w.Line($"private readonly {member.Type} {member.Name};");
                     break;
             }
         }
-        foreach (var stage in Built(graph).Where(s => s.Kind == StageKind.CustomModule))
-            w.Line($"private static readonly global::ModelDsl.ShapeContract {stage.Member}Contract = global::ModelDsl.ShapeContract.Parse(\"{stage.Text("Contract")}\");");
+        foreach (var member in members.Where(m => m.Role == MemberRole.Static))
+            w.Line($"private static readonly {member.Type} {member.Name} = {member.Construction};");
         foreach (var input in graph.Inputs.Where(i => i.Shape is not null))
             w.Line($"private static readonly global::ModelDsl.SymbolicShape {ShapeField(input)} = global::ModelDsl.SymbolicShape.Parse(\"{input.Shape!.Trim('[', ']')}\");");
     }
@@ -148,94 +123,21 @@ internal static partial class ModelEmitter
         w.Line("/// <summary>Builds the model and moves it to <paramref name=\"device\"/>.</summary>");
         using (w.Block($"public {name}(global::TorchSharp.torch.Device device) : base(nameof({name}))"))
         {
-            foreach (var stage in Built(graph))
-            {
-                foreach (var line in Construct(stage))
-                    w.Line(line);
-            }
+            var members = Built(graph).Select(s => (Stage: s, Members: StageDefinitions.Of(s.Kind).Members(s).ToList())).ToList();
+            foreach (var member in members.SelectMany(m => m.Members).Where(m => m.Construction is not null && m.Role != MemberRole.Static))
+                w.Line($"{member.Name} = {member.Construction};");
             w.Line();
-            foreach (var stage in Built(graph))
-            {
-                foreach (var (registered, isParameter) in StageCatalog.RegisteredMembers(stage))
-                    w.Line(isParameter ? $"register_parameter(\"{registered}\", {registered});" : $"register_module(\"{registered}\", {registered});");
-            }
-            var frozen = Built(graph).Where(s => s.Frozen).ToList();
+            foreach (var member in members.SelectMany(m => m.Members).Where(m => m.IsRegistered))
+                w.Line(member.Role == MemberRole.Parameter ? $"register_parameter(\"{member.Name}\", {member.Name});" : $"register_module(\"{member.Name}\", {member.Name});");
+            var frozen = members.Where(m => m.Stage.Frozen).ToList();
             if (frozen.Count > 0)
             {
                 w.Line();
-                foreach (var stage in frozen)
-                {
-                    foreach (var (registered, _) in StageCatalog.RegisteredMembers(stage))
-                        w.Line($"global::ModelDsl.Blocks.Freezing.Freeze({registered});");
-                }
+                foreach (var member in frozen.SelectMany(m => m.Members).Where(m => m.IsRegistered))
+                    w.Line($"global::ModelDsl.Blocks.Freezing.Freeze({member.Name});");
             }
             w.Line();
             w.Line("global::TorchSharp.ModuleExtensionMethods.to(this, device);");
-        }
-    }
-
-    private static IEnumerable<string> Construct(GraphStage stage)
-    {
-        switch (stage.Kind)
-        {
-            case StageKind.PatchEmbedding:
-                yield return $"patch_embed = new {Blocks}.PatchEmbedding(inChannels: {stage.Int("InChannels")}, patchSize: {stage.Int("PatchSize")}, dim: {stage.Int("Dim")});";
-                break;
-            case StageKind.ClsToken or StageKind.RegisterTokens:
-                yield return $"{Registered(stage)} = {Blocks}.Tokens.Create(count: {stage.Int("Count")}, dim: {stage.Int("Dim")});";
-                break;
-            case StageKind.PositionEmbedding:
-                yield return $"pos_embed = {Blocks}.Tokens.CreatePositions(length: {stage.Int("Length")}, dim: {stage.Int("Dim")});";
-                break;
-            case StageKind.DeepPromptTokens or StageKind.QueryTokens:
-                yield return $"{Registered(stage)} = {Blocks}.Tokens.CreateLayered(depth: {stage.Int("Depth")}, count: {stage.Int("Count")}, dim: {stage.Int("Dim")});";
-                break;
-            case StageKind.ChannelPatchEmbedding:
-                yield return $"patch_embed = new {Blocks}.ChannelPatchEmbedding(channels: {stage.Int("InChannels")}, patchSize: {stage.Int("PatchSize")}, dim: {stage.Int("Dim")}, patchesPerChannel: {stage.Int("PatchesPerChannel")}, sampleChannels: {(stage.Bool("SampleChannels") ? "true" : "false")});";
-                break;
-            case StageKind.Resampler:
-                yield return $"{Registered(stage)} = new {Blocks}.Resampler(sourceDim: {stage.Int("SourceDim")}, dim: {stage.Int("Dim")}, queries: {stage.Int("Queries")}, depth: {stage.Int("Depth")}, heads: {stage.Int("Heads")}, mlpRatio: {Number(stage.Double("MlpRatio"))});";
-                break;
-            case StageKind.TransformerEncoder:
-                yield return $"blocks = new {Blocks}.TransformerEncoder(dim: {stage.Int("Dim")}, depth: {stage.Int("Depth")}, heads: {stage.Int("Heads")}, mlpRatio: {Number(stage.Double("MlpRatio"))}{(stage.Bool("Causal") ? ", causal: true" : "")});";
-                if (stage.Bool("FinalNorm"))
-                    yield return $"norm = global::TorchSharp.torch.nn.LayerNorm({stage.Int("Dim")}, eps: 1e-6);";
-                break;
-            case StageKind.TaskTokens:
-                yield return $"{Registered(stage)} = {Blocks}.Tokens.CreateQueries(count: {stage.Int("Count")}, dim: {stage.Int("Dim")});";
-                break;
-            case StageKind.TaskDecoder:
-                yield return $"{Registered(stage)} = new {Blocks}.TaskDecoder(dim: {stage.Int("Dim")}, sourceDim: {stage.Int("SourceDim")}, depth: {stage.Int("Depth")}, heads: {stage.Int("Heads")}, mlpRatio: {Number(stage.Double("MlpRatio"))});";
-                break;
-            case StageKind.ClassifierHead when IsTaskHead(stage):
-                yield return $"{Registered(stage)} = new {Blocks}.ClassifierHead(dim: {stage.Int("Dim")}, classes: {stage.Int("Classes")});";
-                break;
-            case StageKind.RegressionHead:
-                yield return $"{Registered(stage)} = new {Blocks}.RegressionHead(dim: {stage.Int("Dim")}, outputs: {stage.Int("Outputs")});";
-                break;
-            case StageKind.MaskHead:
-                yield return $"{Registered(stage)} = new {Blocks}.MaskHead(dim: {stage.Int("Dim")}, sourceDim: {stage.Int("SourceDim")}, pixelDim: {stage.Int("PixelDim")}, patchSize: {stage.Int("PatchSize")}, gridHeight: {stage.Int("GridHeight")}, gridWidth: {stage.Int("GridWidth")}, prefixTokens: {stage.Int("PrefixTokens")});";
-                break;
-            case StageKind.MseLoss or StageKind.BinaryCrossEntropyLoss:
-                yield return $"{LossField(stage)} = new {stage.Spec.MemberType}();";
-                break;
-            case StageKind.ClassifierHead:
-                if (stage.Text("Pool") == "Avg")
-                    yield return $"fc_norm = global::TorchSharp.torch.nn.LayerNorm({stage.Int("Dim")}, eps: 1e-6);";
-                if (stage.Text("Pool") == "Map")
-                    yield return $"attn_pool = new {Blocks}.AttentionPool(dim: {stage.Int("Dim")}, heads: {stage.Int("PoolHeads")}, mlpRatio: {Number(stage.Double("PoolMlpRatio"))});";
-                yield return $"head = new {Blocks}.ClassifierHead(dim: {stage.Int("InFeatures")}, classes: {stage.Int("Classes")});";
-                break;
-            case StageKind.CrossEntropyLoss:
-                yield return $"{LossField(stage)} = new {Blocks}.CrossEntropyLoss(labelSmoothing: {Number(stage.Double("LabelSmoothing"))});";
-                break;
-            case StageKind.CustomModule:
-                yield return $"{Registered(stage)} = new {stage.Spec.MemberType}();";
-                break;
-            default:
-                if (ConstructTower(stage) is { } line)
-                    yield return line;
-                break;
         }
     }
 
@@ -271,102 +173,18 @@ internal static partial class ModelEmitter
                 w.Line();
             }
 
-            var stages = Built(graph);
-            var patch = stages.FirstOrDefault(s => s.Kind is StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding);
-            // Stages that a later stage reads by name (Resampler.Over, TaskDecoder.Over, MaskHead.Over,
-            // the decoder that task heads read) keep their output in a variable.
-            var kept = stages.Where(s => s.Kind is StageKind.Resampler or StageKind.TaskDecoder or StageKind.MaskHead).Select(s => s.Text("Source"))
-                .Concat(stages.Where(IsTaskHead).Select(s => s.Text("Decoder")))
-                .Where(s => s.Length > 0).Distinct().ToList();
-            var positions = stages.FirstOrDefault(s => s.Kind == StageKind.PositionEmbedding);
-            // timm's order whatever the declaration order: [CLS | registers | patches].
-            var prefix = stages.Where(s => s.Kind is StageKind.ClsToken or StageKind.RegisterTokens).OrderBy(s => s.Kind).ToList();
-            string? pooled = null, logits = null;
-            var hasTokens = false;
-            if (patch is not null && patch.Resolved.Any(a => a.Name == "Input"))
+            var stages = Built(graph).ToList();
+            // Stages that a later stage reads by name (a resampler or mask head over an encoder, task heads
+            // over the decoder) keep their output in a local.
+            var kept = stages.SelectMany(s => StageDefinitions.Of(s.Kind).Reads(s)).Where(n => n.Length > 0).Distinct().ToList();
+            var f = new ForwardWriter(w, graph, stages, kept);
+            foreach (var stage in stages)
             {
-                hasTokens = true;
-                w.Line(Shaped($"var x = patch_embed.forward({patch.Text("Input")});", patch.Output));
-                if (positions?.Text("Covers") == "PatchesOnly")
-                    w.Line(Shaped("x = x + pos_embed;", patch.Output));
-                if (prefix.Count > 0)
-                    w.Line(Shaped($"x = {Blocks}.Tokens.Prepend(x, {string.Join(", ", prefix.Select(Registered))});", stages.Last(s => s.Kind is StageKind.ClsToken or StageKind.RegisterTokens).Output));
-                if (positions?.Text("Covers") == "PrefixAndPatches")
-                    w.Line(Shaped("x = x + pos_embed;", positions.Output));
-            }
-            else
-                hasTokens = WriteTokenEmbedding(w, graph);
-            foreach (var stage in stages.Where(_ => hasTokens))
-            {
-                switch (stage.Kind)
-                {
-                    case StageKind.TransformerEncoder:
-                        var prompts = stage.Resolved.Any(a => a.Name == "DeepPrompts")
-                            ? $"{Registered(stages.First(s => s.Member == stage.Text("DeepPrompts") && s.Kind == StageKind.DeepPromptTokens))}, promptOffset: {stage.Int("PromptOffset")}"
-                            : null;
-                        if (stage.Resolved.Any(a => a.Name == "Queries"))
-                        {
-                            var queries = stages.First(s => s.Member == stage.Text("Queries") && s.Kind == StageKind.QueryTokens);
-                            w.Line($"var encoded = blocks.ForwardWithQueries(x, {Registered(queries)}{(prompts is null ? "" : ", " + prompts)});");
-                            w.Line(Shaped("x = encoded.Tokens;", stage.Output));
-                            w.Line(Shaped("var queryOutputs = encoded.QueryOutputs;", $"[{Batch(graph)},{queries.Int("Depth")},{queries.Int("Count")},{queries.Int("Dim")}]"));
-                        }
-                        else
-                        {
-                            w.Line(Shaped(prompts is null ? "x = blocks.forward(x);" : $"x = blocks.Forward(x, {prompts});", stage.Output));
-                        }
-                        if (stage.Bool("FinalNorm"))
-                            w.Line(Shaped("x = norm.forward(x);", stage.Output));
-                        break;
-                    case StageKind.Resampler:
-                        var source = stage.Text("Source");
-                        w.Line(Shaped($"x = {Registered(stage)}.forward({(source.Length == 0 ? "x" : Camel(source) + "Output")});", stage.Output));
-                        break;
-                    case StageKind.TaskDecoder:
-                        var read = stage.Text("Source");
-                        var tokens = Registered(stages.First(s => s.Member == stage.Text("Tokens") && s.Kind == StageKind.TaskTokens));
-                        w.Line(Shaped($"x = {Registered(stage)}.forward({tokens}, {(read.Length == 0 ? "x" : Camel(read) + "Output")});", stage.Output));
-                        break;
-                    case StageKind.ClassifierHead or StageKind.RegressionHead when IsTaskHead(stage):
-                        w.Line(Shaped($"var {Camel(stage.Member)}Output = {Registered(stage)}.forward({TaskToken(stage)});", stage.Output));
-                        break;
-                    case StageKind.MaskHead:
-                        w.Line(Shaped($"var {Camel(stage.Member)}Output = {Registered(stage)}.forward({TaskToken(stage)}, {Camel(stage.Text("Source"))}Output);", stage.Output));
-                        break;
-                    case StageKind.CustomModule:
-                        w.Line(Shaped($"x = {stage.Member}Contract.Invoke({Registered(stage)}, x, nameof({stage.Member}), ref {ContractVerified(stage)});", stage.Output));
-                        break;
-                    case StageKind.FeatureProjection:
-                        WriteFeatureProjection(w, graph, stage);
-                        break;
-                    case StageKind.ClassifierHead when !IsTaskHead(stage):
-                        pooled = "pooled";
-                        logits = "logits";
-                        var pooledShape = graph.Outputs.FirstOrDefault(o => o.Name == "Pooled")?.Shape ?? "?";
-                        w.Line(Shaped(stage.Text("Pool") switch
-                        {
-                            "Avg" => $"var pooled = fc_norm.forward({Blocks}.Pooling.AveragePatches(x, prefixTokens: {stage.Int("PrefixTokens")}));",
-                            "Map" => "var pooled = attn_pool.forward(x);",
-                            _ => $"var pooled = {Blocks}.Pooling.Cls(x);",
-                        }, $"[{Batch(graph)},{stage.Int("Dim")}]"));
-                        if (stage.Resolved.Any(a => a.Name == "Also"))
-                            w.Line(Shaped("pooled = global::TorchSharp.torch.cat([pooled, queryOutputs.flatten(1)], 1);", pooledShape));
-                        w.Line(Shaped("var logits = head.forward(pooled);", stage.Output));
-                        break;
-                }
-                if (kept.Contains(stage.Member))
+                StageDefinitions.Of(stage.Kind).Forward(f, stage);
+                if (f.HasTokens && kept.Contains(stage.Member))
                     w.Line($"var {Camel(stage.Member)}Output = x;");
             }
-            var towerValues = WriteTowers(w, graph);
-            // Task models return each head's output and the decoded task tokens, each kept in a variable named after its stage.
-            var named = stages.Where(s => IsTaskHead(s) || s.Kind == StageKind.TaskDecoder).Select(s => s.Member).ToList();
-            var values = graph.Outputs.Select(o => towerValues.TryGetValue(o.Name, out var value) ? value : o.Name switch
-            {
-                _ when named.Contains(o.Name) => hasTokens ? Camel(o.Name) + "Output" : forward.Inputs[0].Name,
-                "Logits" => logits ?? "x",
-                "Pooled" => pooled ?? "x",
-                _ => hasTokens ? "x" : forward.Inputs[0].Name,
-            });
+            var values = graph.Outputs.Select(o => f.Values.TryGetValue(o.Name, out var value) ? value : f.HasTokens ? "x" : forward.Inputs[0].Name);
             w.Line($"return new {forward.ReturnType}({string.Join(", ", values)});");
         }
     }
@@ -492,8 +310,6 @@ internal static partial class ModelEmitter
         }
     }
 
-    private static string Literal(string text) => "\"" + text.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
-
     private static void WriteSummary(CodeWriter w, ModelGraph graph)
     {
         w.Line("/// <summary>Stages, output shapes and parameter counts, computed at compile time; <c>ToString()</c> gives the table above.</summary>");
@@ -549,37 +365,12 @@ internal static partial class ModelEmitter
     // The stages that become part of the module; broken ones (already reported) are left out.
     private static IEnumerable<GraphStage> Built(ModelGraph graph) => graph.Stages.Where(s => !s.Broken);
 
-    private static string Camel(string name) => char.ToLowerInvariant(name[0]) + name.Substring(1);
-
-    private static string Batch(ModelGraph graph) => graph.Outputs.FirstOrDefault()?.Shape.TrimStart('[').Split(',')[0] ?? "B";
-
-    private static string Registered(GraphStage stage) => StageCatalog.RegisteredName(stage.Spec);
-
-    private static bool IsTaskHead(GraphStage stage) => StageCatalog.IsTaskHead(stage.Spec);
-
-    // The decoded token of a task head's task: [B,D].
-    private static string TaskToken(GraphStage stage) => $"{Camel(stage.Text("Decoder"))}Output.select(1, {stage.Int("TaskIndex")})";
+    private static bool IsTaskHead(GraphStage stage) => StageDefinitions.IsTaskHead(stage.Spec);
 
     // Losses hold no state and are not registered; the front end names their fields.
     private static string LossField(GraphStage loss) => loss.Text("Field");
 
-    private static string ContractVerified(GraphStage stage) => Registered(stage) + "_contract_verified";
-
-    private static string StageField(GraphStage stage) => StageCatalog.IsLoss(stage.Kind) ? LossField(stage) : Registered(stage);
+    private static string StageField(GraphStage stage) => StageDefinitions.IsLoss(stage.Kind) ? LossField(stage) : Registered(stage);
 
     private static string ShapeField(GraphInput input) => ModelCompiler.Pascal(input.Name) + "Shape";
-
-    // A statement with its output shape as a trailing comment, aligned where the line allows.
-    private static string Shaped(string statement, string shape) =>
-        statement.PadRight(Math.Max(56, statement.Length + 2)) + "// " + shape;
-
-    private static string Count(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
-
-    private static string Number(double value)
-    {
-        if (double.IsNaN(value) || double.IsInfinity(value))
-            throw new ArgumentOutOfRangeException(nameof(value), value, "The front end resolves every number to a finite value before emission.");
-        var text = value.ToString("R", CultureInfo.InvariantCulture);
-        return text.Contains(".") || text.Contains("E") ? text : text + ".0";
-    }
 }

@@ -6,6 +6,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using ModelDsl.Generators.Model;
+using ModelDsl.Generators.Stages;
 
 namespace ModelDsl.Generators.FrontEnd;
 
@@ -122,11 +123,11 @@ public static class DeclarationReader
     private static StageSpec? ReadStage(IPropertySymbol property, SourceMap? map, CancellationToken cancellationToken)
     {
         AttributeData? stageAttribute = null;
-        StageCatalog.Entry? entry = null;
+        StageDefinition? entry = null;
         var others = new List<string>();
         foreach (var attribute in property.GetAttributes())
         {
-            if (attribute.AttributeClass is null || !StageCatalog.TryGet(attribute.AttributeClass.ToDisplayString(), out var candidate))
+            if (attribute.AttributeClass is null || !StageDefinitions.TryGet(attribute.AttributeClass.ToDisplayString(), out var candidate))
                 continue;
             if (entry is null)
             {

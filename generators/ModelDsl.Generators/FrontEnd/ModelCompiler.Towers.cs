@@ -13,7 +13,7 @@ namespace ModelDsl.Generators.FrontEnd;
 // one model into the other and mismatches between towers are found at compile time.
 public static partial class ModelCompiler
 {
-    private sealed partial class Run
+    internal sealed partial class CompileContext
     {
         /// <summary>The specs of the [Model] classes this model reaches through towers.</summary>
         public EquatableArray<ModelSpec> Towers { get; init; }
@@ -21,16 +21,16 @@ public static partial class ModelCompiler
         /// <summary>The models being compiled, outermost first: a tower already on it closes a cycle.</summary>
         public ImmutableArray<string> Path { get; init; } = [];
 
-        private readonly Dictionary<string, (ModelSpec Spec, ModelGraph Graph, bool HasErrors)> towerGraphs = [];
-        private readonly HashSet<string> frozenWithin = [];
+        internal readonly Dictionary<string, (ModelSpec Spec, ModelGraph Graph, bool HasErrors)> towerGraphs = [];
+        internal readonly HashSet<string> frozenWithin = [];
 
         // A tower whose own stages are all frozen is frozen as a whole, whatever its [Tower] says.
-        private bool FrozenWithin(StageSpec stage) => frozenWithin.Contains(stage.Member);
+        internal bool FrozenWithin(StageSpec stage) => frozenWithin.Contains(stage.Member);
 
-        private EquatableArray<GraphStage> InnerStages(StageSpec stage) =>
+        internal EquatableArray<GraphStage> InnerStages(StageSpec stage) =>
             stage.Kind == StageKind.Tower && towerGraphs.TryGetValue(stage.Member, out var tower) ? tower.Graph.Stages : default;
 
-        private void CheckTowerMember(int index, StageSpec stage)
+        internal void CheckTowerMember(int index, StageSpec stage)
         {
             if (!stage.MemberTypeFacts.IsModel)
             {
@@ -58,7 +58,7 @@ public static partial class ModelCompiler
                 broken.Add(index);
         }
 
-        private ModelSpec? FindTower(string typeName)
+        internal ModelSpec? FindTower(string typeName)
         {
             foreach (var candidate in Towers)
             {
@@ -69,7 +69,7 @@ public static partial class ModelCompiler
         }
 
         // The chain of tower types from this model back to itself through `tower`, or null.
-        private List<string>? CycleThrough(ModelSpec tower)
+        internal List<string>? CycleThrough(ModelSpec tower)
         {
             var start = Path[Path.Length - 1];
             var seen = new HashSet<string>();
@@ -89,54 +89,10 @@ public static partial class ModelCompiler
             return Walk(tower, [start]);
         }
 
-        private (Shape?, long) Tower(int index, StageSpec stage, List<Argument> resolved)
-        {
-            var (tower, graph, hasErrors) = towerGraphs[stage.Member];
-            var registered = StageCatalog.RegisteredName(stage.Kind, stage.Member);
-            foreach (var name in graph.NoWeightDecay)
-                noWeightDecay.Add(registered + "." + name);
-            var parameters = graph.Stages.Any(s => s.Parameters < 0) ? UnknownParameters : graph.TotalParameters;
-            if (graph.TotalParameters > 0 && graph.TrainableParameters == 0)
-                frozenWithin.Add(stage.Member);
-            resolved.Add(new("Forward", tower.Forward!.Name));
-            // The tower reports its own errors at its own declaration; here they only make its shapes unknown.
-            if (hasErrors || upstreamBroken)
-            {
-                upstreamBroken = true;
-                return (null, parameters);
-            }
-
-            var bindings = new Dictionary<string, Dim>();
-            var passed = MatchTowerInputs(index, stage, tower, graph, bindings);
-            if (passed is null)
-            {
-                upstreamBroken = true;
-                return (null, parameters);
-            }
-
-            var wanted = stage.Get("Output");
-            var output = wanted is null
-                ? graph.Outputs.FirstOrDefault(o => o.Name == "Features") ?? graph.Outputs.FirstOrDefault(o => o.Name == "Pooled")
-                : graph.Outputs.FirstOrDefault(o => o.Name == wanted);
-            if (output is null || !Shape.TryParse(output.Shape, out var declared, out _))
-            {
-                Report(Descriptors.TowerOutputMissing, DiagnosticTarget.Attribute(index, wanted is null ? null : "Output"),
-                    stage.Member, wanted ?? "Features or Pooled", ShortType(stage.MemberType),
-                    graph.Outputs.Count == 0 ? "none" : string.Join(", ", graph.Outputs.Select(o => $"{o.Name} {o.Shape}")));
-                upstreamBroken = true;
-                return (null, parameters);
-            }
-
-            resolved.Add(new("Inputs", string.Join(",", passed)));
-            resolved.Add(new("Output", output.Name));
-            var shape = new Shape(declared!.Dims.Select(d => d.Substitute(bindings)));
-            outputs.Add(new(stage.Member, shape.Text, $"The {output.Name} output of the tower '{stage.Member}' ({ShortType(stage.MemberType)})"));
-            return (shape, parameters);
-        }
 
         // The outer forward inputs passed to each input of the tower, in the tower's order; binds the
         // tower's plain symbols (B, T, ...) to the outer dimensions so its output shape can be stated here.
-        private List<string>? MatchTowerInputs(int index, StageSpec stage, ModelSpec tower, ModelGraph graph, Dictionary<string, Dim> bindings)
+        internal List<string>? MatchTowerInputs(int index, StageSpec stage, ModelSpec tower, ModelGraph graph, Dictionary<string, Dim> bindings)
         {
             var towerName = ShortType(stage.MemberType);
             var available = parsedInputs.Select(i => i.Name).ToList();
@@ -197,7 +153,7 @@ public static partial class ModelCompiler
         }
 
         // Null when `actual` fits the tower's declared `expected`, binding its plain symbols; else why not.
-        private static string? Fits(Shape expected, Shape actual, Dictionary<string, Dim> bindings)
+        internal static string? Fits(Shape expected, Shape actual, Dictionary<string, Dim> bindings)
         {
             if (expected.Rank != actual.Rank)
                 return $"rank {actual.Rank}, not {expected.Rank}";
@@ -212,48 +168,8 @@ public static partial class ModelCompiler
             return null;
         }
 
-        private (Shape?, long) CosineLogits(int index, StageSpec stage, List<Argument> resolved)
-        {
-            var scale = stage.Get("Scale") is { } text ? ParseDouble(text) ?? 0 : 1 / 0.07;
-            if (!(scale > 0) || double.IsInfinity(scale))
-            {
-                Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "Scale"), stage.Member, "Scale", Format(scale), "a positive, finite logit scale such as 14.3 (1/0.07)");
-                scale = 1 / 0.07;
-            }
-            resolved.Add(new("Scale", Format(scale)));
-            var learn = Bool(stage, "LearnScale", resolved);
-            CheckReference(index, stage, "Left", StageKind.Tower);
-            CheckReference(index, stage, "Right", StageKind.Tower);
-            resolved.Add(new("Left", stage.Get("Left") ?? ""));
-            resolved.Add(new("Right", stage.Get("Right") ?? ""));
-            long parameters = learn ? 1 : 0;
-            if (!outputsByMember.TryGetValue(stage.Get("Left") ?? "", out var left) || !outputsByMember.TryGetValue(stage.Get("Right") ?? "", out var right))
-                return (null, parameters);
-            foreach (var (side, shape) in new[] { ("Left", left), ("Right", right) })
-            {
-                if (shape.Rank != 2)
-                {
-                    Report(Descriptors.FeatureWidthMismatch, DiagnosticTarget.Attribute(index, side), stage.Member, stage.Get(side)!,
-                        "features [N,D]", $"{shape.Text} of rank {shape.Rank}");
-                    return (null, parameters);
-                }
-            }
-            if (!left.Last.Equals(right.Last))
-            {
-                Report(Descriptors.FeatureWidthMismatch, DiagnosticTarget.Attribute(index, "Right"), stage.Member, stage.Get("Right")!,
-                    $"features of width {left.Last.Text} like '{stage.Get("Left")}' {left.Text}", $"{right.Text} of width {right.Last.Text}");
-                return (null, parameters);
-            }
-            var shapeOut = Shape.Of(left[0], right[0]);
-            logits = shapeOut;
-            headMember = stage.Member;
-            // What a [CrossEntropyLoss] reads, like a classifier head's logits.
-            heads[stage.Member] = new HeadInfo(StageKind.ClassifierHead, stage.Member, null, shapeOut);
-            outputs.Insert(0, new("Logits", shapeOut.Text, $"Scaled cosine similarities of '{stage.Get("Left")}' (rows) and '{stage.Get("Right")}' (columns)"));
-            return (shapeOut, parameters);
-        }
 
-        private static string Join(IEnumerable<string> names)
+        internal static string Join(IEnumerable<string> names)
         {
             var list = names.Select(n => $"'{n}'").ToList();
             return list.Count == 0 ? "none" : string.Join(", ", list);

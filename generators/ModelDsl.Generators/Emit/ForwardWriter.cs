@@ -1,0 +1,37 @@
+using System.Collections.Generic;
+using System.Linq;
+using ModelDsl.Generators.Model;
+
+namespace ModelDsl.Generators.Emit;
+
+/// <summary>
+/// The forward pass being written: each stage definition adds its statements in declaration order and names
+/// the locals that hold the model's outputs.
+/// </summary>
+internal sealed class ForwardWriter(CodeWriter code, ModelGraph graph, IReadOnlyList<GraphStage> stages, IReadOnlyCollection<string> kept)
+{
+    public ModelGraph Graph => graph;
+
+    /// <summary>The stages that are part of the module (broken ones were reported and left out).</summary>
+    public IReadOnlyList<GraphStage> Stages => stages;
+
+    /// <summary>The stages whose output a later stage reads by name: the emitter keeps each in a local <c>{name}Output</c>.</summary>
+    public IReadOnlyCollection<string> Kept => kept;
+
+    /// <summary>Whether a token sequence <c>x</c> exists (an embedding wrote it); token stages write nothing before.</summary>
+    public bool HasTokens { get; set; }
+
+    /// <summary>The expression of each output of the forward record that a stage produced, by output name.</summary>
+    public Dictionary<string, string> Values { get; } = [];
+
+    /// <summary>The batch dimension's name in the documented shapes.</summary>
+    public string Batch => graph.Outputs.FirstOrDefault()?.Shape.TrimStart('[').Split(',')[0] ?? "B";
+
+    public void Line(string statement) => code.Line(statement);
+
+    /// <summary>A statement with its output shape as a trailing comment.</summary>
+    public void Line(string statement, string shape) => code.Line(EmitText.Shaped(statement, shape));
+
+    /// <summary>The built stage of that member and kind.</summary>
+    public GraphStage Stage(string member, StageKind kind) => stages.First(s => s.Member == member && s.Kind == kind);
+}

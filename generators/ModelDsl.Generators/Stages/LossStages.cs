@@ -1,0 +1,111 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using ModelDsl.Generators.Diagnostics;
+using ModelDsl.Generators.Emit;
+using ModelDsl.Generators.FrontEnd;
+using ModelDsl.Generators.Model;
+using ModelDsl.Generators.Shapes;
+using static ModelDsl.Generators.Emit.EmitText;
+using static ModelDsl.Generators.FrontEnd.ModelCompiler;
+using static ModelDsl.Generators.FrontEnd.ModelCompiler.CompileContext;
+
+namespace ModelDsl.Generators.Stages;
+
+/// <summary>Losses: each reads a head and a target of the batch; they hold no state and are not registered.</summary>
+internal abstract class LossStage(StageKind kind, string attribute, StageKind headKind) : StageDefinition(kind, attribute, "global::ModelDsl.Blocks." + attribute)
+{
+    public override bool IsLoss => true;
+
+    /// <summary>The kind of head this loss reads.</summary>
+    public StageKind HeadKind => headKind;
+
+    /// <summary>The target's shape, dtype and description, given the head the loss reads.</summary>
+    internal abstract (Shape Shape, string Dtype, string What) Target(CompileContext c, Shape headOutput);
+
+    /// <summary>Arguments of this loss kind only (label smoothing), read before the shared ones.</summary>
+    internal virtual void ReadOwnArguments(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
+    {
+    }
+
+    public override StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => null;
+
+    public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
+    {
+        // A model without task tokens has one loss, whose field is "loss" as it always was.
+        resolved.Add(new("Field", c.taskTokensMember is null && Kind == StageKind.CrossEntropyLoss ? "loss" : StageCatalog.SnakeCase(stage.Member)));
+        ReadOwnArguments(c, index, stage, resolved);
+        var head = c.ReadOf(index, stage, HeadKind);
+        var target = stage.Get("Target") ?? (head?.Task is { } task ? StageCatalog.SnakeCase(task) : Kind == StageKind.CrossEntropyLoss ? "label" : "target");
+        resolved.Add(new("Target", target));
+        var weight = stage.Get("Weight") is { } w ? ParseDouble(w) ?? 1 : 1;
+        if (!(weight > 0) || double.IsInfinity(weight))
+        {
+            c.Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "Weight"), stage.Member, "Weight", Format(weight), "a positive, finite loss weight");
+            weight = 1;
+        }
+        resolved.Add(new("Weight", Format(weight)));
+        var optional = Bool(stage, "Optional", resolved);
+        resolved.Add(new("Task", head?.Task ?? ""));
+        if (head is null)
+        {
+            // Cosine logits between towers are class logits too.
+            if (!c.Spec.Stages.Take(index).Any(s => s.Kind == HeadKind || HeadKind == StageKind.ClassifierHead && s.Kind == StageKind.CosineLogits))
+                c.Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, HeadOutputText(HeadKind), $"no [{StageDefinitions.Of(HeadKind).ShortName}] stage comes before it");
+            return null;
+        }
+        if (c.lossByHead.TryGetValue(head.Member, out var first))
+        {
+            c.broken.Add(index);
+            c.Report(Descriptors.ConflictingStages, DiagnosticTarget.Member(index), stage.Member, first,
+                $"both read '{head.Member}'; a head has one loss, logged under {(head.Task is null ? "the model's metrics" : $"its task's name '{StageCatalog.SnakeCase(head.Task)}'")}");
+            return null;
+        }
+        var (shape, dtype, what) = Target(c, head.Output);
+        if (!c.AddTarget(index, stage, target, shape, dtype, optional, $"{what} for '{stage.Member}'"))
+            return null;
+        c.lossByHead[head.Member] = stage.Member;
+        resolved.Add(new("Head", head.Member));
+        return Shape.Of();
+    }
+
+    public override IEnumerable<StageMember> Members(GraphStage stage) =>
+        [new StageMember(stage.Text("Field"), MemberType, $"new {MemberType}({ConstructorArguments(stage)})", MemberRole.Field)];
+
+    protected virtual string ConstructorArguments(GraphStage stage) => "";
+}
+
+/// <summary><c>[CrossEntropyLoss]</c> over a classifier head's logits (or cosine logits), with label smoothing.</summary>
+internal sealed class CrossEntropyLossStage() : LossStage(StageKind.CrossEntropyLoss, "CrossEntropyLoss", StageKind.ClassifierHead)
+{
+    // A model without task tokens has one head and one loss.
+    public override StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => taskModel ? null : Kind;
+
+    internal override void ReadOwnArguments(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
+    {
+        var smoothing = stage.Get("LabelSmoothing") is { } text ? ParseDouble(text) ?? 0 : 0;
+        if (smoothing is < 0 or >= 1 || double.IsNaN(smoothing))
+        {
+            c.Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "LabelSmoothing"), stage.Member, "LabelSmoothing", Format(smoothing), "a value in [0, 1), e.g. 0.1");
+            smoothing = 0;
+        }
+        resolved.Add(new("LabelSmoothing", Format(smoothing)));
+    }
+
+    internal override (Shape Shape, string Dtype, string What) Target(CompileContext c, Shape headOutput) => (Shape.Of(c.batch), "int64", "Class indices (int64)");
+
+    protected override string ConstructorArguments(GraphStage stage) => $"labelSmoothing: {Number(stage.Double("LabelSmoothing"))}";
+}
+
+/// <summary><c>[MseLoss]</c> over a regression head's outputs.</summary>
+internal sealed class MseLossStage() : LossStage(StageKind.MseLoss, "MseLoss", StageKind.RegressionHead)
+{
+    internal override (Shape Shape, string Dtype, string What) Target(CompileContext c, Shape headOutput) => (headOutput, "float", "Regression targets (float)");
+}
+
+/// <summary><c>[BinaryCrossEntropyLoss]</c> over a mask head's logits.</summary>
+internal sealed class BinaryCrossEntropyLossStage() : LossStage(StageKind.BinaryCrossEntropyLoss, "BinaryCrossEntropyLoss", StageKind.MaskHead)
+{
+    internal override (Shape Shape, string Dtype, string What) Target(CompileContext c, Shape headOutput) => (headOutput, "float", "Binary masks (float, 0 or 1)");
+}

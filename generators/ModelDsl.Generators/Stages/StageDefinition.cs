@@ -1,0 +1,119 @@
+using System;
+using System.Collections.Generic;
+using ModelDsl.Generators.Diagnostics;
+using ModelDsl.Generators.Emit;
+using ModelDsl.Generators.FrontEnd;
+using ModelDsl.Generators.Model;
+using ModelDsl.Generators.Shapes;
+
+namespace ModelDsl.Generators.Stages;
+
+/// <summary>
+/// Everything the generator knows about one stage kind, in one place: its attribute and member type, how its
+/// arguments are checked and its output shape inferred, the parameters it registers (names and shapes, from which
+/// the counts are derived), the members it adds to the generated class, and its statements in the forward pass.
+/// The kinds are listed once, in <see cref="StageDefinitions.All"/>.
+/// </summary>
+/// <remarks>
+/// Adding a kind is its attribute (src/ModelDsl/Attributes.cs), a definition here, and its runtime block:
+/// docs/architecture.md walks through it.
+/// </remarks>
+internal abstract class StageDefinition
+{
+    protected const string Parameter = "global::TorchSharp.Modules.Parameter";
+
+    protected StageDefinition(StageKind kind, string attribute, string memberType, string timmName = "")
+    {
+        Kind = kind;
+        AttributeName = "ModelDsl." + attribute + "Attribute";
+        ShortName = attribute;
+        MemberType = memberType;
+        TimmName = timmName;
+    }
+
+    public StageKind Kind { get; }
+
+    /// <summary>The attribute's metadata name: <c>ModelDsl.PatchEmbeddingAttribute</c>.</summary>
+    public string AttributeName { get; }
+
+    /// <summary>The attribute as written in source, without the suffix: <c>PatchEmbedding</c>.</summary>
+    public string ShortName { get; }
+
+    /// <summary>The type the stage property must have; empty when the user chooses it (a tower, a custom module).</summary>
+    public string MemberType { get; }
+
+    /// <summary>The registered (state_dict) name timm uses for this kind; empty: the member's snake_case name.</summary>
+    public string TimmName { get; }
+
+    /// <summary>Heads produce what losses read.</summary>
+    public virtual bool IsHead => false;
+
+    /// <summary>Losses read a head and a target of the batch.</summary>
+    public virtual bool IsLoss => false;
+
+    /// <summary>The registered name of a stage's main member.</summary>
+    public virtual string RegisteredName(StageSpec stage) => TimmName.Length > 0 ? TimmName : StageCatalog.SnakeCase(stage.Member);
+
+    /// <summary>Stages of which a model has at most one share a group (null: any number).</summary>
+    public virtual StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => Kind;
+
+    /// <summary>
+    /// Checks the member itself (its type) before any shape is inferred; false when nothing more is to be checked
+    /// of it here (a stage found unusable is added to the context's broken stages).
+    /// </summary>
+    public virtual bool CheckMember(ModelCompiler.CompileContext c, int index, StageSpec stage)
+    {
+        if (stage.MemberType == MemberType)
+            return true;
+        c.broken.Add(index);
+        c.Report(Descriptors.WrongMemberType, DiagnosticTarget.Member(index), stage.Member, ShortName, ModelCompiler.ShortType(MemberType), ModelCompiler.ShortType(stage.MemberType));
+        return true;
+    }
+
+    /// <summary>
+    /// Checks the stage's arguments, adds the values the emitter reads to <paramref name="resolved"/> and returns
+    /// its output shape (null when it cannot be known; then the stage reports why, unless an earlier error explains it).
+    /// </summary>
+    public abstract Shape? Infer(ModelCompiler.CompileContext c, int index, StageSpec stage, List<Argument> resolved);
+
+    /// <summary>The parameters the stage registers, in TorchSharp's order; the Summary's counts are derived from them.</summary>
+    public virtual void Parameters(GraphStage stage, ParameterLayout layout)
+    {
+    }
+
+    /// <summary>The fields the stage adds to the generated class, each with its construction, in registration order.</summary>
+    public virtual IEnumerable<StageMember> Members(GraphStage stage) => [];
+
+    /// <summary>The stages whose outputs this stage reads by name (the forward pass keeps them in locals); empty names are ignored.</summary>
+    public virtual IEnumerable<string> Reads(GraphStage stage) => [];
+
+    /// <summary>The stage's statements in the forward pass.</summary>
+    public virtual void Forward(ForwardWriter f, GraphStage stage)
+    {
+    }
+
+    /// <summary>A module member registered under <paramref name="name"/>.</summary>
+    protected static StageMember Module(string name, string type, string construction) => new(name, type, construction, MemberRole.Module);
+
+    /// <summary>A parameter the model registers itself.</summary>
+    protected static StageMember OwnParameter(string name, string construction) => new(name, Parameter, construction, MemberRole.Parameter);
+}
+
+public enum MemberRole
+{
+    /// <summary><c>register_module</c>.</summary>
+    Module,
+    /// <summary><c>register_parameter</c>; the field is not readonly, since <c>Module.to()</c> replaces it.</summary>
+    Parameter,
+    /// <summary>A field that holds no state (a loss, a flag): constructed, not registered.</summary>
+    Field,
+    /// <summary>A static readonly field, written after the instance fields.</summary>
+    Static,
+}
+
+/// <summary>A field of the generated class: its name (the registered name), type, construction and role.</summary>
+/// <param name="Construction">The right-hand side of its assignment in the constructor (the initializer of a static); null: none.</param>
+public sealed record StageMember(string Name, string Type, string? Construction, MemberRole Role)
+{
+    public bool IsRegistered => Role is MemberRole.Module or MemberRole.Parameter;
+}

@@ -1,0 +1,198 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using ModelDsl.Generators.Diagnostics;
+using ModelDsl.Generators.Emit;
+using ModelDsl.Generators.FrontEnd;
+using ModelDsl.Generators.Model;
+using ModelDsl.Generators.Shapes;
+using static ModelDsl.Generators.Emit.EmitText;
+using static ModelDsl.Generators.FrontEnd.ModelCompiler;
+using static ModelDsl.Generators.FrontEnd.ModelCompiler.CompileContext;
+
+namespace ModelDsl.Generators.Stages;
+
+/// <summary>
+/// <c>[Tower]</c>: another <c>[Model]</c> class as a stage. Its own graph gives its inputs, outputs and parameters;
+/// registered under the member's snake_case name, so its weights are its own state_dict with a prefix.
+/// </summary>
+internal sealed class TowerStage() : StageDefinition(StageKind.Tower, "Tower", "")
+{
+    public override StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => null;
+
+    // Its type is another [Model] of the project, compiled here; no type of its own to compare with.
+    public override bool CheckMember(CompileContext c, int index, StageSpec stage)
+    {
+        c.CheckTowerMember(index, stage);
+        return false;
+    }
+
+    public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
+    {
+        var (tower, graph, hasErrors) = c.towerGraphs[stage.Member];
+        var registered = RegisteredName(stage);
+        foreach (var name in graph.NoWeightDecay)
+            c.noWeightDecay.Add(registered + "." + name);
+        var parameters = graph.Stages.Any(s => s.Parameters < 0) ? UnknownParameters : graph.TotalParameters;
+        if (graph.TotalParameters > 0 && graph.TrainableParameters == 0)
+            c.frozenWithin.Add(stage.Member);
+        resolved.Add(new("Forward", tower.Forward!.Name));
+        // The tower reports its own errors at its own declaration; here they only make its shapes unknown.
+        if (hasErrors || c.upstreamBroken)
+        {
+            c.upstreamBroken = true;
+            return null;
+        }
+
+        var bindings = new Dictionary<string, Dim>();
+        var passed = c.MatchTowerInputs(index, stage, tower, graph, bindings);
+        if (passed is null)
+        {
+            c.upstreamBroken = true;
+            return null;
+        }
+
+        var wanted = stage.Get("Output");
+        var output = wanted is null
+            ? graph.Outputs.FirstOrDefault(o => o.Name == "Features") ?? graph.Outputs.FirstOrDefault(o => o.Name == "Pooled")
+            : graph.Outputs.FirstOrDefault(o => o.Name == wanted);
+        if (output is null || !Shape.TryParse(output.Shape, out var declared, out _))
+        {
+            c.Report(Descriptors.TowerOutputMissing, DiagnosticTarget.Attribute(index, wanted is null ? null : "Output"),
+                stage.Member, wanted ?? "Features or Pooled", ShortType(stage.MemberType),
+                graph.Outputs.Count == 0 ? "none" : string.Join(", ", graph.Outputs.Select(o => $"{o.Name} {o.Shape}")));
+            c.upstreamBroken = true;
+            return null;
+        }
+
+        resolved.Add(new("Inputs", string.Join(",", passed)));
+        resolved.Add(new("Output", output.Name));
+        var shape = new Shape(declared!.Dims.Select(d => d.Substitute(bindings)));
+        c.outputs.Add(new(stage.Member, shape.Text, $"The {output.Name} output of the tower '{stage.Member}' ({ShortType(stage.MemberType)})"));
+        return shape;
+    }
+
+    public override void Parameters(GraphStage stage, ParameterLayout layout)
+    {
+        layout.Include(Registered(stage), stage.Inner);
+    }
+
+    // The tower builds on the same device; the model's own to(device) then finds it there.
+    public override IEnumerable<StageMember> Members(GraphStage stage) =>
+        [Module(Registered(stage), stage.Spec.MemberType, $"new {stage.Spec.MemberType}(device)")];
+
+    // Fields are read through `this.` because a field and a forward input may share a name (the tower
+    // `Image` registered as `image`, the input `image`).
+    public override void Forward(ForwardWriter f, GraphStage stage)
+    {
+        if (!stage.Resolved.Any(a => a.Name == "Inputs"))
+            return;
+        var local = Camel(stage.Member) + "Features";
+        var inputs = string.Join(", ", stage.Text("Inputs").Split(','));
+        f.Line($"var {local} = this.{Registered(stage)}.{stage.Text("Forward")}({inputs}).{stage.Text("Output")};", stage.Output);
+        f.Values[stage.Member] = local;
+    }
+}
+
+/// <summary><c>[CosineLogits(Left, Right)]</c>: scaled cosine similarities of two towers' features, <c>[N,M]</c> (CLIP).</summary>
+internal sealed class CosineLogitsStage() : StageDefinition(StageKind.CosineLogits, "CosineLogits", "global::ModelDsl.Blocks.CosineLogits")
+{
+    public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
+    {
+        var scale = stage.Get("Scale") is { } text ? ParseDouble(text) ?? 0 : 1 / 0.07;
+        if (!(scale > 0) || double.IsInfinity(scale))
+        {
+            c.Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "Scale"), stage.Member, "Scale", Format(scale), "a positive, finite logit scale such as 14.3 (1/0.07)");
+            scale = 1 / 0.07;
+        }
+        resolved.Add(new("Scale", Format(scale)));
+        var learn = Bool(stage, "LearnScale", resolved);
+        c.CheckReference(index, stage, "Left", StageKind.Tower);
+        c.CheckReference(index, stage, "Right", StageKind.Tower);
+        resolved.Add(new("Left", stage.Get("Left") ?? ""));
+        resolved.Add(new("Right", stage.Get("Right") ?? ""));
+        long parameters = learn ? 1 : 0;
+        if (!c.outputsByMember.TryGetValue(stage.Get("Left") ?? "", out var left) || !c.outputsByMember.TryGetValue(stage.Get("Right") ?? "", out var right))
+            return null;
+        foreach (var (side, shape) in new[] { ("Left", left), ("Right", right) })
+        {
+            if (shape.Rank != 2)
+            {
+                c.Report(Descriptors.FeatureWidthMismatch, DiagnosticTarget.Attribute(index, side), stage.Member, stage.Get(side)!,
+                    "features [N,D]", $"{shape.Text} of rank {shape.Rank}");
+                return null;
+            }
+        }
+        if (!left.Last.Equals(right.Last))
+        {
+            c.Report(Descriptors.FeatureWidthMismatch, DiagnosticTarget.Attribute(index, "Right"), stage.Member, stage.Get("Right")!,
+                $"features of width {left.Last.Text} like '{stage.Get("Left")}' {left.Text}", $"{right.Text} of width {right.Last.Text}");
+            return null;
+        }
+        var shapeOut = Shape.Of(left[0], right[0]);
+        c.logits = shapeOut;
+        c.headMember = stage.Member;
+        // What a [CrossEntropyLoss] reads, like a classifier head's logits.
+        c.heads[stage.Member] = new HeadInfo(StageKind.ClassifierHead, stage.Member, null, shapeOut);
+        c.outputs.Insert(0, new("Logits", shapeOut.Text, $"Scaled cosine similarities of '{stage.Get("Left")}' (rows) and '{stage.Get("Right")}' (columns)"));
+        return shapeOut;
+    }
+
+    public override void Parameters(GraphStage stage, ParameterLayout layout)
+    {
+        if (stage.Bool("LearnScale"))
+            layout.Tensor(Registered(stage) + ".logit_scale");
+    }
+
+    public override IEnumerable<StageMember> Members(GraphStage stage) =>
+        [Module(Registered(stage), MemberType, $"new {Blocks}.CosineLogits(scale: {Number(stage.Double("Scale"))}, learnScale: {Bool(stage.Bool("LearnScale"))})")];
+
+    public override void Forward(ForwardWriter f, GraphStage stage)
+    {
+        if (stage.Output == "?")
+            return;
+        var left = Camel(stage.Text("Left")) + "Features";
+        var right = Camel(stage.Text("Right")) + "Features";
+        // A classifier head's forward code already has a local named `logits`.
+        var logits = Camel(stage.Member) + (f.Graph.Stages.Any(s => s.Kind == StageKind.ClassifierHead) ? "Logits" : "");
+        f.Line($"var {logits} = this.{Registered(stage)}.forward({left}, {right});", stage.Output);
+        f.Values["Logits"] = logits;
+    }
+}
+
+/// <summary><c>[ContrastiveLoss]</c>: CLIP's symmetric InfoNCE over square cosine logits; the pairs of the batch are the labels.</summary>
+internal sealed class ContrastiveLossStage() : StageDefinition(StageKind.ContrastiveLoss, "ContrastiveLoss", "global::ModelDsl.Blocks.ContrastiveLoss", "loss")
+{
+    // Both are the model's `loss`.
+    public override StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => StageKind.CrossEntropyLoss;
+
+    public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
+    {
+        var weight = stage.Get("Weight") is { } w ? ParseDouble(w) ?? 1 : 1;
+        if (!(weight > 0) || double.IsInfinity(weight))
+        {
+            c.Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "Weight"), stage.Member, "Weight", Format(weight), "a positive, finite loss weight");
+            weight = 1;
+        }
+        resolved.Add(new("Weight", Format(weight)));
+        var source = c.Spec.Stages.Take(index).FirstOrDefault(s => s.Kind == StageKind.CosineLogits);
+        if (c.logits is null || source is null)
+        {
+            if (source is null)
+                c.Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "[CosineLogits] [B,B]", "no [CosineLogits] stage comes before it");
+            return null;
+        }
+        if (!c.logits[0].Equals(c.logits[1]))
+        {
+            c.Report(Descriptors.ContrastiveNeedsPairs, DiagnosticTarget.Attribute(index), stage.Member, source.Member, c.logits.Text, c.logits[0].Text, c.logits[1].Text);
+            return null;
+        }
+        resolved.Add(new("Logits", source.Member));
+        return Shape.Of();
+    }
+
+    // No state: a field, not a registered module.
+    public override IEnumerable<StageMember> Members(GraphStage stage) =>
+        [new StageMember(Registered(stage), MemberType, $"new {Blocks}.ContrastiveLoss()", MemberRole.Field)];
+}
