@@ -237,9 +237,10 @@ public sealed class CustomModuleAttribute(string contract) : Attribute
 }
 
 /// <summary>
-/// VPT-deep: <c>Count</c> learnable prompt tokens per block of the encoder named by <c>Into</c>,
-/// <c>[Depth,Count,D]</c>. They enter after the prefix tokens; each block's prompts replace the
-/// previous block's prompt slice, so the sequence length stays constant through the encoder.
+/// VPT-deep: <c>Count</c> learnable prompt tokens per block of the encoder named by <c>Into</c> (of the blocks in
+/// <c>Layers</c>, all by default), <c>[L,Count,D]</c>. They enter after the prefix tokens before the first block of the
+/// range; each later block of the range replaces the previous block's prompt slice, so the sequence length stays
+/// constant; after the range the prompts stay in the sequence (official VPT).
 /// </summary>
 [AttributeUsage(AttributeTargets.Property, Inherited = false)]
 public sealed class DeepPromptTokensAttribute : Attribute
@@ -247,15 +248,17 @@ public sealed class DeepPromptTokensAttribute : Attribute
     public int Count { get; set; }
     /// <summary>The encoder, as <c>nameof(Encoder)</c>.</summary>
     public string? Into { get; set; }
+    /// <summary>The blocks they act on, both ends included: <c>"0..5"</c>, <c>"6.."</c> (to the last), <c>"..3"</c>, <c>"4"</c>; all blocks when unset.</summary>
+    public string? Layers { get; set; }
     public int Dim { get; set; }
     public bool Frozen { get; set; }
 }
 
 /// <summary>
-/// VQT: <c>Count</c> learnable query tokens per block of the encoder named by <c>Into</c>,
-/// <c>[Depth,Count,D]</c>. They only attend (keys and values come from the ordinary tokens, and no
-/// token attends to them); their outputs from every block are collected as <c>[B,Depth,Count,D]</c>
-/// for a head that names them in <c>Also</c>.
+/// VQT: <c>Count</c> learnable query tokens per block of the encoder named by <c>Into</c> (of the blocks in
+/// <c>Layers</c>, all by default), <c>[L,Count,D]</c>. They only attend (keys and values come from the ordinary
+/// tokens, and no token attends to them); their outputs from each block of the range are collected as
+/// <c>[B,L,Count,D]</c> for a head that names them in <c>Also</c>.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property, Inherited = false)]
 public sealed class QueryTokensAttribute : Attribute
@@ -263,6 +266,8 @@ public sealed class QueryTokensAttribute : Attribute
     public int Count { get; set; }
     /// <summary>The encoder, as <c>nameof(Encoder)</c>.</summary>
     public string? Into { get; set; }
+    /// <summary>The blocks they act on, both ends included: <c>"0..5"</c>, <c>"6.."</c> (to the last), <c>"..3"</c>, <c>"4"</c>; all blocks when unset.</summary>
+    public string? Layers { get; set; }
     public int Dim { get; set; }
     public bool Frozen { get; set; }
 }

@@ -71,6 +71,15 @@ public class TokenFamilyDiagnosticTests
         ["MD0042 task loss whose field is the encoder's final norm"] = new("MD0042",
             Edit(Declarations.TaskVit, ("public partial MseLoss AngleLoss", "public partial MseLoss {|MD0042:Norm|}")),
             ["'Norm' registers as 'norm', a name 'Encoder' already registers"]),
+        ["MD0044 deep prompts over blocks past the encoder's depth"] = new("MD0044",
+            AfterEncoder("    [DeepPromptTokens(Count = 4, Into = nameof(Encoder), {|MD0044:Layers = \"1..2\"|})]\n    public partial Parameter Prompts { get; }"),
+            ["'Prompts' has Layers = \"1..2\"", "reaches block 2, past the last block", "'Encoder' has Depth = 2 (blocks 0..1)"]),
+        ["MD0044 query tokens over an empty range"] = new("MD0044",
+            AfterEncoder("    [QueryTokens(Count = 2, Into = nameof(Encoder), {|MD0044:Layers = \"1..0\"|})]\n    public partial Parameter Queries { get; }", ("Classes = 10", Also)),
+            ["is empty (it starts at block 1, after block 0)"]),
+        ["MD0044 a range that is not one"] = new("MD0044",
+            AfterEncoder("    [DeepPromptTokens(Count = 4, {|MD0044:Layers = \"first two\"|})]\n    public partial Parameter Prompts { get; }"),
+            ["is not a range of blocks", "\"0..5\", \"6..\", \"..3\" or \"4\""]),
         ["channel count that differs from the input's"] = new("MD0040",
             ChannelVit(", {|MD0040:Channels = 4|}"),
             ["Patches", "Channels = 4", "image", "3 channels", "[B,3,28,28]"], Fix: "3"),
@@ -85,6 +94,10 @@ public class TokenFamilyDiagnosticTests
             "    [Resampler(Queries = 4, Heads = 4, Dim = 32, Over = nameof(Encoder))]\n    public partial Resampler Compress { get; }",
             ("Classes = 10", "Classes = 10, Pool = Pool.Avg, Dim = 32")),
         ["MD0040 channel count equal to the input's"] = ChannelVit(", Channels = 3"),
+        ["MD0044 deep prompts on the first block only"] = AfterEncoder("    [DeepPromptTokens(Count = 4, Layers = \"0\")]\n    public partial Parameter Prompts { get; }"),
+        ["MD0044 deep prompts early and query tokens late"] = AfterEncoder(
+            "    [DeepPromptTokens(Count = 4, Into = nameof(Encoder), Layers = \"..0\")]\n    public partial Parameter Early { get; }\n\n" +
+            "    [QueryTokens(Count = 2, Into = nameof(Encoder), Layers = \"1..\")]\n    public partial Parameter Queries { get; }", ("Classes = 10", Also)),
         ["MD0042 task head whose name is close to a fixed one"] = Edit(Declarations.TaskVit, ("public partial MaskHead Mask", "public partial MaskHead Normal"), ("nameof(Mask)", "nameof(Normal)")),
         ["MD0040 channel count taken from the input"] = ChannelVit(""),
     };

@@ -402,10 +402,6 @@ public static partial class ModelCompiler
 
 
 
-        // Broken stages are left out of the module, so nothing may refer to them.
-        internal StageSpec? LayerTokensInto(StageSpec encoder, StageKind kind) =>
-            spec.Stages.Where((_, i) => !broken.Contains(i)).FirstOrDefault(s => s.Kind == kind && (s.Get("Into") ?? SingleEncoder()) == encoder.Member);
-
         internal string? SingleEncoder()
         {
             var encoders = spec.Stages.Where(s => s.Kind == StageKind.TransformerEncoder).ToList();
@@ -418,6 +414,29 @@ public static partial class ModelCompiler
             var encoder = spec.Stages.FirstOrDefault(s => s.Member == into && s.Kind == StageKind.TransformerEncoder);
             return ParseInt(encoder?.Get("Depth")) is > 0 and var depth ? depth : 1;
         }
+
+        /// <summary>
+        /// The blocks a stage that acts inside an encoder covers (its <c>Layers</c>, all blocks when unset): the first
+        /// and how many. A range that does not fit is reported (when <paramref name="report"/>) and read as all blocks.
+        /// </summary>
+        internal (int First, int Count) LayerRange(int index, StageSpec stage, bool report)
+        {
+            var depth = EncoderDepth(stage);
+            if (stage.Get("Layers") is not { } text)
+                return (0, depth);
+            if (LayerRanges.TryParse(text, depth, out var first, out var last, out var problem))
+                return (first, last - first + 1);
+            if (report)
+                Report(Descriptors.BadLayerRange, DiagnosticTarget.Attribute(index, "Layers"), stage.Member, text, problem,
+                    stage.Get("Into") ?? SingleEncoder() ?? "the encoder", depth, depth - 1);
+            return (0, depth);
+        }
+
+        /// <summary>The stages that act inside <paramref name="encoder"/> (deep prompts, query tokens, ...), those that add tokens first.</summary>
+        internal List<StageSpec> HooksInto(StageSpec encoder) =>
+            spec.Stages.Where((s, i) => !broken.Contains(i) && StageDefinitions.Of(s.Kind).IsEncoderHook && (s.Get("Into") ?? SingleEncoder()) == encoder.Member)
+                .OrderBy(s => StageDefinitions.Of(s.Kind).AddsTokens ? 0 : 1)
+                .ToList();
 
         internal void CheckReference(int index, StageSpec stage, string argument, StageKind kind)
         {

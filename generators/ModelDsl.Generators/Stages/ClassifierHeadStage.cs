@@ -48,7 +48,7 @@ internal sealed class ClassifierHeadStage() : StageDefinition(StageKind.Classifi
         c.CheckReference(index, stage, "Also", StageKind.QueryTokens);
         if (stage.Get("Also") is { } also && c.Spec.Stages.Where((_, i) => !c.broken.Contains(i)).FirstOrDefault(s => s.Member == also && s.Kind == StageKind.QueryTokens) is { } queries)
         {
-            pooledWidth += (long)(ParseInt(queries.Get("Count")) ?? 0) * c.EncoderDepth(queries) * w;
+            pooledWidth += (long)(ParseInt(queries.Get("Count")) ?? 0) * c.LayerRange(index, queries, report: false).Count * w;
             resolved.Add(new("Also", also));
         }
         pooledWidth = c.DerivedSize(index, stage, "InFeatures", pooledWidth, resolved, "head input features");
@@ -154,7 +154,7 @@ internal sealed class ClassifierHeadStage() : StageDefinition(StageKind.Classifi
             _ => $"var pooled = {Blocks}.Pooling.Cls(x);",
         }, $"[{f.Batch},{stage.Int("Dim")}]");
         if (stage.Resolved.Any(a => a.Name == "Also"))
-            f.Line("pooled = global::TorchSharp.torch.cat([pooled, queryOutputs.flatten(1)], 1);", pooledShape);
+            f.Line($"pooled = global::TorchSharp.torch.cat([pooled, {QueryTokensStage.Outputs(stage.Text("Also"))}.flatten(1)], 1);", pooledShape);
         f.Line("var logits = head.forward(pooled);", stage.Output);
         f.Values["Logits"] = "logits";
         f.Values["Pooled"] = "pooled";

@@ -13,10 +13,14 @@ using static ModelDsl.Generators.FrontEnd.ModelCompiler.CompileContext;
 
 namespace ModelDsl.Generators.Stages;
 
-/// <summary>Tokens with one set per block of the encoder they go into, <c>[Depth,N,D]</c>.</summary>
+/// <summary>
+/// Tokens with one set per block of the encoder they go into (of the blocks in <c>Layers</c>, all by default),
+/// <c>[L,N,D]</c>; each kind is an encoder hook.
+/// </summary>
 internal abstract class LayerTokensStage(StageKind kind, string attribute) : StageDefinition(kind, attribute, Parameter)
 {
-    // Deep prompts and query tokens: one set per block of the encoder they go into.
+    public override bool IsEncoderHook => true;
+
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
     {
         var width = c.Width(index, stage, resolved, "a token sequence [B,N,D]");
@@ -26,20 +30,42 @@ internal abstract class LayerTokensStage(StageKind kind, string attribute) : Sta
             c.Report(Descriptors.BadReference, DiagnosticTarget.Attribute(index), stage.Member, "Into", "", "is not set", "TransformerEncoder",
                 encoders.Count == 0 ? " (the model has none)" : "; set Into = nameof(...)");
         c.CheckReference(index, stage, "Into", StageKind.TransformerEncoder);
-        var depth = c.EncoderDepth(stage);
-        resolved.Add(new("Depth", depth.ToString(CultureInfo.InvariantCulture)));
+        var (first, layers) = c.LayerRange(index, stage, report: true);
+        resolved.Add(new("FirstLayer", first.ToString(CultureInfo.InvariantCulture)));
+        resolved.Add(new("LayerCount", layers.ToString(CultureInfo.InvariantCulture)));
         c.noWeightDecay.Add(RegisteredName(stage));
-        return Shape.Of(Dim.Constant(depth), Dim.Constant(count), Dim.Constant(width));
+        return Shape.Of(Dim.Constant(layers), Dim.Constant(count), Dim.Constant(width));
     }
 
-    public override void Parameters(GraphStage stage, ParameterLayout layout) => layout.Own(Registered(stage), stage.Int("Depth"), stage.Int("Count"), stage.Int("Dim"));
+    public override void Parameters(GraphStage stage, ParameterLayout layout) => layout.Own(Registered(stage), stage.Int("LayerCount"), stage.Int("Count"), stage.Int("Dim"));
 
     public override IEnumerable<StageMember> Members(GraphStage stage) =>
-        [OwnParameter(Registered(stage), $"{Blocks}.Tokens.CreateLayered(depth: {stage.Int("Depth")}, count: {stage.Int("Count")}, dim: {stage.Int("Dim")})")];
+        [OwnParameter(Registered(stage), $"{Blocks}.Tokens.CreateLayered(depth: {stage.Int("LayerCount")}, count: {stage.Int("Count")}, dim: {stage.Int("Dim")})")];
 }
 
-/// <summary><c>[DeepPromptTokens]</c> (VPT-deep): prompts inserted before the first block and replaced before each next one.</summary>
-internal sealed class DeepPromptTokensStage() : LayerTokensStage(StageKind.DeepPromptTokens, "DeepPromptTokens");
+/// <summary><c>[DeepPromptTokens]</c> (VPT-deep): prompts inserted before the first block of the range and replaced before each next one.</summary>
+internal sealed class DeepPromptTokensStage() : LayerTokensStage(StageKind.DeepPromptTokens, "DeepPromptTokens")
+{
+    public override bool AddsTokens => true;
+
+    public override int TokensAdded(StageSpec stage) => ParseInt(stage.Get("Count")) is > 0 and var count ? count : 0;
+
+    // The offset is the encoder's: after the prefix tokens and any prompts placed before these.
+    public override string HookExpression(GraphStage stage, GraphStage encoder) =>
+        $"new {Blocks}.DeepPrompts({Registered(stage)}, firstLayer: {stage.Int("FirstLayer")}, offset: {encoder.Int("Offset." + stage.Member)})";
+}
 
 /// <summary><c>[QueryTokens]</c> (VQT): per-block query-only tokens whose outputs a head can read.</summary>
-internal sealed class QueryTokensStage() : LayerTokensStage(StageKind.QueryTokens, "QueryTokens");
+internal sealed class QueryTokensStage() : LayerTokensStage(StageKind.QueryTokens, "QueryTokens")
+{
+    public override string HookExpression(GraphStage stage, GraphStage encoder) =>
+        $"new {Blocks}.LayerQueries({Registered(stage)}, firstLayer: {stage.Int("FirstLayer")})";
+
+    public override bool HasHookOutputs => true;
+
+    public override void AfterEncoder(ForwardWriter f, GraphStage stage) =>
+        f.Line($"var {Outputs(stage.Member)} = {Camel(stage.Member)}Hook.Outputs;", $"[{f.Batch},{stage.Int("LayerCount")},{stage.Int("Count")},{stage.Int("Dim")}]");
+
+    /// <summary>The local that holds the query outputs of the stage <paramref name="member"/> after the encoder.</summary>
+    internal static string Outputs(string member) => Camel(member) + "Outputs";
+}

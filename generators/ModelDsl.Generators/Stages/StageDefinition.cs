@@ -51,6 +51,29 @@ internal abstract class StageDefinition
     /// <summary>Losses read a head and a target of the batch.</summary>
     public virtual bool IsLoss => false;
 
+    /// <summary>
+    /// The stage acts inside the encoder named by its <c>Into</c>, on the blocks of its <c>Layers</c>: the encoder passes
+    /// <see cref="HookExpression"/> (a <c>Blocks.EncoderHook</c>) to <c>TransformerEncoder.Forward</c>.
+    /// </summary>
+    public virtual bool IsEncoderHook => false;
+
+    /// <summary>The hook adds tokens to the sequence inside the encoder (deep prompts), at an offset the encoder gives it.</summary>
+    public virtual bool AddsTokens => false;
+
+    /// <summary>How many tokens the hook adds, read from the declaration (0 when its count is wrong, which is reported).</summary>
+    public virtual int TokensAdded(StageSpec stage) => 0;
+
+    /// <summary>The hook object the encoder's forward pass receives, given the encoder's resolved arguments.</summary>
+    public virtual string HookExpression(GraphStage stage, GraphStage encoder) => throw new System.NotSupportedException($"[{ShortName}] does not act inside an encoder.");
+
+    /// <summary>Statements after the encoder ran with this hook (reading what it collected); the hook is in the local <c>{member}Hook</c> when this writes anything.</summary>
+    public virtual bool HasHookOutputs => false;
+
+    /// <summary>Writes what the hook collected into locals, after the encoder ran.</summary>
+    public virtual void AfterEncoder(ForwardWriter f, GraphStage stage)
+    {
+    }
+
     /// <summary>The registered name of a stage's main member.</summary>
     public virtual string RegisteredName(StageSpec stage) => TimmName.Length > 0 ? TimmName : StageCatalog.SnakeCase(stage.Member);
 

@@ -23,22 +23,26 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
         c.Heads(index, stage, "Heads", resolved, width);
         var mlpRatio = c.PositiveDouble(index, stage, "MlpRatio", resolved, fallback: 4.0, "a positive MLP width ratio");
         Bool(stage, "Causal", resolved);
-        var hidden = (long)(width * mlpRatio);
         var avgPooled = c.Spec.Stages.Any(s => s.Kind == StageKind.ClassifierHead && s.Get("Pool") == "Avg");
         resolved.Add(new("FinalNorm", avgPooled ? "false" : "true"));
-        var prompts = c.LayerTokensInto(stage, StageKind.DeepPromptTokens);
-        if (prompts is not null && c.sequence is not null && ParseInt(prompts.Get("Count")) is > 0 and var promptCount)
+        // Stages acting inside the blocks: deep prompts lengthen the sequence and sit with the prefix
+        // tokens, so average pooling leaves them out as VPT does.
+        var hooks = new List<StageSpec>();
+        foreach (var hook in c.HooksInto(stage))
         {
-            resolved.Add(new("DeepPrompts", prompts.Member));
-            resolved.Add(new("PromptOffset", c.prefixTokens.ToString(CultureInfo.InvariantCulture)));
-            // Prompts sit with the prefix tokens, so average pooling leaves them out as VPT does.
-            c.prefixTokens += promptCount;
-            c.sequence = c.sequence.With(1, c.sequence[1] + Dim.Constant(promptCount));
+            var definition = StageDefinitions.Of(hook.Kind);
+            if (definition.AddsTokens)
+            {
+                // Prompts whose count is wrong were reported; the module is built without them.
+                if (definition.TokensAdded(hook) is not (> 0 and var added) || c.sequence is null)
+                    continue;
+                resolved.Add(new("Offset." + hook.Member, c.prefixTokens.ToString(CultureInfo.InvariantCulture)));
+                c.prefixTokens += added;
+                c.sequence = c.sequence.With(1, c.sequence[1] + Dim.Constant(added));
+            }
+            hooks.Add(hook);
         }
-        if (c.LayerTokensInto(stage, StageKind.QueryTokens) is { } queries)
-            resolved.Add(new("Queries", queries.Member));
-        long w = width;
-        var block = 2 * w + (w * 3 * w + 3 * w) + (w * w + w) + 2 * w + (w * hidden + hidden) + (hidden * w + w);
+        resolved.Add(new("Hooks", string.Join(",", hooks.Select(h => h.Member))));
         if (c.sequence is not null)
             c.SetSequence(c.sequence, stage.Member);
         return c.sequence;
@@ -74,18 +78,24 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
     {
         if (!f.HasTokens)
             return;
-        var prompts = stage.Resolved.Any(a => a.Name == "DeepPrompts")
-            ? $"{Registered(f.Stage(stage.Text("DeepPrompts"), StageKind.DeepPromptTokens))}, promptOffset: {stage.Int("PromptOffset")}"
-            : null;
-        if (stage.Resolved.Any(a => a.Name == "Queries"))
+        // Hooks whose results are read afterwards live in locals; the others are passed inline.
+        var hooks = stage.Text("Hooks").Split(',').Where(h => h.Length > 0)
+            .Select(h => f.Stages.First(s => s.Member == h && StageDefinitions.Of(s.Kind).IsEncoderHook)).ToList();
+        var arguments = new List<string>();
+        foreach (var hook in hooks)
         {
-            var queries = f.Stage(stage.Text("Queries"), StageKind.QueryTokens);
-            f.Line($"var encoded = blocks.ForwardWithQueries(x, {Registered(queries)}{(prompts is null ? "" : ", " + prompts)});");
-            f.Line("x = encoded.Tokens;", stage.Output);
-            f.Line("var queryOutputs = encoded.QueryOutputs;", $"[{f.Batch},{queries.Int("Depth")},{queries.Int("Count")},{queries.Int("Dim")}]");
+            var definition = StageDefinitions.Of(hook.Kind);
+            if (!definition.HasHookOutputs)
+            {
+                arguments.Add(definition.HookExpression(hook, stage));
+                continue;
+            }
+            f.Line($"var {Camel(hook.Member)}Hook = {definition.HookExpression(hook, stage)};");
+            arguments.Add(Camel(hook.Member) + "Hook");
         }
-        else
-            f.Line(prompts is null ? "x = blocks.forward(x);" : $"x = blocks.Forward(x, {prompts});", stage.Output);
+        f.Line(hooks.Count == 0 ? "x = blocks.forward(x);" : $"x = blocks.Forward(x, {string.Join(", ", arguments)});", stage.Output);
+        foreach (var hook in hooks)
+            StageDefinitions.Of(hook.Kind).AfterEncoder(f, hook);
         if (stage.Bool("FinalNorm"))
             f.Line("x = norm.forward(x);", stage.Output);
     }

@@ -55,83 +55,30 @@ public sealed class TransformerEncoder : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// VPT-deep: <c>x [B,N,D]</c>, <paramref name="deepPrompts"/> <c>[Depth,P,D]</c> <c>-> [B,N+P,D]</c>. Before block 0
-    /// the prompts <c>deepPrompts[0]</c> (expanded to the batch) are inserted at sequence position
-    /// <paramref name="promptOffset"/> (after the prefix tokens); before each block <c>i &gt; 0</c> they replace the
-    /// slice <c>[promptOffset, promptOffset+P)</c> with <c>deepPrompts[i]</c>, so the length stays <c>N+P</c>.
+    /// <c>[B,N,D] -> [B,N',D]</c> with <paramref name="hooks"/> acting on their ranges of blocks: before block <c>i</c>, every
+    /// hook whose range covers <c>i</c> (in the order given) turns the tokens entering it into the tokens it gets. Deep prompts
+    /// lengthen the sequence (<c>N' = N + P</c>); query tokens collect outputs and leave it unchanged.
     /// </summary>
-    public Tensor Forward(Tensor x, Tensor deepPrompts, int promptOffset)
+    public Tensor Forward(Tensor x, params EncoderHook[] hooks)
     {
         ArgumentNullException.ThrowIfNull(x);
-        ArgumentNullException.ThrowIfNull(deepPrompts);
-        CheckTokens(x, nameof(Forward));
-        CheckDeepPrompts(x, deepPrompts, promptOffset, nameof(Forward));
-
-        using var scope = NewDisposeScope();
-        var h = x;
-        for (var i = 0; i < blocks.Length; i++) {
-            h = WithPrompts(h, deepPrompts[i], promptOffset, replace: i > 0);
-            h = blocks[i].forward(h);
-        }
-        return h.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// VQT: <c>x [B,N,D]</c>, <paramref name="queries"/> <c>[Depth,T,D]</c>. Block <c>i</c> takes the query tokens
-    /// <c>queries[i]</c> (expanded to the batch) as queries only (<see cref="EncoderBlock.ForwardQueries"/>: keys and
-    /// values from the ordinary tokens entering the block, nothing attends to the queries), while the ordinary
-    /// tokens go through it as in <see cref="forward"/>. Returns the tokens <c>[B,N,D]</c> (equal to
-    /// <see cref="forward"/>'s) and every block's query outputs <c>[B,Depth,T,D]</c>. With
-    /// <paramref name="deepPrompts"/> the tokens are VPT-deep prompted as in <see cref="Forward"/> (<c>[B,N+P,D]</c>)
-    /// and the queries read the prompts too.
-    /// </summary>
-    public (Tensor Tokens, Tensor QueryOutputs) ForwardWithQueries(Tensor x, Tensor queries, Tensor? deepPrompts = null, int promptOffset = 0)
-    {
-        ArgumentNullException.ThrowIfNull(x);
-        ArgumentNullException.ThrowIfNull(queries);
-        CheckTokens(x, nameof(ForwardWithQueries));
-        if (queries.ndim != 3 || queries.shape[0] != Depth || queries.shape[2] != Dim)
-            throw new ArgumentException(
-                $"TransformerEncoder.ForwardWithQueries expects query tokens [{Depth},T,{Dim}] (one set per block); got [{string.Join(",", queries.shape)}].", nameof(queries));
-        if (deepPrompts is not null)
-            CheckDeepPrompts(x, deepPrompts, promptOffset, nameof(ForwardWithQueries));
-
-        using var scope = NewDisposeScope();
-        var h = x;
-        var outputs = new Tensor[blocks.Length];
-        for (var i = 0; i < blocks.Length; i++) {
-            if (deepPrompts is not null)
-                h = WithPrompts(h, deepPrompts[i], promptOffset, replace: i > 0);
-            outputs[i] = blocks[i].ForwardQueries(h, queries[i].unsqueeze(0));
-            h = blocks[i].forward(h);
-        }
-        var queryOutputs = stack(outputs, 1);   // [B,Depth,T,D]
-        return (h.MoveToOuterDisposeScope(), queryOutputs.MoveToOuterDisposeScope());
-    }
-
-    private void CheckTokens(Tensor x, string method)
-    {
+        ArgumentNullException.ThrowIfNull(hooks);
         if (x.ndim != 3 || x.shape[2] != Dim)
-            throw new ArgumentException($"TransformerEncoder.{method} expects tokens [B,N,{Dim}]; got [{string.Join(",", x.shape)}].", nameof(x));
-    }
+            throw new ArgumentException($"TransformerEncoder.Forward expects tokens [B,N,{Dim}]; got [{string.Join(",", x.shape)}].", nameof(x));
+        foreach (var hook in hooks)
+            hook.Check(this, x);
 
-    private void CheckDeepPrompts(Tensor x, Tensor deepPrompts, int promptOffset, string method)
-    {
-        if (deepPrompts.ndim != 3 || deepPrompts.shape[0] != Depth || deepPrompts.shape[2] != Dim)
-            throw new ArgumentException(
-                $"TransformerEncoder.{method} expects deep prompts [{Depth},P,{Dim}] (one set per block); got [{string.Join(",", deepPrompts.shape)}].", nameof(deepPrompts));
-        if (promptOffset < 0 || promptOffset > x.shape[1])
-            throw new ArgumentOutOfRangeException(nameof(promptOffset), promptOffset,
-                $"TransformerEncoder.{method}: the prompt offset must lie in 0..{x.shape[1]} (the sequence length).");
-    }
-
-    // Inserts prompts [P,D] at position `offset` of h [B,L,D], or (replace) overwrites h's slice [offset, offset+P).
-    private static Tensor WithPrompts(Tensor h, Tensor prompts, int offset, bool replace)
-    {
-        var (b, length, p) = (h.shape[0], h.shape[1], prompts.shape[0]);
-        var skip = replace ? p : 0;
-        var before = h.narrow(1, 0, offset);
-        var after = h.narrow(1, offset + skip, length - offset - skip);
-        return cat(new[] { before, prompts.unsqueeze(0).expand(new long[] { b, -1, -1 }), after }, 1);
+        using var scope = NewDisposeScope();
+        var h = x;
+        for (var i = 0; i < blocks.Length; i++) {
+            foreach (var hook in hooks) {
+                if (hook.Covers(i))
+                    h = hook.BeforeBlock(i, blocks[i], h);
+            }
+            h = blocks[i].forward(h);
+        }
+        foreach (var hook in hooks)
+            hook.Complete();
+        return h.MoveToOuterDisposeScope();
     }
 }

@@ -31,7 +31,7 @@ public class TokenFamiliesTests
         var x = randn(B, N, D);
         var prompts = randn(L, P, D);
 
-        var y = encoder.Forward(x, prompts, Offset);
+        var y = encoder.Forward(x, new DeepPrompts(prompts, firstLayer: 0, offset: Offset));
         Assert.Equal(new long[] { B, N + P, D }, y.shape);
 
         // By hand: insert prompts[0] after the prefix, then overwrite [Offset, Offset+P) before blocks 1.. .
@@ -45,8 +45,8 @@ public class TokenFamiliesTests
         Assert.True(MaxDiff(y, h) < 1e-6f, $"max |Forward - by hand| = {MaxDiff(y, h)}");
 
         // Prompts at either end of the sequence.
-        Assert.Equal(new long[] { B, N + P, D }, encoder.Forward(x, prompts, 0).shape);
-        Assert.Equal(new long[] { B, N + P, D }, encoder.Forward(x, prompts, N).shape);
+        Assert.Equal(new long[] { B, N + P, D }, encoder.Forward(x, new DeepPrompts(prompts, 0, 0)).shape);
+        Assert.Equal(new long[] { B, N + P, D }, encoder.Forward(x, new DeepPrompts(prompts, 0, N)).shape);
     }
 
     [Fact]
@@ -59,7 +59,7 @@ public class TokenFamiliesTests
         var x = randn(B, N, D);
         var prompts = randn(L, P, D).requires_grad_(true);
 
-        var y = encoder.Forward(x, prompts, 1);
+        var y = encoder.Forward(x, new DeepPrompts(prompts, 0, 1));
         y.pow(2).sum().backward();
         Assert.NotNull(prompts.grad);
         for (var i = 0; i < L; i++)
@@ -70,7 +70,7 @@ public class TokenFamiliesTests
         using (no_grad()) {
             var changed = prompts.detach().clone();
             changed[1] = randn(P, D);   // not a constant shift: norm1 would remove it
-            Assert.True(MaxDiff(encoder.Forward(x, changed, 1), y.detach()) > 1e-4f);
+            Assert.True(MaxDiff(encoder.Forward(x, new DeepPrompts(changed, 0, 1)), y.detach()) > 1e-4f);
         }
     }
 
@@ -80,10 +80,52 @@ public class TokenFamiliesTests
         using var scope = NewDisposeScope();
         using var encoder = new TransformerEncoder(8, 2, 2, 2.0);
         var x = randn(2, 4, 8);
-        Assert.Throws<ArgumentException>(() => encoder.Forward(x, randn(3, 2, 8), 0));   // not one set per block
-        Assert.Throws<ArgumentException>(() => encoder.Forward(x, randn(2, 2, 6), 0));   // wrong width
-        Assert.Throws<ArgumentOutOfRangeException>(() => encoder.Forward(x, randn(2, 2, 8), 5));
-        Assert.Throws<ArgumentOutOfRangeException>(() => encoder.Forward(x, randn(2, 2, 8), -1));
+        var tooMany = Assert.Throws<ArgumentOutOfRangeException>(() => encoder.Forward(x, new DeepPrompts(randn(3, 2, 8), 0, 0)));   // 3 sets, 2 blocks
+        Assert.Contains("blocks 0..2, but the encoder has 2", tooMany.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => encoder.Forward(x, new DeepPrompts(randn(1, 2, 8), 2, 0)));   // starts past the last block
+        Assert.Throws<ArgumentException>(() => encoder.Forward(x, new DeepPrompts(randn(2, 2, 6), 0, 0)));   // wrong width
+        Assert.Throws<ArgumentOutOfRangeException>(() => encoder.Forward(x, new DeepPrompts(randn(2, 2, 8), 0, 5)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => encoder.Forward(x, new DeepPrompts(randn(2, 2, 8), 0, -1)));
+    }
+
+    [Fact]
+    public void Deep_prompts_over_a_layer_range_join_at_its_first_block_and_stay_through_the_rest()
+    {
+        using var scope = NewDisposeScope();
+        const int B = 2, N = 4, D = 8, P = 2, L = 4, First = 1, Layers = 2, Offset = 1;
+        using var encoder = new TransformerEncoder(D, L, 2, 2.0);
+        var x = randn(B, N, D);
+        var prompts = randn(Layers, P, D);
+
+        var y = encoder.Forward(x, new DeepPrompts(prompts, firstLayer: First, offset: Offset));
+
+        // By hand (official VPT): block 0 unprompted, inserted before block 1, replaced before block 2, kept through block 3.
+        var h = encoder[0].forward(x);
+        h = cat(new[] { h[.., ..Offset], prompts[0].expand(B, P, D), h[.., Offset..] }, 1);
+        h = encoder[1].forward(h);
+        h = cat(new[] { h[.., ..Offset], prompts[1].expand(B, P, D), h[.., (Offset + P)..] }, 1);
+        h = encoder[2].forward(h);
+        h = encoder[3].forward(h);
+        Assert.Equal(new long[] { B, N + P, D }, y.shape);
+        Assert.True(MaxDiff(y, h) < 1e-6f, $"max |Forward - by hand| = {MaxDiff(y, h)}");
+    }
+
+    [Fact]
+    public void Query_tokens_over_a_layer_range_read_only_the_blocks_of_the_range()
+    {
+        using var scope = NewDisposeScope();
+        const int B = 2, N = 4, D = 8, T = 2, L = 4, First = 2;
+        using var encoder = new TransformerEncoder(D, L, 2, 2.0);
+        var x = randn(B, N, D);
+        var queries = randn(L - First, T, D);
+
+        var hook = new LayerQueries(queries, firstLayer: First);
+        var tokens = encoder.Forward(x, hook);
+
+        Assert.True(MaxDiff(tokens, encoder.forward(x)) < 1e-6f);
+        Assert.Equal(new long[] { B, L - First, T, D }, hook.Outputs.shape);
+        var h = encoder[1].forward(encoder[0].forward(x));
+        Assert.True(MaxDiff(hook.Outputs[.., 0], encoder[2].ForwardQueries(h, queries[0].unsqueeze(0))) < 1e-6f);
     }
 
     // ---------------------------------------------------------------- VQT
@@ -97,7 +139,9 @@ public class TokenFamiliesTests
         var x = randn(B, N, D);
         var queries = randn(L, T, D);
 
-        var (tokens, queryOutputs) = encoder.ForwardWithQueries(x, queries);
+        var hook = new LayerQueries(queries, firstLayer: 0);
+        var tokens = encoder.Forward(x, hook);
+        var queryOutputs = hook.Outputs;
         Assert.Equal(new long[] { B, N, D }, tokens.shape);
         Assert.Equal(new long[] { B, L, T, D }, queryOutputs.shape);
         Assert.True(tokens.allclose(encoder.forward(x), rtol: 0, atol: 1e-6));
@@ -153,7 +197,9 @@ public class TokenFamiliesTests
         var x = randn(B, N, D);
         var queries = randn(L, T, D).requires_grad_(true);
 
-        var (tokens, queryOutputs) = encoder.ForwardWithQueries(x, queries);
+        var hook = new LayerQueries(queries, 0);
+        var tokens = encoder.Forward(x, hook);
+        var queryOutputs = hook.Outputs;
         Assert.False(tokens.requires_grad);   // the frozen backbone's own path builds no graph
         queryOutputs.pow(2).sum().backward();
         Assert.NotNull(queries.grad);
@@ -172,13 +218,16 @@ public class TokenFamiliesTests
         var queries = randn(L, T, D);
         var prompts = randn(L, P, D);
 
-        var (tokens, queryOutputs) = encoder.ForwardWithQueries(x, queries, prompts, 1);
-        Assert.True(MaxDiff(tokens, encoder.Forward(x, prompts, 1)) < 1e-6f);
+        var hook = new LayerQueries(queries, 0);
+        var tokens = encoder.Forward(x, new DeepPrompts(prompts, 0, 1), hook);
+        var queryOutputs = hook.Outputs;
+        Assert.True(MaxDiff(tokens, encoder.Forward(x, new DeepPrompts(prompts, 0, 1))) < 1e-6f);
         Assert.Equal(new long[] { B, L, T, D }, queryOutputs.shape);
         var first = cat(new[] { x[.., ..1], prompts[0].expand(B, P, D), x[.., 1..] }, 1);
         Assert.True(MaxDiff(queryOutputs[.., 0], encoder[0].ForwardQueries(first, queries[0].unsqueeze(0))) < 1e-6f);
 
-        Assert.Throws<ArgumentException>(() => encoder.ForwardWithQueries(x, randn(L + 1, T, D)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => encoder.Forward(x, new LayerQueries(randn(L + 1, T, D), 0)));
+        Assert.Throws<ArgumentException>(() => encoder.Forward(x, new LayerQueries(randn(L, T, D + 1), 0)));
     }
 
     // ---------------------------------------------------------------- Resampler
@@ -419,8 +468,8 @@ public class TokenFamiliesTests
             var sampled = Own(new ChannelPatchEmbedding(3, 4, 8, 4, true));
             sampled.train();
             Func<Tensor[]> forward = name switch {
-                "DeepPrompts" => () => [encoder.Forward(tokens, prompts, 1)],
-                "Queries" => () => { var (t, q) = encoder.ForwardWithQueries(tokens, queries, prompts, 1); return [t, q]; },
+                "DeepPrompts" => () => [encoder.Forward(tokens, new DeepPrompts(prompts, 0, 1))],
+                "Queries" => () => { var hook = new LayerQueries(queries, 0); var t = encoder.Forward(tokens, new DeepPrompts(prompts, 0, 1), hook); return [t, hook.Outputs]; },
                 "ForwardQueries" => () => [encoder[0].ForwardQueries(tokens, firstQueries)],
                 "Resampler" => () => [resampler.forward(tokens)],
                 "ChannelPatchEmbedding" => () => [embed.forward(image)],

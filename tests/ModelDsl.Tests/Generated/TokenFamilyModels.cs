@@ -61,3 +61,19 @@ public partial class ChannelVit
     [ClassifierHead(Classes = 10)] public partial ClassifierHead Head { get; }
     [CrossEntropyLoss] public partial CrossEntropyLoss Loss { get; }
 }
+
+/// <summary>Layer ranges over one encoder: deep prompts on blocks 0-1, query tokens on block 2 (read by the head).</summary>
+[Model]
+public partial class RangedTokensVit
+{
+    public partial RangedTokensVitOutput Forward([Shape("B,1,28,28")] Tensor image);
+
+    [PatchEmbedding(PatchSize = 7, Dim = 32, Frozen = true)] public partial PatchEmbedding Patches { get; }
+    [ClsToken(Frozen = true)] public partial Parameter Cls { get; }
+    [PositionEmbedding(Frozen = true)] public partial Parameter Positions { get; }
+    [TransformerEncoder(Depth = 3, Heads = 4, Frozen = true)] public partial TransformerEncoder Encoder { get; }
+    [DeepPromptTokens(Count = 3, Into = nameof(Encoder), Layers = "0..1")] public partial Parameter Prompts { get; }
+    [QueryTokens(Count = 2, Into = nameof(Encoder), Layers = "2..")] public partial Parameter Queries { get; }
+    [ClassifierHead(Classes = 5, Pool = Pool.Avg, Also = nameof(Queries))] public partial ClassifierHead Head { get; }
+    [CrossEntropyLoss] public partial CrossEntropyLoss Loss { get; }
+}

@@ -35,6 +35,7 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(TinyVitFiveClasses))]
     [InlineData(nameof(VptDeepVit))]
     [InlineData(nameof(VqtVit))]
+    [InlineData(nameof(RangedTokensVit))]
     [InlineData(nameof(ChannelVit))]
     [InlineData(nameof(ResampledVit))]
     [InlineData(nameof(FourTaskVit))]
@@ -226,6 +227,7 @@ public sealed class ParameterTableTests : IDisposable
             nameof(MapPooledVit) => new MapPooledVit(CPU),
             nameof(VptDeepVit) => new VptDeepVit(CPU),
             nameof(VqtVit) => new VqtVit(CPU),
+            nameof(RangedTokensVit) => new RangedTokensVit(CPU),
             nameof(ResampledVit) => new ResampledVit(CPU),
             nameof(ChannelVit) => new ChannelVit(CPU),
             nameof(FourTaskVit) => new FourTaskVit(CPU),
