@@ -23,6 +23,8 @@ public sealed class PatchEmbeddingAttribute : Attribute
 {
     public int PatchSize { get; set; }
     public int Dim { get; set; }
+    /// <summary>The forward input it reads, by name; the one image input <c>[B,C,H,W]</c> when unset.</summary>
+    public string? Input { get; set; }
     public bool Frozen { get; set; }
 }
 
@@ -303,6 +305,8 @@ public sealed class ChannelPatchEmbeddingAttribute : Attribute
     public int Dim { get; set; }
     /// <summary>The channel count the model is built for; 0 takes it from the input's shape. Checked against the input.</summary>
     public int Channels { get; set; }
+    /// <summary>The forward input it reads, by name; the one image input <c>[B,C,H,W]</c> when unset.</summary>
+    public string? Input { get; set; }
     public bool SampleChannels { get; set; }
     public bool Frozen { get; set; }
 }

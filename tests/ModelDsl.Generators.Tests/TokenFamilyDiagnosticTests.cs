@@ -80,6 +80,13 @@ public class TokenFamilyDiagnosticTests
         ["MD0044 a range that is not one"] = new("MD0044",
             AfterEncoder("    [DeepPromptTokens(Count = 4, {|MD0044:Layers = \"first two\"|})]\n    public partial Parameter Prompts { get; }"),
             ["is not a range of blocks", "\"0..5\", \"6..\", \"..3\" or \"4\""]),
+        ["MD0045 a forward input no stage reads"] = new("MD0045",
+            Edit(Valid, ("[Shape(\"B,1,28,28\")] Tensor image)", "[Shape(\"B,1,28,28\")] Tensor image, [Shape({|MD0045:\"B\"|})] Tensor domain)")),
+            ["The input 'domain' [B] of 'Forward' is read by no stage", "remove it, or name it in the stage that should read it"]),
+        ["MD0045 a patch embedding naming an input that is not an image"] = new("MD0013",
+            Edit(Valid, ("[Shape(\"B,1,28,28\")] Tensor image)", "[Shape(\"B,1,28,28\")] Tensor image, [Shape(\"B,4\")] Tensor side)"),
+                ("[PatchEmbedding(PatchSize = 7, Dim = 64)]", "[PatchEmbedding(PatchSize = 7, Dim = 64, {|MD0013:Input = \"side\"|})]")),
+            ["side", "[B,4]"]),
         ["channel count that differs from the input's"] = new("MD0040",
             ChannelVit(", {|MD0040:Channels = 4|}"),
             ["Patches", "Channels = 4", "image", "3 channels", "[B,3,28,28]"], Fix: "3"),
@@ -94,6 +101,8 @@ public class TokenFamilyDiagnosticTests
             "    [Resampler(Queries = 4, Heads = 4, Dim = 32, Over = nameof(Encoder))]\n    public partial Resampler Compress { get; }",
             ("Classes = 10", "Classes = 10, Pool = Pool.Avg, Dim = 32")),
         ["MD0040 channel count equal to the input's"] = ChannelVit(", Channels = 3"),
+        ["MD0045 the image named by the patch embedding"] = Edit(Valid,
+            ("[PatchEmbedding(PatchSize = 7, Dim = 64)]", "[PatchEmbedding(PatchSize = 7, Dim = 64, Input = \"image\")]")),
         ["MD0044 deep prompts on the first block only"] = AfterEncoder("    [DeepPromptTokens(Count = 4, Layers = \"0\")]\n    public partial Parameter Prompts { get; }"),
         ["MD0044 deep prompts early and query tokens late"] = AfterEncoder(
             "    [DeepPromptTokens(Count = 4, Into = nameof(Encoder), Layers = \"..0\")]\n    public partial Parameter Early { get; }\n\n" +

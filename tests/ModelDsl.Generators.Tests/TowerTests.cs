@@ -107,7 +107,7 @@ public class TowerTests
     {
         var source = DiagnosticTests.Edit(Matcher,
             ("public partial MatcherOutput Forward([Shape(\"B,1,28,28\")] Tensor image, [Shape(\"C,1,14,14\")] Tensor sketches);",
-             "public partial MatcherOutput Forward([Shape(\"B,1,28,28\")] Tensor image, [Shape(\"C,1,14,14\")] Tensor sketches, [Shape(\"C,1,14,14\")] Tensor others);"),
+             "public partial MatcherOutput Forward([Shape(\"B,1,28,28\")] Tensor image, [Shape(\"C,1,14,14\")] Tensor others);"),
             ("    [Tower]\n", "    [Tower(Input = \"others\", Output = \"Pooled\")]\n"));
         DiagnosticAssert.Clean(source);
 

@@ -148,6 +148,10 @@ public static class Descriptors
         "MD0042", "Two stages register the same name",
         "'{0}' registers as '{1}', a name '{2}' already registers; the generated class has one field per registered (state_dict) name, so rename '{0}'");
 
+    public static readonly DiagnosticDescriptor InputNotRead = Error(
+        "MD0045", "Forward input read by no stage",
+        "The input '{0}' {1} of '{2}' is read by no stage, yet every batch would have to carry it; remove it, or name it in the stage that should read it (Input = \"{0}\")");
+
     public static readonly DiagnosticDescriptor BadLayerRange = Error(
         "MD0044", "Layer range does not fit the encoder",
         "'{0}' has Layers = \"{1}\", which {2}; '{3}' has Depth = {4} (blocks 0..{5}). Write a range of blocks, both ends included: \"0..5\", \"6..\", \"..3\" or \"4\".");

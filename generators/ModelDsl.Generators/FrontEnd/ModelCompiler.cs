@@ -90,8 +90,27 @@ public static partial class ModelCompiler
             if (decoderMember is not null && decoded is not null)
                 outputs.Add(new(decoderMember, decoded.Text, $"The task tokens of '{taskTokensMember}' after '{decoderMember}', one per task in the order of '{taskTokensMember}'"));
             CheckTasksTrained();
+            CheckInputsRead();
             if (stages.Count > 0 && stages.Any(s => s.Parameters > 0) && stages.All(s => s.Frozen || s.Parameters == 0))
                 Report(Descriptors.NothingToTrain, DiagnosticTarget.Class, spec.ClassName);
+        }
+
+        // An input no stage reads would still have to be carried by every batch.
+        private readonly HashSet<string> readInputs = [];
+
+        internal void MarkRead(string input) => readInputs.Add(input);
+
+        private void CheckInputsRead()
+        {
+            // After an error a stage that would read an input may have stopped before it did.
+            if (spec.Forward is null || Diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error))
+                return;
+            for (var i = 0; i < inputs.Count; i++)
+            {
+                if (inputs[i].Shape is null || readInputs.Contains(inputs[i].Name))
+                    continue;
+                Report(Descriptors.InputNotRead, DiagnosticTarget.Input(i), inputs[i].Name, inputs[i].Shape!, spec.Forward.Name);
+            }
         }
 
         // Fields are named as their modules register (timm's names, or a member's snake_case name),

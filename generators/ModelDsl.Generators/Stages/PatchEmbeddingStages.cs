@@ -23,13 +23,21 @@ internal sealed class PatchEmbeddingStage() : StageDefinition(StageKind.PatchEmb
     {
         var patch = c.PositiveInt(index, stage, "PatchSize", resolved, fallback: 1, "a positive patch size in pixels");
         var dim = c.PositiveInt(index, stage, "Dim", resolved, fallback: 1, "a positive embedding width");
-        var image = c.parsedInputs.FirstOrDefault(i => i.Shape.Rank == 4);
+        var named = stage.Get("Input");
+        var image = named is null ? c.parsedInputs.FirstOrDefault(i => i.Shape.Rank == 4) : c.parsedInputs.FirstOrDefault(i => i.Name == named);
+        if (named is not null && image.Shape is not null && image.Shape.Rank != 4)
+        {
+            c.Report(Descriptors.InputRankMismatch, DiagnosticTarget.Attribute(index, "Input"), stage.Member, image.Name, "an image [B,C,H,W]", image.Shape.Text);
+            image = default;
+        }
+        else if (named is not null && image.Shape is null && c.inputs.All(i => i.Name != named))
+            c.Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index, "Input"), stage.Member, $"a forward input '{named}' [B,C,H,W]", "the forward method has no input of that name");
         if (image.Shape is null)
         {
             c.upstreamBroken = true;
-            if (c.parsedInputs.Count > 0)
+            if (named is null && c.parsedInputs.Count > 0)
                 c.Report(Descriptors.InputRankMismatch, DiagnosticTarget.Attribute(index), stage.Member, c.parsedInputs[0].Name, "an image [B,C,H,W]", c.parsedInputs[0].Shape.Text);
-            else if (c.Spec.Forward is { Inputs.Count: 0 } && c.inputs.Count == 0)
+            else if (named is null && c.Spec.Forward is { Inputs.Count: 0 } && c.inputs.Count == 0)
                 c.Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, "an image input [B,C,H,W]", "the forward method has no input");
             resolved.Add(new("InChannels", "1"));
             if (stage.Kind == StageKind.ChannelPatchEmbedding)
@@ -53,6 +61,7 @@ internal sealed class PatchEmbeddingStage() : StageDefinition(StageKind.PatchEmb
         var inChannels = (int)(channels ?? 1);
         resolved.Add(new("InChannels", inChannels.ToString(CultureInfo.InvariantCulture)));
         resolved.Add(new("Input", image.Name));
+        c.MarkRead(image.Name);
         c.patchTokens = height / Dim.Constant(patch) * (width / Dim.Constant(patch));
         c.imageGrid = (height, width, patch);
         c.channelPatches = stage.Kind == StageKind.ChannelPatchEmbedding;

@@ -67,6 +67,8 @@ internal sealed class TowerStage() : StageDefinition(StageKind.Tower, "Tower", "
         }
 
         resolved.Add(new("Inputs", string.Join(",", passed)));
+        foreach (var input in passed)
+            c.MarkRead(input);
         resolved.Add(new("Output", output.Name));
         var shape = new Shape(declared!.Dims.Select(d => d.Substitute(bindings)));
         c.outputs.Add(new(stage.Member, shape.Text, $"The {output.Name} output of the tower '{stage.Member}' ({ShortType(stage.MemberType)})"));
