@@ -226,6 +226,49 @@ public sealed class MaskHeadAttribute : Attribute
 }
 
 /// <summary>
+/// Makes a TorchSharp module of your own a stage kind, checked like a built-in one. The contract names the
+/// dimensions of what it reads and what it gives, e.g. <c>"B,C,H,W -> B,C*(H/P)*(W/P),D"</c>: the left side binds to
+/// the tensor it receives (the token sequence, or the forward input its <see cref="UseStageAttribute.Input"/> names),
+/// <see cref="UseStageAttribute.Sizes"/> binds the stage's own sizes (<c>"P=7,D=64"</c>), and the right side is its
+/// output shape, which the next stage is checked against. Its public constructor receives the bound sizes by name
+/// (a parameter <c>int D</c> gets the width), so nothing is hard-coded; its parameters are declared with
+/// <see cref="StageParameterAttribute"/>, so the Summary counts them and the build-time weights check knows them.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class StageAttribute(string contract) : Attribute
+{
+    public string Contract { get; } = contract;
+}
+
+/// <summary>
+/// A parameter of a <see cref="StageAttribute"/> module, by its name under the module (<c>"proj.weight"</c>) and its
+/// shape over the contract's dimensions (<c>"D,1,P,P"</c>), in the order <c>named_parameters()</c> lists them (the
+/// module's own parameters first, then each submodule's). The generated model checks the module's real parameters
+/// against these when it is built.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = true, Inherited = false)]
+public sealed class StageParameterAttribute(string name, string shape) : Attribute
+{
+    public string Name { get; } = name;
+    public string Shape { get; } = shape;
+    /// <summary>Tokens and embeddings: left out of weight decay, as timm's <c>no_weight_decay()</c> does.</summary>
+    public bool NoWeightDecay { get; set; }
+}
+
+/// <summary>Uses a <see cref="StageAttribute"/> module of your own as a stage of the model.</summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class UseStageAttribute : Attribute
+{
+    /// <summary>The forward input it reads, by name; it then starts the token sequence. Unset: it reads the token sequence so far.</summary>
+    public string? Input { get; set; }
+    /// <summary>The stage's own sizes, the contract dimensions no input gives: <c>"P=7,D=64"</c>.</summary>
+    public string? Sizes { get; set; }
+    /// <summary>Its registered (state_dict) name; the member's snake_case name when unset (<c>"patch_embed"</c> to load timm's weights).</summary>
+    public string? RegisteredAs { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>
 /// The escape hatch: a TorchSharp module of your own (<c>Module&lt;Tensor,Tensor&gt;</c> with a public
 /// parameterless constructor) used as a stage on the token sequence. The contract, e.g.
 /// <c>"B,N,D -> B,N,D*2"</c>, is checked against the neighbouring stages at compile time and

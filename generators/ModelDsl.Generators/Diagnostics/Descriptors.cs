@@ -152,6 +152,10 @@ public static class Descriptors
         "MD0045", "Forward input read by no stage",
         "The input '{0}' {1} of '{2}' is read by no stage, yet every batch would have to carry it; remove it, or name it in the stage that should read it (Input = \"{0}\")");
 
+    public static readonly DiagnosticDescriptor UserStageNotUsable = Error(
+        "MD0046", "User stage type cannot be used",
+        "'{0}' has type {1}, which {2}; a [UseStage] stage needs a Module<Tensor,Tensor> marked [Stage(\"contract\")], whose public constructor takes the contract's sizes by name");
+
     public static readonly DiagnosticDescriptor BadLayerRange = Error(
         "MD0044", "Layer range does not fit the encoder",
         "'{0}' has Layers = \"{1}\", which {2}; '{3}' has Depth = {4} (blocks 0..{5}). Write a range of blocks, both ends included: \"0..5\", \"6..\", \"..3\" or \"4\".");

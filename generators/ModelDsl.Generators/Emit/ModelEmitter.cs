@@ -320,7 +320,7 @@ internal static partial class ModelEmitter
         foreach (var input in graph.Inputs)
             w.Line($"        new(\"{input.Name}\", \"input\", \"{input.Shape ?? "?"}\", 0, false),");
         foreach (var (name, stage, parameters, frozen) in SummaryRows(graph))
-            w.Line($"        new(\"{name}\", \"{stage.Kind}\", \"{stage.Output}\", {parameters}, {(frozen ? "true" : "false")}),");
+            w.Line($"        new(\"{name}\", \"{StageDefinitions.Of(stage.Kind).KindName(stage.Spec)}\", \"{stage.Output}\", {parameters}, {(frozen ? "true" : "false")}),");
         w.Line("    });");
     }
 
@@ -341,7 +341,7 @@ internal static partial class ModelEmitter
         rows.AddRange(graph.Inputs.Select(i => new[] { i.Name, "input", i.Shape ?? "?", "", "" }));
         rows.AddRange(SummaryRows(graph).Select(r => new[]
         {
-            r.Name, r.Stage.Kind.ToString(), r.Stage.Output, r.Parameters < 0 ? "?" : r.Stage.IsPartlyFrozen ? "" : Count(r.Parameters), r.Parameters == 0 ? "" : r.Frozen ? "frozen" : "yes",
+            r.Name, StageDefinitions.Of(r.Stage.Kind).KindName(r.Stage.Spec), r.Stage.Output, r.Parameters < 0 ? "?" : r.Stage.IsPartlyFrozen ? "" : Count(r.Parameters), r.Parameters == 0 ? "" : r.Frozen ? "frozen" : "yes",
         }));
         var widths = Enumerable.Range(0, 5).Select(c => rows.Max(r => r[c].Length)).ToArray();
         foreach (var row in rows)

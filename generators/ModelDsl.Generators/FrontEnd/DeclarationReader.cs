@@ -234,7 +234,18 @@ public static class DeclarationReader
         var constructible = type is INamedTypeSymbol { IsAbstract: false } named
             && named.InstanceConstructors.Any(c => c.Parameters.Length == 0 && c.DeclaredAccessibility == Accessibility.Public);
         var isModel = type.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == StageCatalog.ModelAttribute);
-        return new MemberTypeFacts(isTensorModule, constructible, isModel);
+        if (type.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == StageCatalog.StageAttribute) is not { } stage)
+            return new MemberTypeFacts(isTensorModule, constructible, isModel);
+        // A user-defined stage kind: its contract, declared parameters and constructor, as plain strings.
+        var contract = stage.ConstructorArguments.FirstOrDefault().Value as string ?? "";
+        var parameters = type.GetAttributes()
+            .Where(a => a.AttributeClass?.ToDisplayString() == StageCatalog.StageParameterAttribute && a.ConstructorArguments.Length == 2)
+            .Select(a => $"{a.ConstructorArguments[0].Value as string ?? ""}|{a.ConstructorArguments[1].Value as string ?? ""}|" +
+                (a.NamedArguments.Any(n => n.Key == "NoWeightDecay" && n.Value.Value is true) ? "1" : "0"));
+        var constructor = (type as INamedTypeSymbol)?.InstanceConstructors.Where(c => c.DeclaredAccessibility == Accessibility.Public)
+            .OrderByDescending(c => c.Parameters.Length).FirstOrDefault();
+        var constructorParameters = constructor?.Parameters.Select(p => p.Name + ":" + p.Type.ToDisplayString()) ?? [];
+        return new MemberTypeFacts(isTensorModule, constructible, isModel, contract, parameters.ToEquatableArray(), constructorParameters.ToEquatableArray());
     }
 
     private static string Element(string name, int index) => name + "[" + index.ToString(CultureInfo.InvariantCulture) + "]";

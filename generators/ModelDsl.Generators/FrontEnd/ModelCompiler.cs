@@ -235,10 +235,6 @@ public static partial class ModelCompiler
 
 
 
-
-
-
-
         internal static string HeadOutputText(StageKind headKind) => headKind switch
         {
             StageKind.RegressionHead => "a regression head's outputs [B,O]",
@@ -322,8 +318,6 @@ public static partial class ModelCompiler
 
         internal static bool IsTaskName(string name) =>
             name.Length > 0 && char.IsLetter(name[0]) && name.All(c => c < 128 && (char.IsLetterOrDigit(c) || c == '_'));
-
-
 
 
         internal static string From(StageSpec head, string? task) => head.Member == task ? "" : $" from '{head.Member}'";
@@ -413,13 +407,11 @@ public static partial class ModelCompiler
             if (sequenceSource is null)
                 return;
             var source = spec.Stages.First(s => s.Member == sequenceSource);
-            if (source.Kind is StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding or StageKind.ClsToken or StageKind.RegisterTokens or StageKind.PositionEmbedding)
+            if (StageDefinitions.Of(source.Kind).IsSequenceStart(source))
                 return;
             Report(Descriptors.ConflictingStages, DiagnosticTarget.Member(index), stage.Member, sequenceSource,
                 $"prefix tokens and positions join the sequence right after the patch embedding; declare '{stage.Member}' before '{sequenceSource}'");
         }
-
-
 
         internal string? SingleEncoder()
         {

@@ -8,6 +8,8 @@ public static class StageCatalog
     public const string ShapeAttribute = "ModelDsl.ShapeAttribute";
     public const string PretrainedWeightsAttribute = "ModelDsl.PretrainedWeightsAttribute";
     public const string TowerAttribute = "ModelDsl.TowerAttribute";
+    public const string StageAttribute = "ModelDsl.StageAttribute";
+    public const string StageParameterAttribute = "ModelDsl.StageParameterAttribute";
 
     internal static string SnakeCase(string name)
     {

@@ -73,7 +73,16 @@ public sealed record StageSpec(
 
 /// <summary>What the front end needs to know of a custom stage's own module type.</summary>
 /// <param name="IsModel">The type is a <c>[Model]</c> class (a tower).</param>
-public sealed record MemberTypeFacts(bool IsTensorModule, bool HasPublicParameterlessConstructor, bool IsModel = false);
+/// <param name="StageContract">The contract of its <c>[Stage]</c> attribute (a user-defined stage kind); null without one.</param>
+/// <param name="StageParameters">Its <c>[StageParameter]</c>s in order, each <c>name|shape|nwd</c> (nwd: 1 when left out of weight decay).</param>
+/// <param name="ConstructorParameters">The parameters of its public constructor with the most of them, each <c>name:type</c>.</param>
+public sealed record MemberTypeFacts(
+    bool IsTensorModule,
+    bool HasPublicParameterlessConstructor,
+    bool IsModel = false,
+    string? StageContract = null,
+    EquatableArray<string> StageParameters = default,
+    EquatableArray<string> ConstructorParameters = default);
 
 /// <summary>A named attribute argument as written: ints and doubles in invariant culture, enums by member name.</summary>
 public sealed record Argument(string Name, string Value);
@@ -105,4 +114,5 @@ public enum StageKind
     MseLoss,
     BinaryCrossEntropyLoss,
     VocabularyTokens,
+    UserStage,
 }

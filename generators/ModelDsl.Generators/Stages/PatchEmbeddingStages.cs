@@ -16,6 +16,8 @@ namespace ModelDsl.Generators.Stages;
 /// <summary><c>[PatchEmbedding]</c>: an image <c>[B,C,H,W]</c> cut into patches, each projected to a token (timm's <c>patch_embed</c>).</summary>
 internal sealed class PatchEmbeddingStage() : StageDefinition(StageKind.PatchEmbedding, "PatchEmbedding", "global::ModelDsl.Blocks.PatchEmbedding", "patch_embed")
 {
+    public override bool IsSequenceStart(StageSpec stage) => true;
+
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved) => InferPatches(c, index, stage, resolved);
 
     // Both kinds: the image input, the grid, and the patch tokens [B,N,D] (ChannelViT: one per channel and patch).
@@ -95,20 +97,24 @@ internal sealed class PatchEmbeddingStage() : StageDefinition(StageKind.PatchEmb
     public override IEnumerable<StageMember> Members(GraphStage stage) =>
         [Module("patch_embed", MemberType, $"new {Blocks}.PatchEmbedding(inChannels: {stage.Int("InChannels")}, patchSize: {stage.Int("PatchSize")}, dim: {stage.Int("Dim")})")];
 
-    public override void Forward(ForwardWriter f, GraphStage stage) => WriteImageTokens(f, stage);
-
-    // The patches, then timm's _pos_embed: [CLS | registers | patches] whatever the declaration order,
-    // positions added before the prefix tokens join (PatchesOnly) or after (PrefixAndPatches).
-    internal static void WriteImageTokens(ForwardWriter f, GraphStage patch)
+    public override void Forward(ForwardWriter f, GraphStage stage)
     {
-        if (f.HasTokens || !patch.Resolved.Any(a => a.Name == "Input"))
+        if (stage.Resolved.Any(a => a.Name == "Input"))
+            WriteSequenceStart(f, $"patch_embed.forward({stage.Text("Input")})", stage.Output);
+    }
+
+    // The content tokens, then timm's _pos_embed: [CLS | registers | content] whatever the declaration
+    // order, positions added before the prefix tokens join (PatchesOnly) or after (PrefixAndPatches).
+    internal static void WriteSequenceStart(ForwardWriter f, string content, string contentShape)
+    {
+        if (f.HasTokens)
             return;
         f.HasTokens = true;
         var positions = f.Stages.FirstOrDefault(s => s.Kind == StageKind.PositionEmbedding);
         var prefix = f.Stages.Where(s => s.Kind == StageKind.ClsToken).Concat(f.Stages.Where(s => s.Kind == StageKind.RegisterTokens)).ToList();
-        f.Line($"var x = patch_embed.forward({patch.Text("Input")});", patch.Output);
+        f.Line($"var x = {content};", contentShape);
         if (positions?.Text("Covers") == "PatchesOnly")
-            f.Line("x = x + pos_embed;", patch.Output);
+            f.Line("x = x + pos_embed;", contentShape);
         if (prefix.Count > 0)
             f.Line($"x = {Blocks}.Tokens.Prepend(x, {string.Join(", ", prefix.Select(Registered))});", f.Stages.Last(s => s.Kind is StageKind.ClsToken or StageKind.RegisterTokens).Output);
         if (positions?.Text("Covers") == "PrefixAndPatches")
@@ -119,6 +125,8 @@ internal sealed class PatchEmbeddingStage() : StageDefinition(StageKind.PatchEmb
 /// <summary><c>[ChannelPatchEmbedding]</c> (ChannelViT): one shared single-channel projection, a learned embedding per channel, positions shared across channels.</summary>
 internal sealed class ChannelPatchEmbeddingStage() : StageDefinition(StageKind.ChannelPatchEmbedding, "ChannelPatchEmbedding", "global::ModelDsl.Blocks.ChannelPatchEmbedding", "patch_embed")
 {
+    public override bool IsSequenceStart(StageSpec stage) => true;
+
     // Both are the model's patch_embed.
     public override StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => StageKind.PatchEmbedding;
 
@@ -136,5 +144,9 @@ internal sealed class ChannelPatchEmbeddingStage() : StageDefinition(StageKind.C
     public override IEnumerable<StageMember> Members(GraphStage stage) =>
         [Module("patch_embed", MemberType, $"new {Blocks}.ChannelPatchEmbedding(channels: {stage.Int("InChannels")}, patchSize: {stage.Int("PatchSize")}, dim: {stage.Int("Dim")}, patchesPerChannel: {stage.Int("PatchesPerChannel")}, sampleChannels: {Bool(stage.Bool("SampleChannels"))})")];
 
-    public override void Forward(ForwardWriter f, GraphStage stage) => PatchEmbeddingStage.WriteImageTokens(f, stage);
+    public override void Forward(ForwardWriter f, GraphStage stage)
+    {
+        if (stage.Resolved.Any(a => a.Name == "Input"))
+            PatchEmbeddingStage.WriteSequenceStart(f, $"patch_embed.forward({stage.Text("Input")})", stage.Output);
+    }
 }

@@ -16,6 +16,8 @@ namespace ModelDsl.Generators.Stages;
 /// <summary><c>[ClsToken]</c>: timm's <c>cls_token</c> <c>[1,1,D]</c>, first in the sequence.</summary>
 internal sealed class ClsTokenStage() : StageDefinition(StageKind.ClsToken, "ClsToken", Parameter, "cls_token")
 {
+    public override bool IsSequenceStart(StageSpec stage) => true;
+
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved) => InferPrefixTokens(c, index, stage, resolved, count: 1);
 
     // Both kinds: tokens in front of the patches; they join right after the patch embedding.
@@ -41,6 +43,8 @@ internal sealed class ClsTokenStage() : StageDefinition(StageKind.ClsToken, "Cls
 /// <summary><c>[RegisterTokens]</c>: timm's <c>reg_token</c> <c>[1,R,D]</c>, after the CLS token.</summary>
 internal sealed class RegisterTokensStage() : StageDefinition(StageKind.RegisterTokens, "RegisterTokens", Parameter, "reg_token")
 {
+    public override bool IsSequenceStart(StageSpec stage) => true;
+
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved) =>
         ClsTokenStage.InferPrefixTokens(c, index, stage, resolved, count: c.PositiveInt(index, stage, "Count", resolved, fallback: 1, "a positive number of register tokens"));
 
@@ -53,6 +57,8 @@ internal sealed class RegisterTokensStage() : StageDefinition(StageKind.Register
 /// <summary><c>[PositionEmbedding]</c>: timm's learned <c>pos_embed</c> <c>[1,L,D]</c> over the patches and, by default, the prefix tokens.</summary>
 internal sealed class PositionEmbeddingStage() : StageDefinition(StageKind.PositionEmbedding, "PositionEmbedding", Parameter, "pos_embed")
 {
+    public override bool IsSequenceStart(StageSpec stage) => true;
+
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
     {
         c.RequireEmbeddingGroup(index, stage);

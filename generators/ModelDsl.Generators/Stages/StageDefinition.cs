@@ -74,6 +74,15 @@ internal abstract class StageDefinition
     {
     }
 
+    /// <summary>
+    /// The stage is part of how the token sequence starts (the patches, or a user stage reading an input, then the
+    /// prefix tokens and positions): prefix tokens and positions may follow it directly.
+    /// </summary>
+    public virtual bool IsSequenceStart(StageSpec stage) => false;
+
+    /// <summary>What the Summary's kind column shows.</summary>
+    public virtual string KindName(StageSpec stage) => Kind.ToString();
+
     /// <summary>The registered name of a stage's main member.</summary>
     public virtual string RegisteredName(StageSpec stage) => TimmName.Length > 0 ? TimmName : StageCatalog.SnakeCase(stage.Member);
 

@@ -35,6 +35,7 @@ internal static class StageDefinitions
         new CosineLogitsStage(),
         new ContrastiveLossStage(),
         new CustomModuleStage(),
+        new UserStageDefinition(),
     ];
 
     private static readonly Dictionary<StageKind, StageDefinition> ByKind = All.ToDictionary(d => d.Kind);
