@@ -25,6 +25,7 @@ public sealed class ExampleParameterTableTests
         "PromptLearningExample.CoOpText", "PromptLearningExample.PreText", "PromptLearningExample.CoOp", "PromptLearningExample.Pre",
         "PromptLearningExample.CspText", "PromptLearningExample.Csp",
         "ResamplerExample.AllTokensVit", "ResamplerExample.Resampled8Vit", "ResamplerExample.Resampled4Vit",
+        "UserStageExample.UserChannelVit", "UserStageExample.BuiltInChannelVit",
         "TaskTokensExample.MultiTaskVit", "TaskTokensExample.CategoryVit", "TaskTokensExample.CoarseVit", "TaskTokensExample.AngleVit", "TaskTokensExample.MaskVit",
     };
 
@@ -73,8 +74,9 @@ public sealed class ExampleParameterTableTests
     private static readonly Lazy<CSharpCompilation> Compilation = new(() =>
     {
         var examples = Path.Combine(Path.GetDirectoryName(ThisFile())!, "..", "..", "..", "examples");
-        var sources = new[] { "ChannelVit", "PromptLearning", "Resampler", "TaskTokens" }
+        var sources = new[] { "ChannelVit", "PromptLearning", "Resampler", "TaskTokens", "UserStage" }
             .Select(e => Path.Combine(examples, e, "Models.cs"))
+            .Append(Path.Combine(examples, "UserStage", "ChannelPatches.cs"))
             .Select(p => CSharpSyntaxTree.ParseText(File.ReadAllText(p), new CSharpParseOptions(LanguageVersion.Preview), p));
         var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Concat([typeof(ModelAttribute).Assembly.Location, typeof(TorchSharp.torch).Assembly.Location])
