@@ -52,6 +52,31 @@ public enum PositionCoverage
     PrefixAndPatches,
     /// <summary>One row per patch; prefix tokens get none (timm <c>no_embed_class=True</c>).</summary>
     PatchesOnly,
+    /// <summary>One row per token of the whole sequence: prefix tokens, patches and the tokens after them.</summary>
+    All,
+}
+
+/// <summary>Where <see cref="TokensAttribute"/> tokens go in the sequence.</summary>
+public enum Place
+{
+    /// <summary>In front of the content, after the CLS and register tokens.</summary>
+    Prefix,
+    /// <summary>After the content (the patches): <c>[CLS | patches | these]</c>.</summary>
+    AfterContent,
+}
+
+/// <summary>
+/// Learnable tokens <c>[1,Count,D]</c> placed in the token sequence (<see cref="Place"/>): summary or register
+/// tokens after the patches, extra prefix tokens. A head can read them by name (<c>Reads = nameof(Member)</c>);
+/// registered under the member's snake_case name, left out of weight decay.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class TokensAttribute : Attribute
+{
+    public int Count { get; set; }
+    public Place Place { get; set; }
+    public int Dim { get; set; }
+    public bool Frozen { get; set; }
 }
 
 /// <summary>A learned position table <c>[1,L,D]</c> added to the token sequence (timm <c>pos_embed</c>).</summary>
@@ -85,6 +110,10 @@ public enum Pool
     Avg,
     /// <summary>Multihead attention pooling with a learnable query (timm <c>map</c>).</summary>
     Map,
+    /// <summary>With <c>Reads</c>: the first token of the segment.</summary>
+    First,
+    /// <summary>With <c>Reads</c>: the last token of the segment.</summary>
+    Last,
 }
 
 /// <summary>Pools the token sequence and maps it to class logits <c>[B,Classes]</c> (timm <c>head</c>).</summary>
@@ -98,6 +127,12 @@ public sealed class ClassifierHeadAttribute : Attribute
     public int PoolHeads { get; set; }
     /// <summary>Query tokens whose per-block outputs are concatenated with the pooled vector (VQT), as <c>nameof(Queries)</c>.</summary>
     public string? Also { get; set; }
+    /// <summary>
+    /// The segment of the token sequence it reads, by the member that placed it (<c>nameof(Summary)</c>, the CLS token,
+    /// the patches' stage), pooled by <see cref="Pool"/> (<see cref="Pool.Avg"/>: the mean; <see cref="Pool.First"/>,
+    /// <see cref="Pool.Last"/>). Such a head is registered and output under its member's name, next to any other head.
+    /// </summary>
+    public string? Reads { get; set; }
     /// <summary>
     /// The task whose token the head reads, one of the model's <see cref="TaskTokensAttribute"/> names:
     /// <c>[B,D] -> [B,Classes]</c> from the <see cref="TaskDecoderAttribute"/>'s output; there is no pooling.
@@ -203,6 +238,10 @@ public sealed class RegressionHeadAttribute : Attribute
 {
     /// <summary>The task whose token the head reads.</summary>
     public string? Task { get; set; }
+    /// <summary>Instead of a task: the segment of the token sequence it reads (<c>nameof(Summary)</c>), pooled by <see cref="Pool"/>.</summary>
+    public string? Reads { get; set; }
+    /// <summary>How a segment it <see cref="Reads"/> is pooled: <see cref="Pool.Avg"/> (the mean), <see cref="Pool.First"/> or <see cref="Pool.Last"/>.</summary>
+    public Pool Pool { get; set; } = Pool.Avg;
     public int Outputs { get; set; } = 1;
     public bool Frozen { get; set; }
 }

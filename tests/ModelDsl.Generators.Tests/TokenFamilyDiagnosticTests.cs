@@ -21,6 +21,9 @@ public class TokenFamilyDiagnosticTests
 
     private const string Also = "Classes = 10, Also = nameof(Queries)";
 
+    // Not "Summary": the generated class has a static Summary (the shape table).
+    private const string Readout = "    [Tokens(Count = 2, Place = Place.AfterContent)]\n    public partial Parameter Readout { get; }\n";
+
     private const string Patches = "    [PatchEmbedding(PatchSize = 7, Dim = 64)]\n    public partial PatchEmbedding Patches { get; }\n";
 
     private const string Positions = "    [PositionEmbedding]\n    public partial Parameter Positions { get; }\n\n";
@@ -87,6 +90,9 @@ public class TokenFamilyDiagnosticTests
             Edit(Valid, ("[Shape(\"B,1,28,28\")] Tensor image)", "[Shape(\"B,1,28,28\")] Tensor image, [Shape(\"B,4\")] Tensor side)"),
                 ("[PatchEmbedding(PatchSize = 7, Dim = 64)]", "[PatchEmbedding(PatchSize = 7, Dim = 64, {|MD0013:Input = \"side\"|})]")),
             ["side", "[B,4]"]),
+        ["MD0047 a head reading a segment the sequence does not have"] = new("MD0047",
+            Edit(Valid, (Encoder, Readout + "\n" + Encoder), ("Classes = 10", "Classes = 10, {|MD0047:Reads = \"Readuot\"|}")),
+            ["'Head' has Reads = \"Readuot\", which names no segment of it", "Cls [0] | Patches [1..16] | Readout [17..18]"]),
         ["channel count that differs from the input's"] = new("MD0040",
             ChannelVit(", {|MD0040:Channels = 4|}"),
             ["Patches", "Channels = 4", "image", "3 channels", "[B,3,28,28]"], Fix: "3"),
@@ -103,6 +109,9 @@ public class TokenFamilyDiagnosticTests
         ["MD0040 channel count equal to the input's"] = ChannelVit(", Channels = 3"),
         ["MD0045 the image named by the patch embedding"] = Edit(Valid,
             ("[PatchEmbedding(PatchSize = 7, Dim = 64)]", "[PatchEmbedding(PatchSize = 7, Dim = 64, Input = \"image\")]")),
+        ["MD0047 a regression head reading tokens after the patches, next to the CLS head"] = Edit(Valid,
+            (Encoder, Readout + "\n" + Encoder),
+            ("    [CrossEntropyLoss", "    [RegressionHead(Reads = nameof(Readout), Pool = Pool.Avg, Outputs = 1)]\n    public partial RegressionHead Score { get; }\n\n    [MseLoss(Of = nameof(Score))]\n    public partial MseLoss ScoreLoss { get; }\n\n    [CrossEntropyLoss")),
         ["MD0044 deep prompts on the first block only"] = AfterEncoder("    [DeepPromptTokens(Count = 4, Layers = \"0\")]\n    public partial Parameter Prompts { get; }"),
         ["MD0044 deep prompts early and query tokens late"] = AfterEncoder(
             "    [DeepPromptTokens(Count = 4, Into = nameof(Encoder), Layers = \"..0\")]\n    public partial Parameter Early { get; }\n\n" +

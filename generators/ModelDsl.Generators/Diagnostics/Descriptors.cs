@@ -156,6 +156,10 @@ public static class Descriptors
         "MD0046", "User stage type cannot be used",
         "'{0}' has type {1}, which {2}; a [UseStage] stage needs a Module<Tensor,Tensor> marked [Stage(\"contract\")], whose public constructor takes the contract's sizes by name");
 
+    public static readonly DiagnosticDescriptor SegmentNotFound = Error(
+        "MD0047", "Head reads no segment of the token sequence",
+        "'{0}' has Reads = \"{1}\", which {2}; the sequence it reads is {3}");
+
     public static readonly DiagnosticDescriptor BadLayerRange = Error(
         "MD0044", "Layer range does not fit the encoder",
         "'{0}' has Layers = \"{1}\", which {2}; '{3}' has Depth = {4} (blocks 0..{5}). Write a range of blocks, both ends included: \"0..5\", \"6..\", \"..3\" or \"4\".");

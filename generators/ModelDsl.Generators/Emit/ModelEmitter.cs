@@ -57,6 +57,8 @@ internal static partial class ModelEmitter
         w.Line("/// <code>");
         foreach (var line in ShapeTable(graph))
             w.Line("/// " + line);
+        if (graph.Layout.Length > 0)
+            w.Line("/// Token layout (the encoder's sequence): " + graph.Layout);
         w.Line("/// </code>");
         w.Line("/// </remarks>");
         w.Line(GeneratedCode);
@@ -216,7 +218,7 @@ internal static partial class ModelEmitter
             w.Line($"var output = {forward.Name}({arguments});");
             // The losses that read a head; the others were reported and train nothing.
             var losses = Built(graph).Where(s => s.Resolved.Any(a => a.Name == "Head")).ToList();
-            if (losses.Count == 1 && losses[0].Text("Task").Length == 0)
+            if (losses.Count == 1 && losses[0].Text("HeadOutput") == "Logits")
                 WriteSingleLoss(w, losses[0]);
             else
                 WriteTaskLosses(w, losses);
@@ -255,15 +257,14 @@ internal static partial class ModelEmitter
         var weights = new List<string>();
         foreach (var loss in losses)
         {
-            var head = "output." + loss.Text("Head");
+            var head = "output." + loss.Text("HeadOutput");
             var target = "batch." + ModelCompiler.Pascal(loss.Text("Target"));
             var present = loss.Bool("Optional") ? $", {target}Present" : "";
             var local = Camel(loss.Member) + "Value";
             w.Line($"var {local} = {LossField(loss)}.Compute({head}, {target}{present});");
             var weight = loss.Double("Weight");
             terms.Add(weight == 1.0 ? local : $"{local} * {Number(weight)}");
-            var task = loss.Text("Task");
-            var prefix = task.Length == 0 ? "" : StageCatalog.SnakeCase(task) + "_";
+            var prefix = loss.Text("MetricPrefix");
             var (metric, method) = loss.Kind switch
             {
                 StageKind.MseLoss => ("mae", "MeanAbsoluteError"),
@@ -365,7 +366,6 @@ internal static partial class ModelEmitter
     // The stages that become part of the module; broken ones (already reported) are left out.
     private static IEnumerable<GraphStage> Built(ModelGraph graph) => graph.Stages.Where(s => !s.Broken);
 
-    private static bool IsTaskHead(GraphStage stage) => StageDefinitions.IsTaskHead(stage.Spec);
 
     // Losses hold no state and are not registered; the front end names their fields.
     private static string LossField(GraphStage loss) => loss.Text("Field");

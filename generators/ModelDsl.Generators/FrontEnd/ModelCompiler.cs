@@ -53,6 +53,8 @@ public static partial class ModelCompiler
         internal Dim batch = Dim.Symbol("B");
         internal Dim patchTokens = Dim.Constant(0);
         internal int prefixTokens;
+        // The layout the (last) encoder processes, for the generated docs.
+        internal string? encodedLayout;
         internal string? headMember;
         internal Shape? logits;
         // Set when an earlier error (an input shape, the forward method, the embedding) leaves the
@@ -145,7 +147,8 @@ public static partial class ModelCompiler
             outputs.ToEquatableArray(),
             targets.ToEquatableArray(),
             noWeightDecay.ToEquatableArray(),
-            prefixTokens);
+            prefixTokens,
+            encodedLayout ?? "");
 
         internal void ReadForward()
         {
@@ -576,7 +579,8 @@ public static partial class ModelCompiler
     }
 
     /// <summary>What a loss can read: a head's kind, member, task (null for a classic head) and output shape.</summary>
-    internal sealed record HeadInfo(StageKind Kind, string Member, string? Task, Shape Output);
+    /// <param name="OutputName">The forward output that holds it: <c>Logits</c> for the model's pooled head and cosine logits, else the member.</param>
+    internal sealed record HeadInfo(StageKind Kind, string Member, string? Task, Shape Output, string OutputName);
 
     /// <summary>A custom stage's parameters are not known before its module is built.</summary>
     public const long UnknownParameters = -1;

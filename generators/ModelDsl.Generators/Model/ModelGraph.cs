@@ -10,7 +10,8 @@ public sealed record ModelGraph(
     EquatableArray<GraphValue> Outputs,
     EquatableArray<GraphValue> Targets,
     EquatableArray<string> NoWeightDecay,
-    int PrefixTokens)
+    int PrefixTokens,
+    string Layout = "")
 {
     public long TotalParameters
     {

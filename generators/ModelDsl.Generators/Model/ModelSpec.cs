@@ -115,4 +115,5 @@ public enum StageKind
     BinaryCrossEntropyLoss,
     VocabularyTokens,
     UserStage,
+    Tokens,
 }

@@ -22,15 +22,27 @@ internal sealed class ClassifierHeadStage() : StageDefinition(StageKind.Classifi
     public override bool IsHead => true;
 
     // A task head is registered under its member's name, since a model has several; a pooling head is timm's `head`.
-    public override string RegisteredName(StageSpec stage) => IsTaskHead(stage) ? StageCatalog.SnakeCase(stage.Member) : TimmName;
+    public override string RegisteredName(StageSpec stage) => IsNamedHead(stage) ? StageCatalog.SnakeCase(stage.Member) : TimmName;
 
-    public override StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => taskModel || IsTaskHead(stage) ? null : Kind;
+    public override StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => taskModel || IsNamedHead(stage) ? null : Kind;
 
     internal static bool IsTaskHead(StageSpec stage) => stage.Get("Task") is not null;
 
+    /// <summary>A head that reads a named segment of the sequence rather than timm's pooling.</summary>
+    internal static bool IsSegmentHead(StageSpec stage) => stage.Get("Reads") is not null && stage.Get("Task") is null;
+
+    // Registered and output under its member's name, next to any other head.
+    private static bool IsNamedHead(StageSpec stage) => IsTaskHead(stage) || IsSegmentHead(stage);
+
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
     {
-        // In a model with task tokens every head reads one; ReadTask reports one that names none.
+        if (IsSegmentHead(stage))
+            return SegmentHeads.Infer(c, index, stage, resolved, width =>
+            {
+                var count = c.PositiveInt(index, stage, "Classes", resolved, fallback: 1, "a positive number of classes");
+                return (Shape.Of(c.batch, Dim.Constant(count)), $"Class logits of '{stage.Member}' over '{stage.Get("Reads")}'");
+            });
+        // In a model with task tokens every other head reads one; ReadTask reports one that names none.
         if (stage.Get("Task") is not null || c.taskTokensMember is not null)
             return TaskHeads.Infer(c, index, stage, resolved, (width, task) => ReadTaskClasses(c, index, stage, resolved, task));
         var width = c.Width(index, stage, resolved, "a token sequence [B,N,D]");
@@ -43,6 +55,9 @@ internal sealed class ClassifierHeadStage() : StageDefinition(StageKind.Classifi
         }
         resolved.Add(new("Pool", pool));
         resolved.Add(new("PrefixTokens", c.prefixTokens.ToString(CultureInfo.InvariantCulture)));
+        // Average pooling is over the content: tokens placed after it are left out as the prefix tokens are.
+        if (c.TokensAfterContent > 0 && c.sequence?[1].Value is long length)
+            resolved.Add(new("ContentTokens", (length - c.prefixTokens - c.TokensAfterContent).ToString(CultureInfo.InvariantCulture)));
         long w = width;
         long pooledWidth = w;
         c.CheckReference(index, stage, "Also", StageKind.QueryTokens);
@@ -72,7 +87,7 @@ internal sealed class ClassifierHeadStage() : StageDefinition(StageKind.Classifi
             return null;
         c.headMember = stage.Member;
         c.logits = Shape.Of(c.batch, Dim.Constant(classes));
-        c.heads[stage.Member] = new HeadInfo(stage.Kind, stage.Member, null, c.logits);
+        c.heads[stage.Member] = new HeadInfo(stage.Kind, stage.Member, null, c.logits, "Logits");
         c.outputs.Add(new("Logits", c.logits.Text, $"Class logits of '{stage.Member}'"));
         c.outputs.Add(new("Pooled", Shape.Of(c.batch, Dim.Constant(pooledWidth)).Text, $"The pooled embedding ({pool} pooling) that '{stage.Member}' classifies"));
         var fromResampler = c.Spec.Stages.Any(s => s.Member == c.sequenceSource && s.Kind == StageKind.Resampler);
@@ -96,7 +111,7 @@ internal sealed class ClassifierHeadStage() : StageDefinition(StageKind.Classifi
 
     public override void Parameters(GraphStage stage, ParameterLayout layout)
     {
-        if (IsTaskHead(stage.Spec))
+        if (IsNamedHead(stage.Spec))
         {
             layout.Linear(Registered(stage), stage.Int("Dim"), stage.Int("Classes"));
             return;
@@ -123,7 +138,7 @@ internal sealed class ClassifierHeadStage() : StageDefinition(StageKind.Classifi
 
     public override IEnumerable<StageMember> Members(GraphStage stage)
     {
-        if (IsTaskHead(stage.Spec))
+        if (IsNamedHead(stage.Spec))
         {
             yield return Module(Registered(stage), $"{Blocks}.ClassifierHead", $"new {Blocks}.ClassifierHead(dim: {stage.Int("Dim")}, classes: {stage.Int("Classes")})");
             yield break;
@@ -146,9 +161,16 @@ internal sealed class ClassifierHeadStage() : StageDefinition(StageKind.Classifi
             TaskHeads.WriteForward(f, stage);
             return;
         }
+        if (IsSegmentHead(stage.Spec))
+        {
+            SegmentHeads.WriteForward(f, stage);
+            return;
+        }
         var pooledShape = f.Graph.Outputs.FirstOrDefault(o => o.Name == "Pooled")?.Shape ?? "?";
         f.Line(stage.Text("Pool") switch
         {
+            "Avg" when stage.Resolved.Any(a => a.Name == "ContentTokens") =>
+                $"var pooled = fc_norm.forward({Blocks}.Pooling.Mean(x, start: {stage.Int("PrefixTokens")}, length: {stage.Int("ContentTokens")}));",
             "Avg" => $"var pooled = fc_norm.forward({Blocks}.Pooling.AveragePatches(x, prefixTokens: {stage.Int("PrefixTokens")}));",
             "Map" => "var pooled = attn_pool.forward(x);",
             _ => $"var pooled = {Blocks}.Pooling.Cls(x);",

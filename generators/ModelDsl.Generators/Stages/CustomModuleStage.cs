@@ -86,7 +86,9 @@ internal sealed class CustomModuleStage() : StageDefinition(StageKind.CustomModu
                 $"its output uses '{unbound}', which the input side does not bind");
             return c.sequence;
         }
-        c.SetSequence(new Shape(output.Dims.Select(d => d.Substitute(bindings))), stage.Member);
+        var result = new Shape(output.Dims.Select(d => d.Substitute(bindings)));
+        c.KeepOrReplaceLayout(stage.Member, result);
+        c.SetSequence(result, stage.Member);
         return c.sequence;
     }
 

@@ -67,6 +67,9 @@ internal abstract class LossStage(StageKind kind, string attribute, StageKind he
             return null;
         c.lossByHead[head.Member] = stage.Member;
         resolved.Add(new("Head", head.Member));
+        resolved.Add(new("HeadOutput", head.OutputName));
+        // Logged under the task's name, or the head's when it is one of several; the model's one pooled head logs bare names.
+        resolved.Add(new("MetricPrefix", head.Task is { } named ? StageCatalog.SnakeCase(named) + "_" : head.OutputName == "Logits" ? "" : StageCatalog.SnakeCase(head.Member) + "_"));
         return Shape.Of();
     }
 

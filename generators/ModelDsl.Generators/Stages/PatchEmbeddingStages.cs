@@ -70,6 +70,7 @@ internal sealed class PatchEmbeddingStage() : StageDefinition(StageKind.PatchEmb
         if (stage.Kind == StageKind.PatchEmbedding)
         {
             c.SetSequence(Shape.Of(c.batch, c.patchTokens, Dim.Constant(dim)), stage.Member);
+            c.StartLayout(stage.Member, c.patchTokens);
             return c.sequence;
         }
 
@@ -84,6 +85,7 @@ internal sealed class PatchEmbeddingStage() : StageDefinition(StageKind.PatchEmb
                 $"'{stage.Member}' already adds a position table shared across its {inChannels} channels; remove '{positions.Member}'");
         c.patchTokens = Dim.Constant(inChannels) * c.patchTokens;
         c.SetSequence(Shape.Of(c.batch, c.patchTokens, Dim.Constant(dim)), stage.Member);
+        c.StartLayout(stage.Member, c.patchTokens);
         return c.sequence;
     }
 
@@ -111,13 +113,20 @@ internal sealed class PatchEmbeddingStage() : StageDefinition(StageKind.PatchEmb
             return;
         f.HasTokens = true;
         var positions = f.Stages.FirstOrDefault(s => s.Kind == StageKind.PositionEmbedding);
-        var prefix = f.Stages.Where(s => s.Kind == StageKind.ClsToken).Concat(f.Stages.Where(s => s.Kind == StageKind.RegisterTokens)).ToList();
+        var prefix = f.Stages.Where(s => s.Kind == StageKind.ClsToken)
+            .Concat(f.Stages.Where(s => s.Kind == StageKind.RegisterTokens))
+            .Concat(f.Stages.Where(s => s.Kind == StageKind.Tokens && s.Text("Place") == "Prefix")).ToList();
+        var after = f.Stages.Where(s => s.Kind == StageKind.Tokens && s.Text("Place") == "AfterContent").ToList();
         f.Line($"var x = {content};", contentShape);
         if (positions?.Text("Covers") == "PatchesOnly")
             f.Line("x = x + pos_embed;", contentShape);
         if (prefix.Count > 0)
-            f.Line($"x = {Blocks}.Tokens.Prepend(x, {string.Join(", ", prefix.Select(Registered))});", f.Stages.Last(s => s.Kind is StageKind.ClsToken or StageKind.RegisterTokens).Output);
+            f.Line($"x = {Blocks}.Tokens.Prepend(x, {string.Join(", ", prefix.Select(Registered))});", f.Stages.Last(prefix.Contains).Output);
         if (positions?.Text("Covers") == "PrefixAndPatches")
+            f.Line("x = x + pos_embed;", positions.Output);
+        if (after.Count > 0)
+            f.Line($"x = {Blocks}.Tokens.Append(x, {string.Join(", ", after.Select(Registered))});", f.Stages.Last(after.Contains).Output);
+        if (positions?.Text("Covers") == "All")
             f.Line("x = x + pos_embed;", positions.Output);
     }
 }

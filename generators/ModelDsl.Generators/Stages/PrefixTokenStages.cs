@@ -30,6 +30,7 @@ internal sealed class ClsTokenStage() : StageDefinition(StageKind.ClsToken, "Cls
         if (c.sequence is null)
             return null;
         c.prefixTokens += count;
+        c.AddPrefix(stage.Member, count, rank: stage.Kind == StageKind.ClsToken ? 0 : 1);
         c.SetSequence(c.sequence.With(1, c.sequence[1] + Dim.Constant(count)), stage.Member);
         return c.sequence;
     }
@@ -64,9 +65,9 @@ internal sealed class PositionEmbeddingStage() : StageDefinition(StageKind.Posit
         c.RequireEmbeddingGroup(index, stage);
         var width = c.Width(index, stage, resolved, "a token sequence [B,N,D]");
         var covers = stage.Get("Covers") ?? "PrefixAndPatches";
-        if (covers is not ("PrefixAndPatches" or "PatchesOnly"))
+        if (covers is not ("PrefixAndPatches" or "PatchesOnly" or "All"))
         {
-            c.Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "Covers"), stage.Member, "Covers", covers, "PositionCoverage.PrefixAndPatches or PositionCoverage.PatchesOnly");
+            c.Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "Covers"), stage.Member, "Covers", covers, "PositionCoverage.PrefixAndPatches, PositionCoverage.PatchesOnly or PositionCoverage.All");
             covers = "PrefixAndPatches";
         }
         resolved.Add(new("Covers", covers));
@@ -75,7 +76,8 @@ internal sealed class PositionEmbeddingStage() : StageDefinition(StageKind.Posit
         var prefix = covers == "PatchesOnly" ? 0 : c.Spec.Stages.Sum(s => s.Kind switch
         {
             StageKind.ClsToken => 1L,
-            StageKind.RegisterTokens => ParseInt(s.Get("Count")) is > 0 and var c ? c : 0L,
+            StageKind.RegisterTokens => ParseInt(s.Get("Count")) is > 0 and var count ? count : 0L,
+            StageKind.Tokens when covers == "All" || TokensStage.Placed(s) == "Prefix" => ParseInt(s.Get("Count")) is > 0 and var count ? count : 0L,
             _ => 0L,
         });
         var length = c.patchTokens + Dim.Constant(prefix);

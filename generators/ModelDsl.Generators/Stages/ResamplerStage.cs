@@ -50,6 +50,7 @@ internal sealed class ResamplerStage() : StageDefinition(StageKind.Resampler, "R
         var layer = 2 * d + 2 * s + (d * d + d) + (s * 2 * d + 2 * d) + (d * d + d) + 2 * d + (d * hidden + hidden) + (hidden * d + d);
         c.prefixTokens = 0;
         c.SetSequence(Shape.Of(c.batch, Dim.Constant(queries), Dim.Constant(dim)), stage.Member);
+        c.StartLayout(stage.Member, Dim.Constant(queries));
         return c.sequence;
     }
 

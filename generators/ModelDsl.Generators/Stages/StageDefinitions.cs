@@ -14,6 +14,7 @@ internal static class StageDefinitions
         new ChannelPatchEmbeddingStage(),
         new ClsTokenStage(),
         new RegisterTokensStage(),
+        new TokensStage(),
         new PositionEmbeddingStage(),
         new TransformerEncoderStage(),
         new DeepPromptTokensStage(),
@@ -51,7 +52,9 @@ internal static class StageDefinitions
 
     /// <summary>A head that reads a task token rather than pooling the sequence.</summary>
     public static bool IsTaskHead(StageSpec stage) =>
-        stage.Kind is StageKind.RegressionHead or StageKind.MaskHead || stage.Kind == StageKind.ClassifierHead && ClassifierHeadStage.IsTaskHead(stage);
+        stage.Kind is StageKind.MaskHead
+        || stage.Kind == StageKind.RegressionHead && stage.Get("Reads") is null
+        || stage.Kind == StageKind.ClassifierHead && ClassifierHeadStage.IsTaskHead(stage);
 
     /// <summary>The head kind a loss kind reads.</summary>
     public static StageKind HeadOf(StageKind loss) => Of(loss) is LossStage l ? l.HeadKind : StageKind.ClassifierHead;

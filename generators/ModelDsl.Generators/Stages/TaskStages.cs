@@ -83,6 +83,7 @@ internal sealed class TaskDecoderStage() : StageDefinition(StageKind.TaskDecoder
         var crossAttention = 2 * d + 2 * s + (d * d + d) + (s * 2 * d + 2 * d) + (d * d + d) + 2 * d + (d * hidden + hidden) + (hidden * d + d);
         c.prefixTokens = 0;
         c.SetSequence(Shape.Of(c.batch, Dim.Constant(c.taskNames.Count == 0 ? 1 : c.taskNames.Count), Dim.Constant(width)), stage.Member);
+        c.StartLayout(stage.Member, c.sequence![1]);
         c.decoderMember = stage.Member;
         c.decoded = c.sequence;
         return c.sequence;
@@ -128,7 +129,13 @@ internal sealed class RegressionHeadStage() : StageDefinition(StageKind.Regressi
     public override StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => null;
 
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved) =>
-        TaskHeads.Infer(c, index, stage, resolved, (width, task) =>
+        stage.Get("Reads") is not null && stage.Get("Task") is null
+            ? SegmentHeads.Infer(c, index, stage, resolved, width =>
+            {
+                var outputs = c.PositiveInt(index, stage, "Outputs", resolved, fallback: 1, "a positive number of outputs", attributeDefault: 1);
+                return (Shape.Of(c.batch, Dim.Constant(outputs)), $"Outputs of '{stage.Member}' over '{stage.Get("Reads")}'");
+            })
+            : TaskHeads.Infer(c, index, stage, resolved, (width, task) =>
         {
             var outputs = c.PositiveInt(index, stage, "Outputs", resolved, fallback: 1, "a positive number of outputs", attributeDefault: 1);
             return (Shape.Of(c.batch, Dim.Constant(outputs)), $"Outputs of task \"{task}\"{From(stage, task)}");
@@ -139,11 +146,15 @@ internal sealed class RegressionHeadStage() : StageDefinition(StageKind.Regressi
     public override IEnumerable<StageMember> Members(GraphStage stage) =>
         [Module(Registered(stage), MemberType, $"new {Blocks}.RegressionHead(dim: {stage.Int("Dim")}, outputs: {stage.Int("Outputs")})")];
 
-    public override IEnumerable<string> Reads(GraphStage stage) => [stage.Text("Decoder")];
+    public override IEnumerable<string> Reads(GraphStage stage) => stage.Resolved.Any(a => a.Name == "Decoder") ? [stage.Text("Decoder")] : [];
 
     public override void Forward(ForwardWriter f, GraphStage stage)
     {
-        if (f.HasTokens)
+        if (!f.HasTokens)
+            return;
+        if (stage.Resolved.Any(a => a.Name == "SegmentStart"))
+            SegmentHeads.WriteForward(f, stage);
+        else
             TaskHeads.WriteForward(f, stage);
     }
 }
@@ -178,6 +189,12 @@ internal sealed class MaskHeadStage() : StageDefinition(StageKind.MaskHead, "Mas
         {
             c.Report(Descriptors.ConflictingStages, DiagnosticTarget.Member(index), stage.Member, patchStage.Member,
                 $"a mask head needs one token per image patch, and '{patchStage.Member}' makes one per channel and patch");
+            source = null;
+        }
+        if (c.TokensAfterContent > 0 && c.layout.LastOrDefault() is { } trailing)
+        {
+            c.Report(Descriptors.ConflictingStages, DiagnosticTarget.Member(index), stage.Member, trailing.Name,
+                $"a mask head reads the patch tokens as the image grid, and '{trailing.Name}' places tokens after them; place them with Place.Prefix");
             source = null;
         }
         var (height, gridWidth, patch) = c.imageGrid ?? (Dim.Constant(1), Dim.Constant(1), 1);
@@ -257,7 +274,7 @@ internal static class TaskHeads
         if (c.broken.Contains(index))
             return null;
         resolved.Add(new("Decoder", c.decoderMember!));
-        c.heads[stage.Member] = new HeadInfo(stage.Kind, stage.Member, task, output);
+        c.heads[stage.Member] = new HeadInfo(stage.Kind, stage.Member, task, output, stage.Member);
         c.outputs.Add(new(stage.Member, output.Text, description));
         return output;
     }

@@ -54,6 +54,7 @@ internal sealed class TokenEmbeddingStage() : StageDefinition(StageKind.TokenEmb
             c.Report(Descriptors.TokenSequenceTooLong, DiagnosticTarget.Attribute(index, stage.Get("MaxLength") is null ? null : "MaxLength"), Fix(length),
                 stage.Member, "MaxLength", maxLength, $"at least {length}", $"'{input.Name}' has {length} tokens ({input.Shape.Text})");
         c.SetSequence(Shape.Of(input.Shape[0], input.Shape[1], Dim.Constant(dim)), stage.Member);
+        c.StartLayout(stage.Member, input.Shape[1]);
         return c.sequence;
     }
 
@@ -174,6 +175,7 @@ internal sealed class PromptTokensStage() : StageDefinition(StageKind.PromptToke
         c.noWeightDecay.Add(RegisteredName(stage) + ".ctx");
         c.promptCount += count;
         c.SetSequence(c.sequence.With(1, c.sequence[1] + Dim.Constant(count)), stage.Member);
+        c.GrowContent(count);
         return c.sequence;
     }
 

@@ -136,7 +136,7 @@ internal sealed class CosineLogitsStage() : StageDefinition(StageKind.CosineLogi
         c.logits = shapeOut;
         c.headMember = stage.Member;
         // What a [CrossEntropyLoss] reads, like a classifier head's logits.
-        c.heads[stage.Member] = new HeadInfo(StageKind.ClassifierHead, stage.Member, null, shapeOut);
+        c.heads[stage.Member] = new HeadInfo(StageKind.ClassifierHead, stage.Member, null, shapeOut, "Logits");
         c.outputs.Insert(0, new("Logits", shapeOut.Text, $"Scaled cosine similarities of '{stage.Get("Left")}' (rows) and '{stage.Get("Right")}' (columns)"));
         return shapeOut;
     }

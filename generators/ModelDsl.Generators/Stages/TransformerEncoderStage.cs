@@ -23,7 +23,7 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
         c.Heads(index, stage, "Heads", resolved, width);
         var mlpRatio = c.PositiveDouble(index, stage, "MlpRatio", resolved, fallback: 4.0, "a positive MLP width ratio");
         Bool(stage, "Causal", resolved);
-        var avgPooled = c.Spec.Stages.Any(s => s.Kind == StageKind.ClassifierHead && s.Get("Pool") == "Avg");
+        var avgPooled = c.Spec.Stages.Any(s => s.Kind == StageKind.ClassifierHead && s.Get("Pool") == "Avg" && s.Get("Reads") is null && s.Get("Task") is null);
         resolved.Add(new("FinalNorm", avgPooled ? "false" : "true"));
         // Stages acting inside the blocks: deep prompts lengthen the sequence and sit with the prefix
         // tokens, so average pooling leaves them out as VPT does.
@@ -37,12 +37,15 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
                 if (definition.TokensAdded(hook) is not (> 0 and var added) || c.sequence is null)
                     continue;
                 resolved.Add(new("Offset." + hook.Member, c.prefixTokens.ToString(CultureInfo.InvariantCulture)));
+                c.AddPrompts(hook.Member, added);
                 c.prefixTokens += added;
                 c.sequence = c.sequence.With(1, c.sequence[1] + Dim.Constant(added));
             }
             hooks.Add(hook);
         }
         resolved.Add(new("Hooks", string.Join(",", hooks.Select(h => h.Member))));
+        if (c.layout.Count > 1)
+            c.encodedLayout = c.LayoutText();
         if (c.sequence is not null)
             c.SetSequence(c.sequence, stage.Member);
         return c.sequence;

@@ -167,7 +167,12 @@ internal sealed class UserStageDefinition() : StageDefinition(StageKind.UserStag
         // Checked on the first call against what it really receives and returns.
         resolved.Add(new("RuntimeContract", $"{source.Text.Trim('[', ']')} -> {output.Text.Trim('[', ']')}"));
         if (input is not null && output.Rank == 3)
+        {
             c.patchTokens = output[1];
+            c.StartLayout(stage.Member, output[1]);
+        }
+        else if (input is null)
+            c.KeepOrReplaceLayout(stage.Member, output);
         c.SetSequence(output, stage.Member);
         return output;
     }

@@ -31,7 +31,30 @@ public static class Pooling
         return tokens.narrow(1, prefixTokens, n - prefixTokens).mean(new long[] { 1 }).MoveToOuterDisposeScope();
     }
 
-    private static void RequireTokens(Tensor tokens, string method)
+    /// <summary>The mean of the segment <c>tokens[:, start:start+length]</c> along dim 1: <c>[B,N,D] -> [B,D]</c>.</summary>
+    public static Tensor Mean(Tensor tokens, int start, int length)
+    {
+        RequireSegment(tokens, start, length, nameof(Mean));
+        using var scope = NewDisposeScope();
+        return tokens.narrow(1, start, length).mean(new long[] { 1 }).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The token at <paramref name="index"/>: <c>tokens[:, index]</c>, <c>[B,N,D] -> [B,D]</c>.</summary>
+    public static Tensor Token(Tensor tokens, int index)
+    {
+        RequireSegment(tokens, index, 1, nameof(Token));
+        return tokens.select(1, index);
+    }
+
+    private static void RequireSegment(Tensor tokens, int start, int length, string method)
+    {
+        RequireTokens(tokens, method);
+        if (start < 0 || length < 1 || start + length > tokens.shape[1])
+            throw new ArgumentOutOfRangeException(nameof(start), start,
+                $"Pooling.{method}: tokens {start}..{start + length - 1} lie outside the sequence of {tokens.shape[1]} ([{string.Join(",", tokens.shape)}]).");
+    }
+
+        private static void RequireTokens(Tensor tokens, string method)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         if (tokens.ndim != 3)

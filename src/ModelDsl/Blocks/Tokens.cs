@@ -89,4 +89,29 @@ public static class Tokens
         parts[^1] = x;
         return cat(parts, 1).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Puts tokens after a token sequence: each <c>[1,n,D]</c> (or <c>[B,n,D]</c>) is expanded to the batch of
+    /// <paramref name="x"/> <c>[B,N,D]</c>, and the result is <c>cat([x, tokens0, tokens1, ...], dim 1)</c>.
+    /// </summary>
+    public static Tensor Append(Tensor x, params Tensor[] tokens)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(tokens);
+        if (x.ndim != 3)
+            throw new ArgumentException($"Tokens.Append expects tokens [B,N,D]; got rank {x.ndim} [{string.Join(",", x.shape)}].", nameof(x));
+        var (b, d) = (x.shape[0], x.shape[2]);
+        using var scope = NewDisposeScope();
+        var parts = new Tensor[tokens.Length + 1];
+        parts[0] = x;
+        for (var i = 0; i < tokens.Length; i++) {
+            var t = tokens[i] ?? throw new ArgumentNullException(nameof(tokens), $"Token tensor {i} is null.");
+            if (t.ndim != 3 || t.shape[2] != d || (t.shape[0] != 1 && t.shape[0] != b))
+                throw new ArgumentException(
+                    $"Tokens.Append: tokens {i} have shape [{string.Join(",", t.shape)}]; expected [1,n,{d}] or [{b},n,{d}] to go after [{string.Join(",", x.shape)}].",
+                    nameof(tokens));
+            parts[i + 1] = t.expand(new long[] { b, -1, -1 });
+        }
+        return cat(parts, 1).MoveToOuterDisposeScope();
+    }
 }

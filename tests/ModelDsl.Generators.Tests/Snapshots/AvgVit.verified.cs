@@ -15,6 +15,7 @@ namespace Samples.Avg
     /// Head       ClassifierHead      [N,10]              586  yes
     /// Loss       CrossEntropyLoss    []                    0
     /// Total: 41,722 parameters (3,802 trainable, 37,920 frozen), 0.16 MiB as fp32
+    /// Token layout (the encoder's sequence): Cls [0] | Patches [1..49]
     /// </code>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("ModelDsl.Generators", "0.1.0")]

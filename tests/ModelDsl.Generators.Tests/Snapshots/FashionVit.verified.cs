@@ -16,6 +16,7 @@ namespace FashionVitExample
     /// Head       ClassifierHead      [B,10]              650  yes
     /// Loss       CrossEntropyLoss    []                    0
     /// Total: 205,578 parameters (205,578 trainable, 0 frozen), 0.78 MiB as fp32
+    /// Token layout (the encoder's sequence): Cls [0] | Registers [1..4] | Patches [5..20]
     /// </code>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("ModelDsl.Generators", "0.1.0")]

@@ -23,6 +23,7 @@ namespace Samples.Tasks
     /// AngleLoss     MseLoss                 []                    0
     /// MaskLoss      BinaryCrossEntropyLoss  []                    0
     /// Total: 71,390 parameters (71,390 trainable, 0 frozen), 0.27 MiB as fp32
+    /// Token layout (the encoder's sequence): Cls [0] | Patches [1..49]
     /// </code>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("ModelDsl.Generators", "0.1.0")]

@@ -7,6 +7,40 @@ namespace ModelDsl.Tests.Generated;
 public class TokenFamilyModelTests
 {
     [Fact]
+    public void Tokens_after_the_patches_are_a_named_segment_a_head_reads_with_positions_over_every_token()
+    {
+        manual_seed(6);
+        using var model = new ReadoutVit(CPU);
+        model.eval();
+        var image = randn(2, 1, 28, 28);
+        var output = model.Forward(image);
+
+        Assert.Equal([1L, 2, 32], model.Readout.shape);
+        Assert.Equal([1L, 1 + 16 + 2, 32], model.Positions.shape);
+        Assert.Equal([2L, 1 + 16 + 2, 32], output.Tokens.shape);
+        Assert.Equal([2L, 1], output.Score.shape);
+
+        using (no_grad())
+        {
+            // [CLS | patches | readout] + positions, the encoder, its norm; the score head averages tokens 17 and 18.
+            var x = global::ModelDsl.Blocks.Tokens.Append(global::ModelDsl.Blocks.Tokens.Prepend(model.Patches.forward(image), model.Cls), model.Readout) + model.Positions;
+            var norm = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            var tokens = nn.functional.layer_norm(model.Encoder.forward(x), [32], norm["norm.weight"], norm["norm.bias"], 1e-6);
+            Assert.True((output.Tokens - tokens).abs().max().item<float>() < 1e-5f);
+            var expected = model.Score.forward(tokens.narrow(1, 17, 2).mean([1]));
+            Assert.True((output.Score - expected).abs().max().item<float>() < 1e-6f);
+            Assert.True((output.Logits - model.Head.forward(tokens.select(1, 0))).abs().max().item<float>() < 1e-6f);
+        }
+
+        // Both losses train; each head's metrics are logged under its own name.
+        model.train();
+        var step = model.TrainingStep(new ReadoutVitBatch(image, tensor(new long[] { 3, 7 }), randn(2, 1)));
+        Assert.Equal(new[] { "accuracy", "loss", "score_loss", "score_mae" }, step.Metrics.Keys.OrderBy(k => k, System.StringComparer.Ordinal));
+        step.Loss.backward();
+        Assert.NotNull(model.Readout.grad);
+    }
+
+    [Fact]
     public void Layer_ranges_give_each_stage_one_token_set_per_block_of_its_range_and_the_encoder_applies_them_there()
     {
         manual_seed(5);

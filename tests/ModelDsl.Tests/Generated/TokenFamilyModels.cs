@@ -77,3 +77,20 @@ public partial class RangedTokensVit
     [ClassifierHead(Classes = 5, Pool = Pool.Avg, Also = nameof(Queries))] public partial ClassifierHead Head { get; }
     [CrossEntropyLoss] public partial CrossEntropyLoss Loss { get; }
 }
+
+/// <summary>Token layout as data: two readout tokens after the patches, positions over every token, the CLS head and a score head over the readout tokens.</summary>
+[Model]
+public partial class ReadoutVit
+{
+    public partial ReadoutVitOutput Forward([Shape("B,1,28,28")] Tensor image);
+
+    [PatchEmbedding(PatchSize = 7, Dim = 32)] public partial PatchEmbedding Patches { get; }
+    [ClsToken] public partial Parameter Cls { get; }
+    [Tokens(Count = 2, Place = Place.AfterContent)] public partial Parameter Readout { get; }
+    [PositionEmbedding(Covers = PositionCoverage.All)] public partial Parameter Positions { get; }
+    [TransformerEncoder(Depth = 2, Heads = 4)] public partial TransformerEncoder Encoder { get; }
+    [ClassifierHead(Classes = 10)] public partial ClassifierHead Head { get; }
+    [RegressionHead(Reads = nameof(Readout), Pool = Pool.Avg, Outputs = 1)] public partial RegressionHead Score { get; }
+    [CrossEntropyLoss] public partial CrossEntropyLoss Loss { get; }
+    [MseLoss(Of = nameof(Score))] public partial MseLoss ScoreLoss { get; }
+}

@@ -36,6 +36,7 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(VptDeepVit))]
     [InlineData(nameof(VqtVit))]
     [InlineData(nameof(RangedTokensVit))]
+    [InlineData(nameof(ReadoutVit))]
     [InlineData(nameof(ChannelVit))]
     [InlineData(nameof(ResampledVit))]
     [InlineData(nameof(FourTaskVit))]
@@ -228,6 +229,7 @@ public sealed class ParameterTableTests : IDisposable
             nameof(VptDeepVit) => new VptDeepVit(CPU),
             nameof(VqtVit) => new VqtVit(CPU),
             nameof(RangedTokensVit) => new RangedTokensVit(CPU),
+            nameof(ReadoutVit) => new ReadoutVit(CPU),
             nameof(ResampledVit) => new ResampledVit(CPU),
             nameof(ChannelVit) => new ChannelVit(CPU),
             nameof(FourTaskVit) => new FourTaskVit(CPU),
