@@ -612,6 +612,18 @@ internal sealed class TrainingRun<TBatch> : IDisposable
         if (state.Monitor != _monitor)
             _log.WriteLine($"Note: the checkpoint monitored {state.Monitor}; this run monitors {_monitor}, so the best value starts over.");
 
+        // All or nothing: everything the resume will copy is checked first (model, optimizer, RNG, position),
+        // so a checkpoint that does not fit changes nothing and never reaches a native call it could crash.
+        var problems = new List<string>();
+        using (var current = torch.random.get_rng_state())
+            problems.AddRange(file.ResumeProblems(_model, _optimizer.StateTensors(), current));
+        if (state.BatchInEpoch > _batchesPerEpoch)
+            problems.Add($"its position (batch {state.BatchInEpoch} of epoch {state.Epoch}) lies past this run's {_batchesPerEpoch} batches per epoch");
+        if (problems.Count > 0)
+            throw new InvalidOperationException(
+                $"Cannot resume from '{file.Path}': {string.Join("; ", problems.Take(40))}{(problems.Count > 40 ? $"; and {problems.Count - 40} more" : "")}. " +
+                "Nothing was changed. Resume with the model, trainable parameters and options of the original run, or start a new run without ResumeFrom.");
+
         file.LoadModel(_model, strict: true);
         _optimizer.LoadState(state.OptimizerSteps, file.OptimizerEntries());
         if (file.Tensors.TryGetValue(Checkpoint.RngName, out var rng)) torch.random.set_rng_state(rng);
