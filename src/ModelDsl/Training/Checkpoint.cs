@@ -73,7 +73,11 @@ public static class Checkpoint
     /// <param name="path">The checkpoint file.</param>
     /// <param name="strict">Whether every tensor must match a parameter or buffer by name and shape, and vice versa; otherwise only the matching ones are copied.</param>
     /// <exception cref="CheckpointMismatchException">The names or shapes differ (strict); nothing was copied.</exception>
-    /// <exception cref="InvalidDataException">Not a checkpoint, an unknown version, or a damaged file.</exception>
+    /// <exception cref="InvalidDataException">
+    /// Not a checkpoint (a weights file is named as one), an unknown version, a damaged or forged file (every
+    /// length, dtype and shape is checked before anything is allocated), or a tensor whose element type cannot
+    /// be converted into the model's (integer or bool into floating point, or back). Nothing was copied.
+    /// </exception>
     public static void Load(nn.Module module, string path, bool strict = true)
     {
         ArgumentNullException.ThrowIfNull(module);

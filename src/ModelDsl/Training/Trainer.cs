@@ -33,6 +33,7 @@ public static class Trainer
     /// <exception cref="ArgumentException">An invalid option, or a dataset smaller than one batch with <see cref="TrainOptions.DropLast"/>.</exception>
     /// <exception cref="InvalidOperationException">Nothing in the model is trainable, or a resume checkpoint that does not fit the options.</exception>
     /// <exception cref="CheckpointMismatchException">The resume checkpoint is from a different model.</exception>
+    /// <exception cref="System.IO.InvalidDataException">The resume file is not a readable ModelDsl checkpoint (a weights file is named as one), or is damaged or forged; nothing was changed.</exception>
     public static TrainReport Fit<TBatch>(TrainableModule<TBatch> model, TensorDataset train, TensorDataset? validation, TrainOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);

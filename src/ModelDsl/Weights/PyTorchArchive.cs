@@ -182,7 +182,7 @@ internal sealed class PyTorchArchive : IDisposable
         {
             var name = entry.Name;
             var slash = name.IndexOf('/', StringComparison.Ordinal);
-            if (slash <= 0 || !IsPlainSegment(name.AsSpan(0, slash)))
+            if (slash <= 0 || !IsFolderName(name.AsSpan(0, slash)))
             {
                 unexpected.Add(name);
                 continue;
@@ -241,7 +241,19 @@ internal sealed class PyTorchArchive : IDisposable
         throw Bad(path, $"the zip64 sizes of the entry '{Names.Escape(name)}' are missing");
     }
 
-    // A name segment torch.save writes: letters, digits, '_', '-', '.', not "." or "..".
+    // The folder torch.save names after the file (its name without the extension: any characters but a
+    // separator or a control character; nothing is ever extracted to disk), not "." or "..".
+    private static bool IsFolderName(ReadOnlySpan<char> segment)
+    {
+        if (segment.Length == 0 || segment.Length > 1024 || segment is "." or "..") return false;
+        foreach (var c in segment)
+        {
+            if (c is '\\' or ':' || char.IsControl(c)) return false;
+        }
+        return true;
+    }
+
+    // A record name torch.save writes under data/: letters, digits, '_', '-', '.', not "." or "..".
     private static bool IsPlainSegment(ReadOnlySpan<char> segment)
     {
         if (segment.Length == 0 || segment.Length > 255 || segment is "." or "..") return false;

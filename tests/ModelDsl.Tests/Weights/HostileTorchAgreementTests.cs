@@ -46,6 +46,7 @@ public sealed class HostileTorchAgreementTests(ITestOutputHelper output) : IDisp
         sd['transposed'] = base.t()
         sd['empty'] = torch.zeros(0, 3)
         torch.save({'state_dict': sd, 'epoch': 3}, out + '/fixture.pt')
+        torch.save(sd, out + '/my model (v2).final.pt')   # the zip folder is named after the file, spaces and all
         loaded = torch.load(out + '/fixture.pt', weights_only=True)['state_dict']
         json.dump({k: {'dtype': str(v.dtype), 'shape': list(v.shape), 'values': v.double().flatten().tolist()} for k, v in loaded.items()},
                   open(out + '/expected.json', 'w'))
@@ -133,6 +134,8 @@ public sealed class HostileTorchAgreementTests(ITestOutputHelper output) : IDisp
             var got = tensor.to_type(ScalarType.Float64).flatten().data<double>().ToArray();
             Assert.True(want.SequenceEqual(got), $"{property.Name}: torch.load {string.Join(",", want)}, ModelDsl {string.Join(",", got)}");
         }
+
+        Assert.Equal(listed, global::ModelDsl.Weights.Weights.ReadEntries(Path.Combine(folder, "my model (v2).final.pt")));
 
         // PyTorch reads the shadowed file as the genuine weights (asserted in the script); ModelDsl refuses it.
         var error = Assert.Throws<InvalidDataException>(() => module.Load(Path.Combine(folder, "shadow.pt")));
