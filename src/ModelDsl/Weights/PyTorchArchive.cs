@@ -108,7 +108,7 @@ internal sealed class PyTorchArchive : IDisposable
                 throw Bad(path, "the zip64 directory record lies outside the file");
             var record = new byte[56];
             stream.Position = zip64Offset;
-            stream.ReadExactly(record);
+            if (stream.ReadAtLeast(record, 56, throwOnEndOfStream: false) < 56) throw Bad(path, "the zip64 directory record is truncated");
             if (BinaryPrimitives.ReadUInt32LittleEndian(record) != 0x06064b50)
                 throw Bad(path, "the zip64 directory record is damaged");
             count = BinaryPrimitives.ReadInt64LittleEndian(record.AsSpan(32));
@@ -288,7 +288,8 @@ internal sealed class PyTorchArchive : IDisposable
         int nameLength = BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(26));
         int extraLength = BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(28));
         var localName = new byte[nameLength];
-        stream.ReadExactly(localName);
+        if (stream.ReadAtLeast(localName, nameLength, throwOnEndOfStream: false) < nameLength)
+            throw Bad(Path, $"the local header of '{Names.Escape(entry.Name)}' runs past the end of the file (truncated or damaged)");
         if (!localName.AsSpan().SequenceEqual(Encoding.UTF8.GetBytes(entry.Name)))
             throw Bad(Path, $"the local header of '{Names.Escape(entry.Name)}' names another file ('{Names.Escape(Encoding.UTF8.GetString(localName))}'); readers would disagree");
         var start = entry.LocalHeaderOffset + 30 + nameLength + extraLength;
