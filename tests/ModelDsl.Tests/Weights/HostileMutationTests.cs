@@ -29,6 +29,7 @@ public sealed class HostileMutationTests(ITestOutputHelper output) : SingleThrea
     [InlineData("pt", 4000)]
     [InlineData("safetensors", 4000)]
     [InlineData("ckpt", 300)]
+    [InlineData("torch-pickle", 4000)]
     public void Every_mutant_loads_or_is_refused_with_a_documented_exception(string kind, int count)
     {
         using var model = nn.Linear(10, 1);
@@ -36,8 +37,12 @@ public sealed class HostileMutationTests(ITestOutputHelper output) : SingleThrea
         if (kind == "pt")
             File.WriteAllBytes(original, PyTorchFile(StateDict([("weight", [1, 10]), ("bias", [1])]), ("0", Floats(new float[10])), ("1", Floats(7))));
         else if (kind == "safetensors") model.SaveSafetensors(original);
+        else if (kind == "torch-pickle")
+            File.Copy(Fixture(), original);
         else Checkpoint.Save(model, original);
         var bytes = File.ReadAllBytes(original);
+        // For torch.save's own file, mutate only its pickle (the first record, about 2,200 bytes from byte 50).
+        var span = kind == "torch-pickle" ? 2300 : bytes.Length;
 
         var random = new Random(1234 + kind.Length);
         int loaded = 0, refused = 0;
@@ -46,16 +51,16 @@ public sealed class HostileMutationTests(ITestOutputHelper output) : SingleThrea
             var mutant = (byte[])bytes.Clone();
             switch (i % 4)
             {
-                case 0: mutant[random.Next(mutant.Length)] ^= (byte)(1 << random.Next(8)); break;
+                case 0: mutant[random.Next(span)] ^= (byte)(1 << random.Next(8)); break;
                 case 1:
-                    var at = random.Next(mutant.Length);
+                    var at = random.Next(span);
                     var run = random.Next(1, 9);
                     var value = (byte)random.Next(256);
                     for (var k = at; k < Math.Min(mutant.Length, at + run); k++) mutant[k] = value;
                     break;
                 case 2: mutant = mutant[..random.Next(mutant.Length)]; break;
                 default:
-                    for (var n = 0; n < 4; n++) mutant[random.Next(mutant.Length)] = (byte)random.Next(256);
+                    for (var n = 0; n < 4; n++) mutant[random.Next(span)] = (byte)random.Next(256);
                     break;
             }
             var path = Path.Combine(folder, $"m{i}.{kind}");
@@ -63,6 +68,7 @@ public sealed class HostileMutationTests(ITestOutputHelper output) : SingleThrea
             try
             {
                 if (kind == "ckpt") Checkpoint.Load(model, path);
+                else if (kind == "torch-pickle") _ = global::ModelDsl.Weights.Weights.ReadEntries(path);
                 else
                 {
                     model.Load(path, LoadOptions.Partial);
@@ -85,4 +91,8 @@ public sealed class HostileMutationTests(ITestOutputHelper output) : SingleThrea
         Assert.Equal(count, loaded + refused);
         Assert.True(refused > count / 10, $"only {refused} of {count} mutants were refused");
     }
+
+    // The torch.save fixture, where it is checked in (next to this file).
+    private static string Fixture([System.Runtime.CompilerServices.CallerFilePath] string source = "") =>
+        Path.Combine(Path.GetDirectoryName(source)!, "Fixtures", "channelvit.torch.pt");
 }
