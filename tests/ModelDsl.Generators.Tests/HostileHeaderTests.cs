@@ -173,6 +173,45 @@ public class HostileHeaderTests
     }
 
     [Fact]
+    public void Five_thousand_mutants_of_a_header_are_checked_without_an_exception()
+    {
+        var graph = Graph();
+        var table = ParameterTable.Of(graph).ToList();
+        var json = new StringBuilder("{\"__metadata__\":{\"format\":\"pt\"}");
+        long offset = 0;
+        foreach (var (name, shape) in table)
+        {
+            var bytes = shape.Aggregate(4L, (a, d) => a * d);
+            json.Append(',').Append(Entry(name, "F32", shape, offset, offset + bytes));
+            offset += bytes;
+        }
+        var text = WeightsCheck.ExtractedMarker + $" data-bytes={offset}\n" + json.Append('}');
+        Assert.Empty(WeightsCheck.Check(graph, WeightsCheck.Parse(text, WeightsCheck.DefaultMaxHeaderBytes)));
+
+        var random = new Random(77);
+        const string alphabet = "{}[]\":,0123456789-.eE \\u\u0000\uD800abc";
+        int clean = 0, reported = 0;
+        for (var i = 0; i < 5000; i++)
+        {
+            var mutant = new StringBuilder(text);
+            for (var n = 0; n <= i % 3; n++)
+            {
+                var at = random.Next(mutant.Length);
+                switch (random.Next(3))
+                {
+                    case 0: mutant[at] = alphabet[random.Next(alphabet.Length)]; break;
+                    case 1: mutant.Remove(at, Math.Min(random.Next(1, 6), mutant.Length - at)); break;
+                    default: mutant.Insert(at, alphabet[random.Next(alphabet.Length)]); break;
+                }
+            }
+            var diagnostics = WeightsCheck.Check(graph, WeightsCheck.Parse(mutant.ToString(), WeightsCheck.DefaultMaxHeaderBytes));
+            Assert.True(diagnostics.Length <= WeightsCheck.MaxReported + 1);
+            if (diagnostics.IsEmpty) clean++; else reported++;
+        }
+        Assert.True(reported > 2500, $"{reported} of 5000 mutants reported, {clean} clean");
+    }
+
+    [Fact]
     public void Parsed_headers_are_cached_by_content_so_a_second_pass_does_not_parse_again()
     {
         var json = new StringBuilder("{\"__metadata__\":{\"run\":\"" + Guid.NewGuid() + "\"}");   // unique content for this run
