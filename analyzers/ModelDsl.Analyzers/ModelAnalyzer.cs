@@ -65,9 +65,18 @@ public sealed class ModelAnalyzer : DiagnosticAnalyzer
             var options = context.Options.AnalyzerConfigOptionsProvider.GetOptions(file);
             if (!options.TryGetValue("build_metadata.AdditionalFiles.ModelDslWeights", out var original) || WeightsCheck.Normalize(original) != wanted)
                 continue;
-            var text = file.GetText(context.CancellationToken)?.ToString();
-            return text is null ? [WeightsCheck.NotChecked(graph)] : WeightsCheck.Check(graph, text);
+            var text = file.GetText(context.CancellationToken);
+            if (text is null) return [WeightsCheck.NotChecked(graph)];
+            // Parsed once per content (cached by hash): names, dtypes, shapes and offsets only.
+            return WeightsCheck.Check(graph, WeightsCheck.ParseCached(text, HeaderLimit(context)));
         }
         return [WeightsCheck.NotChecked(graph)];
     }
+
+    // <ModelDslMaxWeightsHeaderBytes> in the project (build/ModelDsl.targets makes it visible), else the default.
+    private static long HeaderLimit(SymbolAnalysisContext context) =>
+        context.Options.AnalyzerConfigOptionsProvider.GlobalOptions.TryGetValue("build_property.ModelDslMaxWeightsHeaderBytes", out var value)
+        && long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var limit) && limit > 0
+            ? limit
+            : WeightsCheck.DefaultMaxHeaderBytes;
 }

@@ -297,7 +297,7 @@ public class DiagnosticTests
             .ToDictionary(d => d.Id);
 
     // The weights-file checks need a safetensors header beside the declaration: WeightsCheckTests has their cases.
-    private static readonly string[] WeightsCheckIds = ["MD0021", "MD0022", "MD0023"];
+    private static readonly string[] WeightsCheckIds = ["MD0021", "MD0022", "MD0023", "MD0043"];
 
     [Fact]
     public void Every_descriptor_has_a_failing_and_a_passing_case()

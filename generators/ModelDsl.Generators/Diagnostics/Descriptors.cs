@@ -167,6 +167,10 @@ public static class Descriptors
     public static readonly DiagnosticDescriptor VocabularyTokensOutOfRange = Error(
         "MD0041", "Vocabulary tokens lie outside the vocabulary",
         "'{0}' learns the ids {1}..{2}, but '{3}' has Vocab = {4} (ids 0..{5}); expected {6}");
+
+    public static readonly DiagnosticDescriptor WeightsHeaderTooLarge = Error(
+        "MD0043", "Weights file header too large for the build-time check",
+        "'{0}' has a safetensors header of {1} bytes, above the build-time limit of {2} bytes, so it is not checked against '{3}'; if the file is trusted, raise the limit with <ModelDslMaxWeightsHeaderBytes> in the project, otherwise remove it from <ModelWeights> (the load at run time still checks it)");
     public static readonly DiagnosticDescriptor TaskNotFound = Error(
         "MD0024", "Task head names no task token",
         "'{0}' has Task = \"{1}\", which {2}; a task head reads one of the model's task tokens{3}");

@@ -92,7 +92,9 @@ public sealed class SafetensorsHeader
         if (bytes.Length < 8) { error = $"The data has {bytes.Length} bytes, fewer than the 8-byte header length."; return false; }
         var length = ReadLength(bytes);
         if (!CheckLength(length, bytes.Length - 8L, out error)) return false;
-        return TryDecodeAndParse(bytes, 8, (int)length, out header, out error);
+        // The whole file: its data must be exactly what the offsets cover. Only the header: offsets checked among themselves.
+        long? dataLength = bytes.Length == 8 + (long)length ? null : bytes.Length - 8 - (long)length;
+        return TryDecodeAndParse(bytes, 8, (int)length, dataLength, out header, out error);
     }
 
     /// <inheritdoc cref="Read(Stream)"/>
@@ -116,7 +118,7 @@ public sealed class SafetensorsHeader
             error = $"The header length is {length} bytes, but the stream ends after {read}.";
             return false;
         }
-        return TryDecodeAndParse(json, 0, json.Length, out header, out error);
+        return TryDecodeAndParse(json, 0, json.Length, available - (long)length, out header, out error);
     }
 
     /// <summary>
@@ -204,7 +206,7 @@ public sealed class SafetensorsHeader
         return true;
     }
 
-    private static bool TryDecodeAndParse(byte[] bytes, int offset, int count, out SafetensorsHeader? header, out string? error)
+    private static bool TryDecodeAndParse(byte[] bytes, int offset, int count, long? dataLength, out SafetensorsHeader? header, out string? error)
     {
         header = null;
         string json;
@@ -222,17 +224,47 @@ public sealed class SafetensorsHeader
             error = $"The header does not start with '{{' but with {Describe(json, 0)}.";
             return false;
         }
-        return TryParseJson(json, 0, requireEnd: true, out header, out _, out error);
+        return TryParseJson(json, 0, requireEnd: true, dataLength, out header, out _, out error);
     }
 
-    private static bool TryParseJson(string text, int start, bool requireEnd, out SafetensorsHeader? header, out int end, out string? error)
+    /// <summary>
+    /// Parses a header's JSON text (leading BOM and whitespace allowed) whose file has <paramref name="dataLength"/>
+    /// bytes of tensor data after the header (when known): the offsets must cover exactly that.
+    /// </summary>
+    public static bool TryParseJson(string text, long? dataLength, out SafetensorsHeader? header, out string? error)
+    {
+        header = null;
+        if (text is null) { error = "No text was given."; return false; }
+        var start = 0;
+        while (start < text.Length && (text[start] == '\uFEFF' || IsWhitespace(text[start]))) start++;
+        return TryParseJson(text, start, requireEnd: true, dataLength, out header, out _, out error);
+    }
+
+    private static bool TryParseJson(string text, int start, bool requireEnd, out SafetensorsHeader? header, out int end, out string? error) =>
+        TryParseJson(text, start, requireEnd, null, out header, out end, out error);
+
+    // Parses the header object directly into entries (names, dtypes, shapes, offsets): no tree of the whole
+    // JSON, and values of other fields are skipped. Every object, at any level, is checked for repeated keys.
+    private static bool TryParseJson(string text, int start, bool requireEnd, long? dataLength, out SafetensorsHeader? header, out int end, out string? error)
     {
         header = null;
         var reader = new JsonReader(text, start);
-        object? root;
+        var entries = new List<SafetensorsEntry>();
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         try
         {
-            root = reader.ReadValue(0);
+            reader.SkipWhitespace();
+            if (reader.Peek() != '{')
+            {
+                end = start;
+                error = "The header is not a JSON object.";
+                return false;
+            }
+            reader.ReadObjectMembers(0, (name, r) =>
+            {
+                if (name == "__metadata__") ReadMetadata(r, metadata);
+                else entries.Add(ReadEntry(name, r));
+            });
             end = reader.Position;
             if (requireEnd)
             {
@@ -241,97 +273,143 @@ public sealed class SafetensorsHeader
                     throw reader.Error($"unexpected {Describe(text, reader.Position)} after the header object");
             }
         }
+        catch (HeaderException e)
+        {
+            end = start;
+            error = e.Message;
+            return false;
+        }
         catch (FormatException e)
         {
             end = start;
             error = "The header is not valid JSON: " + e.Message;
             return false;
         }
-        return TryInterpret(root, out header, out error);
+        if (!CheckOffsets(entries, dataLength, out error)) return false;
+        header = new SafetensorsHeader(entries, metadata);
+        return true;
     }
 
-    private static bool TryInterpret(object? root, out SafetensorsHeader? header, out string? error)
+    private static void ReadMetadata(JsonReader reader, Dictionary<string, string> metadata)
     {
-        header = null;
-        if (root is not List<KeyValuePair<string, object?>> members)
+        reader.SkipWhitespace();
+        if (reader.Peek() != '{') { reader.SkipValue(1); throw new HeaderException("'__metadata__' is not an object of strings."); }
+        reader.ReadObjectMembers(1, (key, r) =>
         {
-            error = "The header is not a JSON object.";
+            r.SkipWhitespace();
+            if (r.Peek() != '"') throw new HeaderException($"'__metadata__.{Escape(key)}' is not a string.");
+            metadata[key] = r.ReadString();
+        });
+    }
+
+    private static SafetensorsEntry ReadEntry(string name, JsonReader reader)
+    {
+        reader.SkipWhitespace();
+        if (reader.Peek() != '{') throw new HeaderException($"The entry '{Escape(name)}' is not an object with dtype, shape and data_offsets.");
+        string? dtype = null;
+        List<string>? shapeValues = null, offsetValues = null;
+        var dtypeIsString = true;
+        reader.ReadObjectMembers(1, (field, r) =>
+        {
+            switch (field)
+            {
+                case "dtype":
+                    r.SkipWhitespace();
+                    if (r.Peek() == '"') dtype = r.ReadString();
+                    else { dtypeIsString = false; r.SkipValue(2); }
+                    break;
+                case "shape": shapeValues = r.ReadNumberArray(2); break;
+                case "data_offsets": offsetValues = r.ReadNumberArray(2); break;
+                default: r.SkipValue(2); break;
+            }
+        });
+        var shown = Escape(name);
+        if (dtype is null || !dtypeIsString) throw new HeaderException($"The entry '{shown}' has no string 'dtype'.");
+        var size = ElementSize(dtype);
+        if (size == 0) throw new HeaderException($"The entry '{shown}' has the unknown dtype '{Escape(dtype)}'.");
+        if (shapeValues is null) throw new HeaderException($"The entry '{shown}' has no array 'shape'.");
+        var shape = new long[shapeValues.Count];
+        for (var i = 0; i < shape.Length; i++)
+        {
+            if (!TryNonNegative(shapeValues[i], out shape[i]))
+                throw new HeaderException($"The entry '{shown}' has a shape element that is not a non-negative integer: {Escape(shapeValues[i] ?? "null")}.");
+        }
+        if (offsetValues is not { Count: 2 } || !TryNonNegative(offsetValues[0], out var begin) || !TryNonNegative(offsetValues[1], out var endOffset) || endOffset < begin)
+            throw new HeaderException($"The entry '{shown}' has no valid 'data_offsets' [begin, end].");
+        long count = 1;
+        try
+        {
+            foreach (var d in shape) count = checked(count * d);
+            if (checked(count * size) != endOffset - begin)
+                throw new HeaderException($"The entry '{shown}' ({dtype} {ParameterTable.Format(shape)}) needs {count * size} bytes, but its data_offsets span {endOffset - begin}.");
+        }
+        catch (OverflowException)
+        {
+            throw new HeaderException($"The entry '{shown}' has a shape too large to address: {ParameterTable.Format(shape)}.");
+        }
+        return new SafetensorsEntry(name, dtype, new EquatableArray<long>(shape), begin, endOffset);
+    }
+
+    // As the reference implementation: sorted by offset, each tensor starts where the previous one ends, the
+    // first at 0, and (when the data's length is known) the last ends exactly at the end of the data.
+    private static bool CheckOffsets(List<SafetensorsEntry> entries, long? dataLength, out string? error)
+    {
+        var order = new SafetensorsEntry[entries.Count];
+        entries.CopyTo(order);
+        Array.Sort(order, (a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
+        long expected = 0;
+        foreach (var entry in order)
+        {
+            if (entry.Begin != expected)
+            {
+                error = entry.Begin < expected
+                    ? $"The data of '{Escape(entry.Name)}' (bytes {entry.Begin}..{entry.End}) overlaps the tensor before it, which ends at {expected}."
+                    : $"The data of '{Escape(entry.Name)}' starts at byte {entry.Begin}, leaving a gap after byte {expected}.";
+                return false;
+            }
+            expected = entry.End;
+        }
+        if (dataLength is { } available && expected != available)
+        {
+            error = expected > available
+                ? $"The tensors need {expected} bytes of data, but the file has {available} (truncated file?)."
+                : $"The tensors cover {expected} bytes of data, but the file has {available}: {available - expected} trailing bytes that no tensor owns.";
             return false;
         }
-        var entries = new List<SafetensorsEntry>();
-        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var member in members)
-        {
-            var name = member.Key;
-            if (!seen.Add(name)) { error = $"The name '{name}' appears twice."; return false; }
-            if (name == "__metadata__")
-            {
-                if (member.Value is not List<KeyValuePair<string, object?>> items) { error = "'__metadata__' is not an object of strings."; return false; }
-                foreach (var item in items)
-                {
-                    if (item.Value is not string value) { error = $"'__metadata__.{item.Key}' is not a string."; return false; }
-                    metadata[item.Key] = value;
-                }
-                continue;
-            }
-            if (member.Value is not List<KeyValuePair<string, object?>> fields)
-            {
-                error = $"The entry '{name}' is not an object with dtype, shape and data_offsets.";
-                return false;
-            }
-            string? dtype = null;
-            List<object?>? shapeValues = null, offsetValues = null;
-            foreach (var field in fields)
-            {
-                switch (field.Key)
-                {
-                    case "dtype": dtype = field.Value as string; break;
-                    case "shape": shapeValues = field.Value as List<object?>; break;
-                    case "data_offsets": offsetValues = field.Value as List<object?>; break;
-                }
-            }
-            if (dtype is null) { error = $"The entry '{name}' has no string 'dtype'."; return false; }
-            if (shapeValues is null) { error = $"The entry '{name}' has no array 'shape'."; return false; }
-            var shape = new long[shapeValues.Count];
-            for (var i = 0; i < shape.Length; i++)
-            {
-                if (!TryNonNegative(shapeValues[i], out shape[i]))
-                {
-                    error = $"The entry '{name}' has a shape element that is not a non-negative integer: {shapeValues[i] ?? "null"}.";
-                    return false;
-                }
-            }
-            if (offsetValues is not { Count: 2 } || !TryNonNegative(offsetValues[0], out var begin) || !TryNonNegative(offsetValues[1], out var endOffset) || endOffset < begin)
-            {
-                error = $"The entry '{name}' has no valid 'data_offsets' [begin, end].";
-                return false;
-            }
-            var size = ElementSize(dtype);
-            if (size > 0)
-            {
-                long count = 1;
-                try
-                {
-                    foreach (var d in shape) count = checked(count * d);
-                    if (checked(count * size) != endOffset - begin)
-                    {
-                        error = $"The entry '{name}' ({dtype} {ParameterTable.Format(shape)}) needs {count * size} bytes, but its data_offsets span {endOffset - begin}.";
-                        return false;
-                    }
-                }
-                catch (OverflowException)
-                {
-                    error = $"The entry '{name}' has a shape too large to address: {ParameterTable.Format(shape)}.";
-                    return false;
-                }
-            }
-            entries.Add(new SafetensorsEntry(name, dtype, new EquatableArray<long>(shape), begin, endOffset));
-        }
-        header = new SafetensorsHeader(entries, metadata);
         error = null;
         return true;
     }
+
+    /// <summary>A name from a file, safe for a message: control and format characters escaped, at most 200 characters.</summary>
+    public static string Escape(string text)
+    {
+        var builder = new StringBuilder();
+        var shown = 0;
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (shown >= 200)
+            {
+                builder.Append("... (").Append(text.Length.ToString(CultureInfo.InvariantCulture)).Append(" characters)");
+                break;
+            }
+            var c = text[i];
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                builder.Append(c).Append(text[i + 1]);
+                i++;
+            }
+            else if (char.IsSurrogate(c) || char.IsControl(c)
+                || CharUnicodeInfo.GetUnicodeCategory(c) is UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator)
+                builder.Append("\\u").Append(((int)c).ToString("X4", CultureInfo.InvariantCulture));
+            else
+                builder.Append(c);
+            shown++;
+        }
+        return builder.ToString();
+    }
+
+    /// <summary>A semantic error in a well-formed header (the message is complete).</summary>
+    private sealed class HeaderException(string message) : Exception(message);
 
     /// <summary>Bytes per element of a safetensors dtype; 0 when unknown (sub-byte or newer types: not size-checked).</summary>
     public static int ElementSize(string dtype) => dtype switch
@@ -343,11 +421,10 @@ public sealed class SafetensorsHeader
         _ => 0,
     };
 
-    private static bool TryNonNegative(object? value, out long result)
+    private static bool TryNonNegative(string? value, out long result)
     {
         result = 0;
-        if (value is not JsonNumber number) return false;
-        return long.TryParse(number.Text, NumberStyles.None, CultureInfo.InvariantCulture, out result);
+        return value is not null && long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out result);
     }
 
     private static ulong ReadLength(byte[] bytes)
@@ -417,17 +494,9 @@ public sealed class SafetensorsHeader
         : text[position] < ' ' || text[position] > '~' ? $"character U+{(int)text[position]:X4} at {position}"
         : $"'{text[position]}' at {position}";
 
-    /// <summary>A JSON number kept as its text, so integers of any size parse exactly.</summary>
-    private sealed class JsonNumber(string text)
-    {
-        public string Text { get; } = text;
-
-        public override string ToString() => Text;
-    }
-
     /// <summary>
     /// A strict JSON reader (RFC 8259): objects become ordered lists of members, arrays lists, strings strings,
-    /// numbers <see cref="JsonNumber"/>, and true/false/null their values. Errors carry the character position.
+    /// numbers their text, and true/false/null their values. Errors carry the character position.
     /// </summary>
     private sealed class JsonReader(string text, int position)
     {
@@ -440,60 +509,55 @@ public sealed class SafetensorsHeader
             while (Position < text.Length && IsWhitespace(text[Position])) Position++;
         }
 
-        public object? ReadValue(int depth)
+        /// <summary>Reads an object, calling <paramref name="member"/> for each member's value; repeated keys are an error.</summary>
+        public void ReadObjectMembers(int depth, Action<string, JsonReader> member)
         {
             if (depth > MaxDepth) throw Error($"nesting deeper than {MaxDepth}");
-            SkipWhitespace();
-            if (Position >= text.Length) throw Error("unexpected end of the text, a value was expected");
-            var c = text[Position];
-            switch (c)
-            {
-                case '{': return ReadObject(depth);
-                case '[': return ReadArray(depth);
-                case '"': return ReadString();
-                case 't': Expect("true"); return true;
-                case 'f': Expect("false"); return false;
-                case 'n': Expect("null"); return null;
-                default:
-                    if (c == '-' || (c >= '0' && c <= '9')) return ReadNumber();
-                    throw Error($"unexpected {Describe(text, Position)}, a value was expected");
-            }
-        }
-
-        private List<KeyValuePair<string, object?>> ReadObject(int depth)
-        {
-            var members = new List<KeyValuePair<string, object?>>();
+            var keys = new HashSet<string>(StringComparer.Ordinal);
             Position++; // {
             SkipWhitespace();
-            if (Peek() == '}') { Position++; return members; }
+            if (Peek() == '}') { Position++; return; }
             while (true)
             {
                 SkipWhitespace();
                 if (Peek() != '"') throw Error($"unexpected {Describe(text, Position)}, a member name in quotes was expected");
                 var name = ReadString();
+                if (!keys.Add(name))
+                    throw new HeaderException(depth == 0 ? $"The name '{Escape(name)}' appears twice." : $"The key '{Escape(name)}' appears twice in one object.");
                 SkipWhitespace();
-                if (Peek() != ':') throw Error($"unexpected {Describe(text, Position)}, ':' was expected after \"{name}\"");
+                if (Peek() != ':') throw Error($"unexpected {Describe(text, Position)}, ':' was expected after \"{Escape(name)}\"");
                 Position++;
-                members.Add(new KeyValuePair<string, object?>(name, ReadValue(depth + 1)));
+                member(name, this);
                 SkipWhitespace();
                 var next = Peek();
                 Position++;
                 if (next == ',') continue;
-                if (next == '}') return members;
+                if (next == '}') return;
                 Position--;
                 throw Error($"unexpected {Describe(text, Position)}, ',' or '}}' was expected");
             }
         }
 
-        private List<object?> ReadArray(int depth)
+        /// <summary>An array of numbers, as their text (null items for anything else); other values are an error.</summary>
+        public List<string>? ReadNumberArray(int depth)
         {
-            var items = new List<object?>();
+            SkipWhitespace();
+            if (Peek() != '[') { SkipValue(depth); return null; }
+            var items = new List<string>();
             Position++; // [
             SkipWhitespace();
             if (Peek() == ']') { Position++; return items; }
             while (true)
             {
-                items.Add(ReadValue(depth + 1));
+                SkipWhitespace();
+                var c = Peek();
+                if (c == '-' || (c >= '0' && c <= '9')) items.Add(ReadNumber());
+                else
+                {
+                    var start = Position;
+                    SkipValue(depth + 1);
+                    items.Add(text.Substring(start, Math.Min(Position - start, 40)));
+                }
                 SkipWhitespace();
                 var next = Peek();
                 Position++;
@@ -504,7 +568,42 @@ public sealed class SafetensorsHeader
             }
         }
 
-        private string ReadString()
+        /// <summary>Checks and skips one value (objects still may not repeat a key).</summary>
+        public void SkipValue(int depth)
+        {
+            if (depth > MaxDepth) throw Error($"nesting deeper than {MaxDepth}");
+            SkipWhitespace();
+            if (Position >= text.Length) throw Error("unexpected end of the text, a value was expected");
+            var c = text[Position];
+            switch (c)
+            {
+                case '{': ReadObjectMembers(depth, (_, r) => r.SkipValue(depth + 1)); return;
+                case '[':
+                    Position++;
+                    SkipWhitespace();
+                    if (Peek() == ']') { Position++; return; }
+                    while (true)
+                    {
+                        SkipValue(depth + 1);
+                        SkipWhitespace();
+                        var next = Peek();
+                        Position++;
+                        if (next == ',') continue;
+                        if (next == ']') return;
+                        Position--;
+                        throw Error($"unexpected {Describe(text, Position)}, ',' or ']' was expected");
+                    }
+                case '"': ReadString(); return;
+                case 't': Expect("true"); return;
+                case 'f': Expect("false"); return;
+                case 'n': Expect("null"); return;
+                default:
+                    if (c == '-' || (c >= '0' && c <= '9')) { ReadNumber(); return; }
+                    throw Error($"unexpected {Describe(text, Position)}, a value was expected");
+            }
+        }
+
+        public string ReadString()
         {
             Position++; // opening quote
             var builder = new StringBuilder();
@@ -530,8 +629,21 @@ public sealed class SafetensorsHeader
                     case 'u':
                         if (Position + 4 > text.Length || !int.TryParse(text.Substring(Position, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var code))
                             throw Error("invalid \\u escape");
-                        builder.Append((char)code);
                         Position += 4;
+                        if (code is >= 0xD800 and <= 0xDBFF)
+                        {
+                            // A high surrogate must be followed by an escaped low one (as the reference's JSON reader requires).
+                            if (Position + 6 > text.Length || text[Position] != '\\' || text[Position + 1] != 'u'
+                                || !int.TryParse(text.Substring(Position + 2, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var low)
+                                || low is < 0xDC00 or > 0xDFFF)
+                                throw Error("a lone surrogate in a \\u escape (not valid Unicode)");
+                            builder.Append((char)code).Append((char)low);
+                            Position += 6;
+                        }
+                        else if (code is >= 0xDC00 and <= 0xDFFF)
+                            throw Error("a lone surrogate in a \\u escape (not valid Unicode)");
+                        else
+                            builder.Append((char)code);
                         break;
                     default:
                         Position--;
@@ -540,7 +652,7 @@ public sealed class SafetensorsHeader
             }
         }
 
-        private JsonNumber ReadNumber()
+        private string ReadNumber()
         {
             var start = Position;
             if (Peek() == '-') Position++;
@@ -560,7 +672,7 @@ public sealed class SafetensorsHeader
                 if (Peek() is not (>= '0' and <= '9')) throw Error("invalid number: digits expected in the exponent");
                 while (Peek() is >= '0' and <= '9') Position++;
             }
-            return new JsonNumber(text.Substring(start, Position - start));
+            return text.Substring(start, Position - start);
         }
 
         private void Expect(string word)
@@ -570,6 +682,6 @@ public sealed class SafetensorsHeader
             Position += word.Length;
         }
 
-        private char Peek() => Position < text.Length ? text[Position] : '\0';
+        public char Peek() => Position < text.Length ? text[Position] : '\0';
     }
 }

@@ -73,7 +73,11 @@ public static class Checkpoint
     /// <param name="path">The checkpoint file.</param>
     /// <param name="strict">Whether every tensor must match a parameter or buffer by name and shape, and vice versa; otherwise only the matching ones are copied.</param>
     /// <exception cref="CheckpointMismatchException">The names or shapes differ (strict); nothing was copied.</exception>
-    /// <exception cref="InvalidDataException">Not a checkpoint, an unknown version, or a damaged file.</exception>
+    /// <exception cref="InvalidDataException">
+    /// Not a checkpoint (a weights file is named as one), an unknown version, a damaged or forged file (every
+    /// length, dtype and shape is checked before anything is allocated), or a tensor whose element type cannot
+    /// be converted into the model's (integer or bool into floating point, or back). Nothing was copied.
+    /// </exception>
     public static void Load(nn.Module module, string path, bool strict = true)
     {
         ArgumentNullException.ThrowIfNull(module);
@@ -149,29 +153,8 @@ public static class Checkpoint
     /// disk and renames it over <paramref name="path"/>. On failure the temporary file is removed and
     /// <paramref name="path"/> is untouched.
     /// </summary>
-    internal static void WriteAtomically(string path, byte[] bytes)
-    {
-        var full = Path.GetFullPath(path);
-        var folder = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(folder);
-        var temporary = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
-            {
-                var target = WriteInterceptor?.Invoke(file) ?? file;
-                target.Write(bytes);
-                target.Flush();
-                file.Flush(flushToDisk: true);
-            }
-            File.Move(temporary, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temporary); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
-    }
+    internal static void WriteAtomically(string path, byte[] bytes) =>
+        AtomicFile.Write(path, stream => stream.Write(bytes), WriteInterceptor);
 }
 
 /// <summary>What a checkpoint file holds, read by <see cref="Checkpoint.ReadInfo"/>.</summary>
@@ -235,7 +218,7 @@ public sealed class CheckpointMismatchException : Exception
         static string Shape(long[] s) => "[" + string.Join(",", s) + "]";
         var text = new StringBuilder();
         text.Append($"The checkpoint '{path}'");
-        if (checkpointModel is not null && checkpointModel != model) text.Append($" was written by {checkpointModel} and");
+        if (checkpointModel is not null && checkpointModel != model) text.Append($" was written by {Names.Escape(checkpointModel)} and");
         text.Append($" does not fit {model}: ");
         var counts = new List<string>();
         if (missing.Count > 0) counts.Add($"{missing.Count} missing");
@@ -245,17 +228,17 @@ public sealed class CheckpointMismatchException : Exception
         if (shapeMismatches.Count > 0)
         {
             text.AppendLine($"Shapes that differ ({shapeMismatches.Count}), the model's vs the checkpoint's:");
-            foreach (var m in shapeMismatches) text.AppendLine($"  {m.Name}: model {Shape(m.Expected)}, checkpoint {Shape(m.Found)}");
+            Names.AppendLines(text, shapeMismatches, m => $"{Names.Escape(m.Name)}: model {Shape(m.Expected)}, checkpoint {Shape(m.Found)}");
         }
         if (missing.Count > 0)
         {
             text.AppendLine($"In the model but not in the checkpoint ({missing.Count}):");
-            foreach (var e in missing) text.AppendLine($"  {e.Name} {Shape(e.Shape)}");
+            Names.AppendLines(text, missing, e => $"{Names.Escape(e.Name)} {Shape(e.Shape)}");
         }
         if (unexpected.Count > 0)
         {
             text.AppendLine($"In the checkpoint but not in the model ({unexpected.Count}):");
-            foreach (var e in unexpected) text.AppendLine($"  {e.Name} {Shape(e.Shape)}");
+            Names.AppendLines(text, unexpected, e => $"{Names.Escape(e.Name)} {Shape(e.Shape)}");
         }
         text.Append("Resume or load with a checkpoint of the same architecture, or start the run without one.");
         return text.ToString();
@@ -378,12 +361,14 @@ internal sealed class CheckpointFile : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var full = System.IO.Path.GetFullPath(path);
+        if (Directory.Exists(full))
+            throw new FileNotFoundException($"'{full}' is a folder, not a checkpoint file: name the file ({Checkpoint.LastFileName} or {Checkpoint.BestFileName} inside it).", full);
         if (!File.Exists(full)) throw new FileNotFoundException($"Checkpoint '{full}' not found.", full);
         byte[] bytes = File.ReadAllBytes(full);
         InvalidDataException Bad(string why) => new($"'{full}' is not a readable ModelDsl checkpoint: {why}");
 
         if (bytes.Length < 8 + 4 + 8 + 32 || !bytes.AsSpan(0, 8).SequenceEqual("MDSLCKPT"u8))
-            throw Bad(bytes.Length < 8 ? "the file is too short" : "it does not start with the MDSLCKPT magic (a TorchSharp Module.save file? load it with Module.load)");
+            throw Bad(NotACheckpoint(bytes));
         int version = BitConverter.ToInt32(bytes, 8);
         if (version != Checkpoint.FormatVersion)
             throw Bad($"format version {version}; this build reads version {Checkpoint.FormatVersion}");
@@ -391,7 +376,9 @@ internal sealed class CheckpointFile : IDisposable
         if (!expectedHash.AsSpan().SequenceEqual(bytes.AsSpan(bytes.Length - 32)))
             throw Bad("its SHA-256 does not match (the file is truncated or damaged); use the other checkpoint (best/last) or start over");
         long jsonLength = BitConverter.ToInt64(bytes, 12);
-        if (jsonLength <= 0 || 20 + jsonLength > bytes.Length - 32) throw Bad("bad header length");
+        long available = bytes.Length - 20L - 32L;
+        if (jsonLength <= 0 || jsonLength > available || jsonLength > WeightsLimits.MaxCheckpointHeaderBytes)
+            throw Bad($"its header length ({jsonLength} bytes) does not fit the file ({available} bytes after the preamble)");
         CheckpointHeader header;
         try
         {
@@ -400,25 +387,55 @@ internal sealed class CheckpointFile : IDisposable
         }
         catch (JsonException e)
         {
-            throw Bad("the header is not valid JSON: " + e.Message);
+            throw Bad("the header is not valid JSON: " + Names.Escape(e.Message));
         }
+        catch (InvalidOperationException e)
+        {
+            throw Bad("the header is not valid JSON: " + Names.Escape(e.Message));
+        }
+        Validate(header, Bad);
+
+        // Every tensor's dtype, shape and byte count checked, without overflow, before anything is allocated.
+        long offset = 20 + jsonLength;
+        long end = bytes.Length - 32;
+        var plan = new List<(CheckpointTensorHeader Entry, ScalarType DType, long Offset)>(header.Tensors.Count);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var entry in header.Tensors)
+        {
+            var name = Names.Escape(entry.Name);
+            if (!names.Add(entry.Name)) throw Bad($"the tensor '{name}' appears twice");
+            if (!Enum.TryParse<ScalarType>(entry.DType, out var dtype) || !Enum.IsDefined(dtype) || ElementSize(dtype) is not (> 0 and var size))
+                throw Bad($"tensor '{name}' has the unknown dtype '{Names.Escape(entry.DType)}'");
+            long count = 1;
+            try
+            {
+                foreach (var d in entry.Shape)
+                {
+                    if (d < 0) throw Bad($"tensor '{name}' has a negative size in its shape [{string.Join(",", entry.Shape)}]");
+                    count = checked(count * d);
+                }
+                if (checked(count * size) != entry.Bytes) throw Bad($"tensor '{name}' has {entry.Bytes} bytes, its shape [{string.Join(",", entry.Shape)}] needs {count * size}");
+            }
+            catch (OverflowException)
+            {
+                throw Bad($"tensor '{name}' has a shape whose size overflows 64 bits");
+            }
+            if (entry.Shape.Length > 64) throw Bad($"tensor '{name}' has {entry.Shape.Length} dimensions");
+            if (entry.Bytes > end - offset) throw Bad($"tensor '{name}' runs past the end of the file");
+            plan.Add((entry, dtype, offset));
+            offset += entry.Bytes;
+        }
+        if (offset != end) throw Bad("unexpected bytes after the tensors");
 
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        long offset = 20 + jsonLength;
         try
         {
-            foreach (var entry in header.Tensors)
+            foreach (var (entry, dtype, start) in plan)
             {
-                if (!Enum.TryParse<ScalarType>(entry.DType, out var dtype)) throw Bad($"tensor '{entry.Name}' has an unknown dtype {entry.DType}");
-                if (offset + entry.Bytes > bytes.Length - 32) throw Bad($"tensor '{entry.Name}' runs past the end of the file");
                 var t = empty(entry.Shape, dtype).DetachFromDisposeScope();
                 tensors[entry.Name] = t;
-                long expected = t.numel() == 0 ? 0 : t.bytes.Length;
-                if (expected != entry.Bytes) throw Bad($"tensor '{entry.Name}' has {entry.Bytes} bytes, its shape needs {expected}");
-                if (entry.Bytes > 0) t.bytes = bytes.AsSpan((int)offset, (int)entry.Bytes);
-                offset += entry.Bytes;
+                if (entry.Bytes > 0) t.bytes = bytes.AsSpan((int)start, (int)entry.Bytes);
             }
-            if (offset != bytes.Length - 32) throw Bad("unexpected bytes after the tensors");
         }
         catch
         {
@@ -427,6 +444,91 @@ internal sealed class CheckpointFile : IDisposable
         }
         return new CheckpointFile(full, header, tensors);
     }
+
+    // What a file that is not a checkpoint is, and what to do with it.
+    private static string NotACheckpoint(byte[] bytes)
+    {
+        if (bytes.Length == 0) return "the file is empty (an interrupted save or copy?)";
+        if (bytes.Length >= 8 && bytes.AsSpan(0, 8).SequenceEqual("MDSLCKPT"u8)) return "the file is too short (truncated)";
+        if (bytes.Length >= 4 && bytes[0] == 0x50 && bytes[1] == 0x4B && bytes[2] == 0x03 && bytes[3] == 0x04)
+            return "it is a PyTorch file (zip), a weights file rather than a checkpoint. Load the weights with model.Load(path) (ModelDsl.Weights) " +
+                "and start a new run; ResumeFrom takes the last.ckpt or best.ckpt a ModelDsl run wrote (or its output folder)";
+        if (bytes.Length >= 9 && bytes[8] == (byte)'{')
+            return "it is a safetensors file, a weights file rather than a checkpoint. Load the weights with model.Load(path) (ModelDsl.Weights) " +
+                "and start a new run; ResumeFrom takes the last.ckpt or best.ckpt a ModelDsl run wrote (or its output folder)";
+        return "it does not start with the MDSLCKPT magic (a TorchSharp Module.save file? load it with Module.load)";
+    }
+
+    private static int ElementSize(ScalarType type) => type switch
+    {
+        ScalarType.Byte or ScalarType.Int8 or ScalarType.Bool => 1,
+        ScalarType.Int16 or ScalarType.Float16 or ScalarType.BFloat16 => 2,
+        ScalarType.Int32 or ScalarType.Float32 => 4,
+        ScalarType.Int64 or ScalarType.Float64 or ScalarType.ComplexFloat32 => 8,
+        ScalarType.ComplexFloat64 => 16,
+        _ => 0,
+    };
+
+    // The header's values: present and in range, so nothing later meets a null or a negative count.
+    private static void Validate(CheckpointHeader header, Func<string, InvalidDataException> bad)
+    {
+        if (header.Tensors is null) throw bad("the header has no tensor list");
+        foreach (var t in header.Tensors)
+        {
+            if (t is null || t.Name is null || t.DType is null || t.Shape is null) throw bad("a tensor entry lacks its name, dtype or shape");
+        }
+        header.Kind ??= CheckpointHeader.ModelKind;
+        if (header.Training is { } training)
+        {
+            if (training.Step < 0 || training.Epoch < 0 || training.BatchInEpoch < 0 || training.OptimizerSteps < 0 || training.TotalSteps < 0
+                || training.RunningWeight < 0 || training.TrainSamples < 0 || training.EvaluationsWithoutImprovement < 0)
+                throw bad("a step, epoch or count in its training state is negative");
+            training.Records ??= [];
+            training.RunningMeans ??= [];
+            training.Schedule ??= "";
+            training.Precision ??= "";
+            foreach (var record in training.Records)
+            {
+                if (record is null) throw bad("a metrics record is empty");
+                record.TrainMetrics ??= [];
+                record.ValidationMetrics ??= [];
+            }
+            if (training.RunningMeans.Any(m => m is null || m.Name is null)) throw bad("a running mean has no name");
+        }
+    }
+
+    /// <summary>
+    /// Everything that would make a resume fail after it started changing the run: the model's tensors
+    /// (names, shapes, dtypes), the optimizer's moments against <paramref name="optimizerState"/>, and the RNG
+    /// state against <paramref name="rngState"/>. Empty when the checkpoint fits.
+    /// </summary>
+    public List<string> ResumeProblems(nn.Module module, IEnumerable<(string Name, Tensor Tensor)> optimizerState, Tensor rngState)
+    {
+        var problems = new List<string>();
+        var optimizer = OptimizerEntries();
+        var expected = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, tensor) in optimizerState)
+        {
+            expected.Add(name);
+            if (!optimizer.TryGetValue(name, out var saved)) problems.Add($"optimizer state '{Names.Escape(name)}' is missing");
+            else if (!saved.shape.SequenceEqual(tensor.shape) || saved.dtype != tensor.dtype)
+                problems.Add($"optimizer state '{Names.Escape(name)}' is {saved.dtype} [{string.Join(",", saved.shape)}], the run holds {tensor.dtype} [{string.Join(",", tensor.shape)}]");
+        }
+        foreach (var name in optimizer.Keys.Where(k => !expected.Contains(k)).OrderBy(k => k, StringComparer.Ordinal))
+            problems.Add($"optimizer state '{Names.Escape(name)}' is not a trainable parameter now (was something frozen or unfrozen since?)");
+        if (Tensors.TryGetValue(Checkpoint.RngName, out var rng) && (rng.dtype != rngState.dtype || !rng.shape.SequenceEqual(rngState.shape)))
+            problems.Add($"the RNG state '{Checkpoint.RngName}' is {rng.dtype} [{string.Join(",", rng.shape)}], this machine's generator needs {rngState.dtype} [{string.Join(",", rngState.shape)}]");
+        foreach (var (name, target) in module.state_dict())
+        {
+            if (ModelEntry(name) is { } source && source.shape.SequenceEqual(target.shape) && IsFloating(source.dtype) != IsFloating(target.dtype))
+                problems.Add($"model tensor '{Names.Escape(name)}' is {source.dtype}, the model holds {target.dtype}");
+        }
+        return problems;
+    }
+
+    private Tensor? ModelEntry(string name) => Tensors.TryGetValue(Checkpoint.ModelPrefix + name, out var t) ? t : null;
+
+    private static bool IsFloating(ScalarType type) => type is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64;
 
     /// <summary>The model's entries (prefix removed).</summary>
     public Dictionary<string, Tensor> ModelEntries() =>
@@ -446,12 +548,27 @@ internal sealed class CheckpointFile : IDisposable
             .Select(kv => new ShapeMismatch(kv.Key, kv.Value.shape, entries[kv.Key].shape)).ToList();
         if (missing.Count + unexpected.Count + shapes.Count > 0)
             throw new CheckpointMismatchException(Path, Header.ModelType, module.GetType().Name, missing, unexpected, shapes);
+        RequireDTypesFit(module);
+    }
+
+    // A floating tensor is converted on copy (F32 into a BF16 model); an integer or bool one into a float, or back, is refused.
+    private void RequireDTypesFit(nn.Module module)
+    {
+        var wrong = new List<string>();
+        foreach (var (name, target) in module.state_dict())
+        {
+            if (ModelEntry(name) is { } source && IsFloating(source.dtype) != IsFloating(target.dtype))
+                wrong.Add($"{Names.Escape(name)}: checkpoint {source.dtype}, model {target.dtype}");
+        }
+        if (wrong.Count > 0)
+            throw new InvalidDataException($"'{Path}' does not fit {module.GetType().Name}: element types differ ({Names.Join(wrong, w => w, "; ")}). Nothing was loaded.");
     }
 
     /// <summary>Copies the model entries into <paramref name="module"/> (after checking them when strict).</summary>
     public void LoadModel(nn.Module module, bool strict)
     {
         if (strict) RequireModelFits(module);
+        else RequireDTypesFit(module);
         var entries = ModelEntries();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();

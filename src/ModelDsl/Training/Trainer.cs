@@ -33,6 +33,7 @@ public static class Trainer
     /// <exception cref="ArgumentException">An invalid option, or a dataset smaller than one batch with <see cref="TrainOptions.DropLast"/>.</exception>
     /// <exception cref="InvalidOperationException">Nothing in the model is trainable, or a resume checkpoint that does not fit the options.</exception>
     /// <exception cref="CheckpointMismatchException">The resume checkpoint is from a different model.</exception>
+    /// <exception cref="System.IO.InvalidDataException">The resume file is not a readable ModelDsl checkpoint (a weights file is named as one), or is damaged or forged; nothing was changed.</exception>
     public static TrainReport Fit<TBatch>(TrainableModule<TBatch> model, TensorDataset train, TensorDataset? validation, TrainOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -611,6 +612,18 @@ internal sealed class TrainingRun<TBatch> : IDisposable
             _log.WriteLine($"Note: the schedule differs from the checkpoint's ({state.Schedule}, {state.TotalSteps} steps, lr {state.LearningRate}); continuing with the new one from step {state.Step}.");
         if (state.Monitor != _monitor)
             _log.WriteLine($"Note: the checkpoint monitored {state.Monitor}; this run monitors {_monitor}, so the best value starts over.");
+
+        // All or nothing: everything the resume will copy is checked first (model, optimizer, RNG, position),
+        // so a checkpoint that does not fit changes nothing and never reaches a native call it could crash.
+        var problems = new List<string>();
+        using (var current = torch.random.get_rng_state())
+            problems.AddRange(file.ResumeProblems(_model, _optimizer.StateTensors(), current));
+        if (state.BatchInEpoch > _batchesPerEpoch)
+            problems.Add($"its position (batch {state.BatchInEpoch} of epoch {state.Epoch}) lies past this run's {_batchesPerEpoch} batches per epoch");
+        if (problems.Count > 0)
+            throw new InvalidOperationException(
+                $"Cannot resume from '{file.Path}': {string.Join("; ", problems.Take(40))}{(problems.Count > 40 ? $"; and {problems.Count - 40} more" : "")}. " +
+                "Nothing was changed. Resume with the model, trainable parameters and options of the original run, or start a new run without ResumeFrom.");
 
         file.LoadModel(_model, strict: true);
         _optimizer.LoadState(state.OptimizerSteps, file.OptimizerEntries());

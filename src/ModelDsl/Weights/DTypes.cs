@@ -20,7 +20,23 @@ internal static class DTypes
         _ => type.ToString(),
     };
 
-    /// <summary>The element types TorchSharp.PyBridge reads from safetensors.</summary>
+    /// <summary>The TorchSharp element type of a safetensors dtype name, or null when TorchSharp has none.</summary>
+    public static ScalarType? FromName(string name) => name switch
+    {
+        "F64" => ScalarType.Float64,
+        "F32" => ScalarType.Float32,
+        "F16" => ScalarType.Float16,
+        "BF16" => ScalarType.BFloat16,
+        "I64" => ScalarType.Int64,
+        "I32" => ScalarType.Int32,
+        "I16" => ScalarType.Int16,
+        "I8" => ScalarType.Int8,
+        "U8" => ScalarType.Byte,
+        "BOOL" => ScalarType.Bool,
+        _ => null,
+    };
+
+    /// <summary>The element types the loaders read.</summary>
     public static bool IsReadable(string name) => name is "F64" or "F32" or "F16" or "BF16" or "I64" or "I32" or "I16" or "I8" or "U8" or "BOOL";
 
     /// <summary>Bytes per element of a safetensors dtype, or 0 when unknown (sub-byte and future types).</summary>

@@ -86,7 +86,7 @@ public sealed class LoadReport
     {
         var text = new StringBuilder();
         var settings = new List<string> { Format == WeightsFormat.Safetensors ? "safetensors" : "PyTorch state_dict", Mode == LoadMode.Strict ? "strict" : "partial" };
-        if (Prefix is not null) settings.Add($"prefix '{Prefix}'");
+        if (Prefix is not null) settings.Add($"prefix '{Names.Escape(Prefix)}'");
         text.Append($"Loaded {Loaded.Count} of {modelNames.Count} model tensors from '{Path}' ({string.Join(", ", settings)})");
         text.AppendLine(IsComplete ? ": complete." : ".");
         if (Loaded.Count > 0)
@@ -94,18 +94,18 @@ public sealed class LoadReport
         if (New.Count > 0)
         {
             text.AppendLine($"  new ({New.Count}), in the model but not in the file, kept as initialised:");
-            foreach (var name in New) text.AppendLine($"    {name} {Shapes.Format(modelShapes[name])}");
+            Names.AppendLines(text, New, name => $"{Names.Escape(name)} {Shapes.Format(modelShapes[name])}", "    ");
         }
         if (ShapeMismatches.Count > 0)
         {
             text.AppendLine($"  shape mismatches ({ShapeMismatches.Count}), kept as initialised:");
-            foreach (var mismatch in ShapeMismatches) text.AppendLine($"    {mismatch}");
+            Names.AppendLines(text, ShapeMismatches, m => $"{Names.Escape(m.Name)}: expected {Shapes.Format(m.Expected)}, found {Shapes.Format(m.Found)}", "    ");
         }
         if (Ignored.Count > 0)
         {
             text.AppendLine($"  ignored ({Ignored.Count}), in the file but not loaded:");
-            foreach (var name in Ignored)
-                text.AppendLine(fileShapes.TryGetValue(name, out var shape) ? $"    {name} {Shapes.Format(shape)}" : $"    {name} (not a tensor)");
+            Names.AppendLines(text, Ignored,
+                name => fileShapes.TryGetValue(name, out var shape) ? $"{Names.Escape(name)} {Shapes.Format(shape)}" : $"{Names.Escape(name)} (not a tensor)", "    ");
         }
         if (DTypeConversions.Count > 0)
             text.AppendLine($"  converted ({DTypeConversions.Count}): {string.Join(", ", DTypeConversions.Take(8))}{(DTypeConversions.Count > 8 ? ", ..." : "")}");
@@ -118,14 +118,18 @@ public sealed class LoadReport
     internal static string Summarize(IReadOnlyList<string> names)
     {
         var groups = new List<(string Key, int Count, bool Nested)>();
+        var positions = new Dictionary<string, int>(StringComparer.Ordinal);   // indexed once: no quadratic search
         foreach (var name in names)
         {
             var dot = name.IndexOf('.', StringComparison.Ordinal);
             var key = dot < 0 ? name : name[..dot];
-            var index = groups.FindIndex(g => g.Key == key);
-            if (index < 0) groups.Add((key, 1, dot >= 0));
+            if (!positions.TryGetValue(key, out var index))
+            {
+                positions[key] = groups.Count;
+                groups.Add((key, 1, dot >= 0));
+            }
             else groups[index] = (key, groups[index].Count + 1, true);
         }
-        return string.Join(", ", groups.Select(g => g.Nested ? $"{g.Key}.* ({g.Count})" : g.Key));
+        return Names.Join(groups, g => g.Nested ? $"{Names.Escape(g.Key)}.* ({g.Count})" : Names.Escape(g.Key));
     }
 }

@@ -72,7 +72,11 @@ public static class Weights
     /// The message lists every missing, unexpected and mis-shaped tensor.
     /// </exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is not a readable safetensors or PyTorch zip file.</exception>
+    /// <exception cref="InvalidDataException">
+    /// The file is not a readable safetensors or PyTorch zip file, breaks a rule or a limit of the format (see
+    /// docs/weights.md, "Loading untrusted files"), or stores a matched tensor in an element type TorchSharp cannot
+    /// read. Nothing was copied.
+    /// </exception>
     public static LoadReport Load(this nn.Module module, string path, LoadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(module);
@@ -85,19 +89,18 @@ public static class Weights
 
         using var scope = NewDisposeScope();
         IReadOnlyList<TensorEntry> fileEntries;
-        Dictionary<string, Tensor>? pyTorchTensors = null;
+        SafetensorsIndex? index = null;
+        using var pyTorch = format == WeightsFormat.PyTorch ? PyTorchStateDict.Open(path) : null;
         var nonTensors = new List<string>();
-        if (format == WeightsFormat.Safetensors)
+        if (pyTorch is not null)
         {
-            fileEntries = SafetensorsIndex.Read(path).Entries;
+            fileEntries = pyTorch.Entries;
+            nonTensors = pyTorch.NonTensors;
         }
         else
         {
-            pyTorchTensors = PyTorchStateDict.Read(path, out nonTensors);
-            fileEntries = pyTorchTensors
-                .Select(kv => new TensorEntry(kv.Key, DTypes.Name(kv.Value.dtype), kv.Value.shape))
-                .OrderBy(e => e.Name, StringComparer.Ordinal)
-                .ToList();
+            index = SafetensorsIndex.Read(path);
+            fileEntries = index.Entries;
         }
 
         var plan = Plan(targets, fileEntries, options);
@@ -112,25 +115,37 @@ public static class Weights
             throw new WeightsMismatchException(path, modelName, "No tensor of the file matches one of the model by name and shape, so nothing was loaded.",
                 plan.Missing, plan.Unexpected, plan.Mismatches, SuggestPrefix(plan));
         }
-        if (format == WeightsFormat.Safetensors)
+        var unreadable = plan.Matches.Where(m => DTypes.FromName(m.File.DType) is null).ToList();
+        if (unreadable.Count > 0)
         {
-            var unreadable = plan.Matches.Where(m => !DTypes.IsReadable(m.File.DType)).Select(m => $"{m.File.Name} ({m.File.DType})").ToList();
-            if (unreadable.Count > 0)
-                throw new InvalidDataException($"'{path}' stores tensors in element types TorchSharp cannot read: {string.Join(", ", unreadable)}.");
+            throw new InvalidDataException(
+                $"'{path}' stores tensors in element types TorchSharp cannot read: {Names.Join(unreadable, m => $"{Names.Escape(m.File.Name)} ({Names.Escape(m.File.DType)})")}. " +
+                "Nothing was loaded; convert them in Python (for example to float32) and save again, or leave them out with LoadOptions.Exclude.");
         }
 
-        var sources = format == WeightsFormat.Safetensors
-            ? Safetensors.LoadStateDict(path, plan.Matches.Select(m => m.File.Name).ToList())
-            : pyTorchTensors!;
+        // Only now is tensor data read: only the matched tensors, one at a time, each checked against its record.
         var conversions = new List<DTypeConversion>();
+        using var dataStream = index is not null ? new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16) : null;
+        var sources = new List<Tensor>(plan.Matches.Count);
+        foreach (var match in plan.Matches)
+        {
+            var source = pyTorch is not null
+                ? pyTorch.ReadTensor(match.File.Name)
+                : index!.ReadTensor(dataStream!, match.File, path);
+            if (!Shapes.Equal(source.shape, match.Target.Tensor.shape))
+                throw new InvalidDataException($"'{path}': the tensor '{Names.Escape(match.File.Name)}' read as {Shapes.Format(source.shape)}, not the {Shapes.Format(match.File.Shape)} its header declares.");
+            sources.Add(source);
+        }
         using (no_grad())
         {
-            foreach (var match in plan.Matches)
+            for (var i = 0; i < plan.Matches.Count; i++)
             {
-                var source = sources[match.File.Name];
+                var match = plan.Matches[i];
+                var source = sources[i];
                 if (source.dtype != match.Target.Tensor.dtype)
                     conversions.Add(new(match.Target.Name, DTypes.Name(source.dtype), DTypes.Name(match.Target.Tensor.dtype)));
                 match.Target.Tensor.copy_(source);
+                source.Dispose();
             }
         }
 
@@ -180,10 +195,20 @@ public static class Weights
             if (length >= 2 && length <= (ulong)(stream.Length - 8))
                 return WeightsFormat.Safetensors;
         }
+        if (read >= 8 && head[..8].SequenceEqual("MDSLCKPT"u8))
+            throw new InvalidDataException(
+                $"'{path}' is a ModelDsl checkpoint (written by the trainer or Checkpoint.Save), not a weights file: load its model part with " +
+                "Checkpoint.Load(model, path), or continue its run with TrainOptions.ResumeFrom = path.");
         if (read >= 1 && head[0] == 0x80)
             throw new InvalidDataException(
                 $"'{path}' is a PyTorch file in the legacy (pre-1.6, non-zip) format, which cannot be read here; re-save it with torch.save(state_dict, path).");
-        throw new InvalidDataException($"'{path}' is neither a safetensors file nor a PyTorch state_dict (zip) file.");
+        if (read == 0)
+            throw new InvalidDataException($"'{path}' is empty (0 bytes): an interrupted download or save? Download or save it again.");
+        if (read == 9 && head[8] == (byte)'{')
+            throw new InvalidDataException(
+                $"'{path}' starts like a safetensors file, but its header length ({BitConverter.ToUInt64(head[..8])} bytes) runs past the end of the file " +
+                $"({stream.Length} bytes): the file is truncated (an interrupted download or copy?). Download or save it again.");
+        throw new InvalidDataException($"'{path}' is neither a safetensors file nor a PyTorch state_dict (zip) file (its first bytes are {Convert.ToHexString(head)}).");
     }
 
     /// <summary>
@@ -195,11 +220,8 @@ public static class Weights
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (DetectFormat(path) == WeightsFormat.Safetensors)
             return SafetensorsIndex.Read(path).Entries;
-        using var scope = NewDisposeScope();
-        return PyTorchStateDict.Read(path, out _)
-            .Select(kv => new TensorEntry(kv.Key, DTypes.Name(kv.Value.dtype), kv.Value.shape))
-            .OrderBy(e => e.Name, StringComparer.Ordinal)
-            .ToList();
+        using var file = PyTorchStateDict.Open(path);     // the zip directory and the pickle; no tensor data
+        return file.Entries;
     }
 
     /// <summary>The JSON header of a safetensors file, as written (checked, but not reformatted).</summary>
@@ -313,11 +335,13 @@ public static class Weights
         var missing = plan.Missing.Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var entry in plan.FileEntries)
         {
-            foreach (var name in missing)
+            // Every suffix after a '.' that names a missing tensor (linear in the name, not in the model).
+            for (var dot = entry.Name.IndexOf('.', StringComparison.Ordinal); dot >= 0 && dot + 1 < entry.Name.Length;
+                 dot = entry.Name.IndexOf('.', dot + 1))
             {
-                if (entry.Name.Length > name.Length && entry.Name.EndsWith("." + name, StringComparison.Ordinal))
+                if (missing.Contains(entry.Name[(dot + 1)..]))
                 {
-                    var candidate = entry.Name[..^name.Length];
+                    var candidate = entry.Name[..(dot + 1)];
                     votes[candidate] = votes.GetValueOrDefault(candidate) + 1;
                 }
             }

@@ -55,20 +55,20 @@ public sealed class WeightsMismatchException : Exception
         if (missing.Count > 0)
         {
             text.AppendLine($"Missing ({missing.Count}), in the model but not in the file:");
-            foreach (var entry in missing) text.AppendLine($"  {entry.Name} {Shapes.Format(entry.Shape)}");
+            Names.AppendLines(text, missing, entry => $"{Names.Escape(entry.Name)} {Shapes.Format(entry.Shape)}");
         }
         if (unexpected.Count > 0)
         {
             text.AppendLine($"Unexpected ({unexpected.Count}), in the file but not in the model:");
-            foreach (var entry in unexpected) text.AppendLine($"  {entry.Name} {Shapes.Format(entry.Shape)}");
+            Names.AppendLines(text, unexpected, entry => $"{Names.Escape(entry.Name)} {Shapes.Format(entry.Shape)}");
         }
         if (shapeMismatches.Count > 0)
         {
             text.AppendLine($"Shape mismatches ({shapeMismatches.Count}), the model's shape vs the file's:");
-            foreach (var mismatch in shapeMismatches) text.AppendLine($"  {mismatch}");
+            Names.AppendLines(text, shapeMismatches, m => $"{Names.Escape(m.Name)}: expected {Shapes.Format(m.Expected)}, found {Shapes.Format(m.Found)}");
         }
         if (suggestedPrefix is not null)
-            text.AppendLine($"The file's names look like the model's with the prefix '{suggestedPrefix}': pass LoadOptions with Prefix = \"{suggestedPrefix}\".");
+            text.AppendLine($"The file's names look like the model's with the prefix '{Names.Escape(suggestedPrefix)}': pass LoadOptions with Prefix = \"{Names.Escape(suggestedPrefix)}\".");
         text.Append("To load only what matches and keep the rest as initialised, pass LoadOptions.Partial (the returned LoadReport lists what was loaded, new and ignored); ");
         text.Append("to take a sub-model from a bigger file, set Prefix (e.g. \"backbone.\"); to keep some modules as initialised and check the rest strictly, set Exclude (e.g. [\"head\"]).");
         return text.ToString();
