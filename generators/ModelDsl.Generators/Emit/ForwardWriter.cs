@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using ModelDsl.Generators.Model;
+using ModelDsl.Generators.Stages;
 
 namespace ModelDsl.Generators.Emit;
 

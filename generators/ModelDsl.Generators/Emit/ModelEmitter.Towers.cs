@@ -2,6 +2,7 @@ using System.Collections.Generic;
 using System.Linq;
 using ModelDsl.Generators.FrontEnd;
 using ModelDsl.Generators.Model;
+using ModelDsl.Generators.Stages;
 using static ModelDsl.Generators.Emit.EmitText;
 
 namespace ModelDsl.Generators.Emit;

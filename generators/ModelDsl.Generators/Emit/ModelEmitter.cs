@@ -265,12 +265,7 @@ internal static partial class ModelEmitter
             var weight = loss.Double("Weight");
             terms.Add(weight == 1.0 ? local : $"{local} * {Number(weight)}");
             var prefix = loss.Text("MetricPrefix");
-            var (metric, method) = loss.Kind switch
-            {
-                StageKind.MseLoss => ("mae", "MeanAbsoluteError"),
-                StageKind.BinaryCrossEntropyLoss => ("iou", "MaskIou"),
-                _ => ("accuracy", "Accuracy"),
-            };
+            var (metric, method) = ((LossStage)StageDefinitions.Of(loss.Kind)).Metric;
             metrics.Add($"[\"{prefix}loss\"] = {local},");
             metrics.Add($"[\"{prefix}{metric}\"] = {Blocks}.TaskMetrics.{method}({head}, {target}{present}),");
             if (present.Length == 0)

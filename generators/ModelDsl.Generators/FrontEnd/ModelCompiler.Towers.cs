@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Linq;
 using ModelDsl.Generators.Diagnostics;
 using ModelDsl.Generators.Model;
+using ModelDsl.Generators.Stages;
 using ModelDsl.Generators.Shapes;
 
 namespace ModelDsl.Generators.FrontEnd;

@@ -236,15 +236,6 @@ public static partial class ModelCompiler
             return built with { Parameters = layout.Count };
         }
 
-
-
-        internal static string HeadOutputText(StageKind headKind) => headKind switch
-        {
-            StageKind.RegressionHead => "a regression head's outputs [B,O]",
-            StageKind.MaskHead => "a mask head's logits [B,1,H,W]",
-            _ => "a classifier head's logits [B,C]",
-        };
-
         // The head a loss reads: its Of, or the model's one head of the loss's kind.
         internal HeadInfo? ReadOf(int index, StageSpec stage, StageKind headKind)
         {
@@ -378,16 +369,9 @@ public static partial class ModelCompiler
                 }
                 else if (!lossByHead.ContainsKey(head) && heads.ContainsKey(head) && !spec.Stages.Any(s => StageDefinitions.IsLoss(s.Kind) && s.Get("Of") == head))
                     Report(Descriptors.TaskNotTrained, argument, task, taskTokensMember!, $"is read by '{head}', which no loss reads",
-                        $"add a [{LossFor(heads[head].Kind)}(nameof({head}))]");
+                        $"add a [{StageDefinitions.All.OfType<LossStage>().First(l => l.HeadKind == heads[head].Kind).ShortName}(nameof({head}))]");
             }
         }
-
-        internal static string LossFor(StageKind head) => head switch
-        {
-            StageKind.RegressionHead => "MseLoss",
-            StageKind.MaskHead => "BinaryCrossEntropyLoss",
-            _ => "CrossEntropyLoss",
-        };
 
         // The tokens a stage reads by Over: the named encoder's output, or the sequence so far.
         internal (Shape? Source, string? Name) ReadOver(int index, StageSpec stage)

@@ -1,3 +1,4 @@
+using ModelDsl.Generators.Stages;
 using System.Globalization;
 
 namespace ModelDsl.Generators.Model;

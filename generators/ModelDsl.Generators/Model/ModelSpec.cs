@@ -1,4 +1,5 @@
 using System.Linq;
+using ModelDsl.Generators.Stages;
 
 namespace ModelDsl.Generators.Model;
 
@@ -87,33 +88,3 @@ public sealed record MemberTypeFacts(
 /// <summary>A named attribute argument as written: ints and doubles in invariant culture, enums by member name.</summary>
 public sealed record Argument(string Name, string Value);
 
-public enum StageKind
-{
-    PatchEmbedding,
-    ClsToken,
-    RegisterTokens,
-    PositionEmbedding,
-    TransformerEncoder,
-    ClassifierHead,
-    CrossEntropyLoss,
-    CustomModule,
-    DeepPromptTokens,
-    QueryTokens,
-    Resampler,
-    ChannelPatchEmbedding,
-    Tower,
-    CosineLogits,
-    TokenEmbedding,
-    PromptTokens,
-    FeatureProjection,
-    ContrastiveLoss,
-    TaskTokens,
-    TaskDecoder,
-    RegressionHead,
-    MaskHead,
-    MseLoss,
-    BinaryCrossEntropyLoss,
-    VocabularyTokens,
-    UserStage,
-    Tokens,
-}

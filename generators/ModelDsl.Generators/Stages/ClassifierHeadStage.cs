@@ -21,6 +21,8 @@ internal sealed class ClassifierHeadStage() : StageDefinition(StageKind.Classifi
 {
     public override bool IsHead => true;
 
+    public override string HeadOutput => "a classifier head's logits [B,C]";
+
     // A task head is registered under its member's name, since a model has several; a pooling head is timm's `head`.
     public override string RegisteredName(StageSpec stage) => IsNamedHead(stage) ? StageCatalog.SnakeCase(stage.Member) : TimmName;
 
@@ -181,4 +183,9 @@ internal sealed class ClassifierHeadStage() : StageDefinition(StageKind.Classifi
         f.Values["Logits"] = "logits";
         f.Values["Pooled"] = "pooled";
     }
+}
+
+public readonly partial record struct StageKind
+{
+    public static readonly StageKind ClassifierHead = new(nameof(ClassifierHead));
 }

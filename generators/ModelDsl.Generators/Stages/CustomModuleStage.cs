@@ -110,3 +110,8 @@ internal sealed class CustomModuleStage() : StageDefinition(StageKind.CustomModu
 
     private static string ContractVerified(GraphStage stage) => Registered(stage) + "_contract_verified";
 }
+
+public readonly partial record struct StageKind
+{
+    public static readonly StageKind CustomModule = new(nameof(CustomModule));
+}

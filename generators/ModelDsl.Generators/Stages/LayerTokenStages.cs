@@ -69,3 +69,9 @@ internal sealed class QueryTokensStage() : LayerTokensStage(StageKind.QueryToken
     /// <summary>The local that holds the query outputs of the stage <paramref name="member"/> after the encoder.</summary>
     internal static string Outputs(string member) => Camel(member) + "Outputs";
 }
+
+public readonly partial record struct StageKind
+{
+    public static readonly StageKind DeepPromptTokens = new(nameof(DeepPromptTokens));
+    public static readonly StageKind QueryTokens = new(nameof(QueryTokens));
+}

@@ -21,6 +21,9 @@ internal abstract class LossStage(StageKind kind, string attribute, StageKind he
     /// <summary>The kind of head this loss reads.</summary>
     public StageKind HeadKind => headKind;
 
+    /// <summary>The metric logged next to the loss, and the <c>Blocks.TaskMetrics</c> method that computes it.</summary>
+    internal virtual (string Name, string Method) Metric => ("accuracy", "Accuracy");
+
     /// <summary>The target's shape, dtype and description, given the head the loss reads.</summary>
     internal abstract (Shape Shape, string Dtype, string What) Target(CompileContext c, Shape headOutput);
 
@@ -52,7 +55,7 @@ internal abstract class LossStage(StageKind kind, string attribute, StageKind he
         {
             // Cosine logits between towers are class logits too.
             if (!c.Spec.Stages.Take(index).Any(s => s.Kind == HeadKind || HeadKind == StageKind.ClassifierHead && s.Kind == StageKind.CosineLogits))
-                c.Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, HeadOutputText(HeadKind), $"no [{StageDefinitions.Of(HeadKind).ShortName}] stage comes before it");
+                c.Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index), stage.Member, StageDefinitions.Of(HeadKind).HeadOutput, $"no [{StageDefinitions.Of(HeadKind).ShortName}] stage comes before it");
             return null;
         }
         if (c.lossByHead.TryGetValue(head.Member, out var first))
@@ -104,11 +107,22 @@ internal sealed class CrossEntropyLossStage() : LossStage(StageKind.CrossEntropy
 /// <summary><c>[MseLoss]</c> over a regression head's outputs.</summary>
 internal sealed class MseLossStage() : LossStage(StageKind.MseLoss, "MseLoss", StageKind.RegressionHead)
 {
+    internal override (string Name, string Method) Metric => ("mae", "MeanAbsoluteError");
+
     internal override (Shape Shape, string Dtype, string What) Target(CompileContext c, Shape headOutput) => (headOutput, "float", "Regression targets (float)");
 }
 
 /// <summary><c>[BinaryCrossEntropyLoss]</c> over a mask head's logits.</summary>
 internal sealed class BinaryCrossEntropyLossStage() : LossStage(StageKind.BinaryCrossEntropyLoss, "BinaryCrossEntropyLoss", StageKind.MaskHead)
 {
+    internal override (string Name, string Method) Metric => ("iou", "MaskIou");
+
     internal override (Shape Shape, string Dtype, string What) Target(CompileContext c, Shape headOutput) => (headOutput, "float", "Binary masks (float, 0 or 1)");
+}
+
+public readonly partial record struct StageKind
+{
+    public static readonly StageKind CrossEntropyLoss = new(nameof(CrossEntropyLoss));
+    public static readonly StageKind MseLoss = new(nameof(MseLoss));
+    public static readonly StageKind BinaryCrossEntropyLoss = new(nameof(BinaryCrossEntropyLoss));
 }

@@ -113,10 +113,9 @@ internal sealed class PatchEmbeddingStage() : StageDefinition(StageKind.PatchEmb
             return;
         f.HasTokens = true;
         var positions = f.Stages.FirstOrDefault(s => s.Kind == StageKind.PositionEmbedding);
-        var prefix = f.Stages.Where(s => s.Kind == StageKind.ClsToken)
-            .Concat(f.Stages.Where(s => s.Kind == StageKind.RegisterTokens))
-            .Concat(f.Stages.Where(s => s.Kind == StageKind.Tokens && s.Text("Place") == "Prefix")).ToList();
-        var after = f.Stages.Where(s => s.Kind == StageKind.Tokens && s.Text("Place") == "AfterContent").ToList();
+        var placed = f.Stages.Select(s => (Stage: s, Placed: StageDefinitions.Of(s.Kind).PlacedTokens(s.Spec))).Where(p => p.Placed is not null).ToList();
+        var prefix = placed.Where(p => p.Placed!.Value.Place == Placement.Prefix).OrderBy(p => p.Placed!.Value.Rank).Select(p => p.Stage).ToList();
+        var after = placed.Where(p => p.Placed!.Value.Place == Placement.AfterContent).Select(p => p.Stage).ToList();
         f.Line($"var x = {content};", contentShape);
         if (positions?.Text("Covers") == "PatchesOnly")
             f.Line("x = x + pos_embed;", contentShape);
@@ -158,4 +157,10 @@ internal sealed class ChannelPatchEmbeddingStage() : StageDefinition(StageKind.C
         if (stage.Resolved.Any(a => a.Name == "Input"))
             PatchEmbeddingStage.WriteSequenceStart(f, $"patch_embed.forward({stage.Text("Input")})", stage.Output);
     }
+}
+
+public readonly partial record struct StageKind
+{
+    public static readonly StageKind PatchEmbedding = new(nameof(PatchEmbedding));
+    public static readonly StageKind ChannelPatchEmbedding = new(nameof(ChannelPatchEmbedding));
 }

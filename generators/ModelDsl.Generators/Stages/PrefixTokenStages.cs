@@ -16,6 +16,10 @@ namespace ModelDsl.Generators.Stages;
 /// <summary><c>[ClsToken]</c>: timm's <c>cls_token</c> <c>[1,1,D]</c>, first in the sequence.</summary>
 internal sealed class ClsTokenStage() : StageDefinition(StageKind.ClsToken, "ClsToken", Parameter, "cls_token")
 {
+    public override (Placement Place, int Rank)? PlacedTokens(StageSpec stage) => (Placement.Prefix, 0);
+
+    public override int PlacedCount(StageSpec stage) => 1;
+
     public override bool IsSequenceStart(StageSpec stage) => true;
 
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved) => InferPrefixTokens(c, index, stage, resolved, count: 1);
@@ -30,7 +34,7 @@ internal sealed class ClsTokenStage() : StageDefinition(StageKind.ClsToken, "Cls
         if (c.sequence is null)
             return null;
         c.prefixTokens += count;
-        c.AddPrefix(stage.Member, count, rank: stage.Kind == StageKind.ClsToken ? 0 : 1);
+        c.AddPrefix(stage.Member, count, rank: StageDefinitions.Of(stage.Kind).PlacedTokens(stage)!.Value.Rank);
         c.SetSequence(c.sequence.With(1, c.sequence[1] + Dim.Constant(count)), stage.Member);
         return c.sequence;
     }
@@ -44,6 +48,10 @@ internal sealed class ClsTokenStage() : StageDefinition(StageKind.ClsToken, "Cls
 /// <summary><c>[RegisterTokens]</c>: timm's <c>reg_token</c> <c>[1,R,D]</c>, after the CLS token.</summary>
 internal sealed class RegisterTokensStage() : StageDefinition(StageKind.RegisterTokens, "RegisterTokens", Parameter, "reg_token")
 {
+    public override (Placement Place, int Rank)? PlacedTokens(StageSpec stage) => (Placement.Prefix, 1);
+
+    public override int PlacedCount(StageSpec stage) => ParseInt(stage.Get("Count")) is > 0 and var count ? count : 0;
+
     public override bool IsSequenceStart(StageSpec stage) => true;
 
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved) =>
@@ -73,13 +81,8 @@ internal sealed class PositionEmbeddingStage() : StageDefinition(StageKind.Posit
         resolved.Add(new("Covers", covers));
         // timm: the table covers every prefix token unless no_embed_class; prefix tokens may be declared later.
         // In long: register counts near int.MaxValue must reach DerivedSize's check, not overflow here.
-        var prefix = covers == "PatchesOnly" ? 0 : c.Spec.Stages.Sum(s => s.Kind switch
-        {
-            StageKind.ClsToken => 1L,
-            StageKind.RegisterTokens => ParseInt(s.Get("Count")) is > 0 and var count ? count : 0L,
-            StageKind.Tokens when covers == "All" || TokensStage.Placed(s) == "Prefix" => ParseInt(s.Get("Count")) is > 0 and var count ? count : 0L,
-            _ => 0L,
-        });
+        var prefix = c.Spec.Stages.Sum(s => StageDefinitions.Of(s.Kind).PlacedTokens(s) is { } placed
+            && (placed.Place == Placement.Prefix ? covers != "PatchesOnly" : covers == "All") ? (long)StageDefinitions.Of(s.Kind).PlacedCount(s) : 0L);
         var length = c.patchTokens + Dim.Constant(prefix);
         if (length.Value is not long rows)
         {
@@ -95,4 +98,11 @@ internal sealed class PositionEmbeddingStage() : StageDefinition(StageKind.Posit
 
     public override IEnumerable<StageMember> Members(GraphStage stage) =>
         [OwnParameter(Registered(stage), $"{Blocks}.Tokens.CreatePositions(length: {stage.Int("Length")}, dim: {stage.Int("Dim")})")];
+}
+
+public readonly partial record struct StageKind
+{
+    public static readonly StageKind ClsToken = new(nameof(ClsToken));
+    public static readonly StageKind RegisterTokens = new(nameof(RegisterTokens));
+    public static readonly StageKind PositionEmbedding = new(nameof(PositionEmbedding));
 }

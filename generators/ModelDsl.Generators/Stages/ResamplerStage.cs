@@ -77,3 +77,8 @@ internal sealed class ResamplerStage() : StageDefinition(StageKind.Resampler, "R
         f.Line($"x = {Registered(stage)}.forward({(source.Length == 0 ? "x" : Camel(source) + "Output")});", stage.Output);
     }
 }
+
+public readonly partial record struct StageKind
+{
+    public static readonly StageKind Resampler = new(nameof(Resampler));
+}

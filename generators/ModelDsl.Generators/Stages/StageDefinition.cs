@@ -48,6 +48,19 @@ internal abstract class StageDefinition
     /// <summary>Heads produce what losses read.</summary>
     public virtual bool IsHead => false;
 
+    /// <summary>What a head of this kind gives, for messages: <c>a classifier head's logits [B,C]</c>.</summary>
+    public virtual string HeadOutput => "";
+
+    /// <summary>
+    /// Tokens this stage places where the sequence starts (with the patches or another content stage): in front of
+    /// the content (<see cref="Placement.Prefix"/>, ordered by rank: CLS 0, registers 1, others 2) or after it.
+    /// Null for a stage that places none. The position table and the forward pass's assembly are derived from it.
+    /// </summary>
+    public virtual (Placement Place, int Rank)? PlacedTokens(StageSpec stage) => null;
+
+    /// <summary>How many tokens <see cref="PlacedTokens"/> places, read from the declaration (0 when its count is wrong).</summary>
+    public virtual int PlacedCount(StageSpec stage) => 0;
+
     /// <summary>Losses read a head and a target of the batch.</summary>
     public virtual bool IsLoss => false;
 
@@ -129,6 +142,12 @@ internal abstract class StageDefinition
 
     /// <summary>A parameter the model registers itself.</summary>
     protected static StageMember OwnParameter(string name, string construction) => new(name, Parameter, construction, MemberRole.Parameter);
+}
+
+public enum Placement
+{
+    Prefix,
+    AfterContent,
 }
 
 public enum MemberRole

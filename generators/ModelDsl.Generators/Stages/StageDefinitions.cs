@@ -52,7 +52,7 @@ internal static class StageDefinitions
 
     /// <summary>A head that reads a task token rather than pooling the sequence.</summary>
     public static bool IsTaskHead(StageSpec stage) =>
-        stage.Kind is StageKind.MaskHead
+        stage.Kind == StageKind.MaskHead
         || stage.Kind == StageKind.RegressionHead && stage.Get("Reads") is null
         || stage.Kind == StageKind.ClassifierHead && ClassifierHeadStage.IsTaskHead(stage);
 

@@ -126,6 +126,8 @@ internal sealed class RegressionHeadStage() : StageDefinition(StageKind.Regressi
 {
     public override bool IsHead => true;
 
+    public override string HeadOutput => "a regression head's outputs [B,O]";
+
     public override StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => null;
 
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved) =>
@@ -164,6 +166,8 @@ internal sealed class MaskHeadStage() : StageDefinition(StageKind.MaskHead, "Mas
 {
     public override bool IsHead => true;
 
+    public override string HeadOutput => "a mask head's logits [B,1,H,W]";
+
     public override StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => null;
 
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved) =>
@@ -184,7 +188,7 @@ internal sealed class MaskHeadStage() : StageDefinition(StageKind.MaskHead, "Mas
             if (!c.outputsByMember.TryGetValue(over, out source) && !c.upstreamBroken)
                 c.Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index, stage.Get("Over") is null ? null : "Over"), stage.Member, $"the output of '{over}'", $"'{over}' is declared after it");
         }
-        var patchStage = c.Spec.Stages.FirstOrDefault(s => s.Kind is StageKind.PatchEmbedding or StageKind.ChannelPatchEmbedding);
+        var patchStage = c.Spec.Stages.FirstOrDefault(s => s.Kind == StageKind.PatchEmbedding || s.Kind == StageKind.ChannelPatchEmbedding);
         if (c.channelPatches && patchStage is not null)
         {
             c.Report(Descriptors.ConflictingStages, DiagnosticTarget.Member(index), stage.Member, patchStage.Member,
@@ -287,4 +291,12 @@ internal static class TaskHeads
         f.Line($"var {Camel(stage.Member)}Output = {Registered(stage)}.forward({TaskToken(stage)});", stage.Output);
         f.Values[stage.Member] = Camel(stage.Member) + "Output";
     }
+}
+
+public readonly partial record struct StageKind
+{
+    public static readonly StageKind TaskTokens = new(nameof(TaskTokens));
+    public static readonly StageKind TaskDecoder = new(nameof(TaskDecoder));
+    public static readonly StageKind RegressionHead = new(nameof(RegressionHead));
+    public static readonly StageKind MaskHead = new(nameof(MaskHead));
 }

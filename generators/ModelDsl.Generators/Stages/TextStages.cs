@@ -327,3 +327,11 @@ internal sealed class FeatureProjectionStage() : StageDefinition(StageKind.Featu
         f.Values["Features"] = "features";
     }
 }
+
+public readonly partial record struct StageKind
+{
+    public static readonly StageKind TokenEmbedding = new(nameof(TokenEmbedding));
+    public static readonly StageKind PromptTokens = new(nameof(PromptTokens));
+    public static readonly StageKind VocabularyTokens = new(nameof(VocabularyTokens));
+    public static readonly StageKind FeatureProjection = new(nameof(FeatureProjection));
+}

@@ -19,6 +19,10 @@ internal sealed class TokensStage() : StageDefinition(StageKind.Tokens, "Tokens"
 
     public override bool IsSequenceStart(StageSpec stage) => true;
 
+    public override (Placement Place, int Rank)? PlacedTokens(StageSpec stage) => (Placed(stage) == "AfterContent" ? Placement.AfterContent : Placement.Prefix, 2);
+
+    public override int PlacedCount(StageSpec stage) => ParseInt(stage.Get("Count")) is > 0 and var count ? count : 0;
+
     /// <summary>Where the tokens go: <c>Prefix</c> or <c>AfterContent</c>.</summary>
     internal static string Placed(StageSpec stage) => stage.Get("Place") ?? "Prefix";
 
@@ -52,4 +56,9 @@ internal sealed class TokensStage() : StageDefinition(StageKind.Tokens, "Tokens"
 
     public override IEnumerable<StageMember> Members(GraphStage stage) =>
         [OwnParameter(Registered(stage), $"{Blocks}.Tokens.Create(count: {stage.Int("Count")}, dim: {stage.Int("Dim")})")];
+}
+
+public readonly partial record struct StageKind
+{
+    public static readonly StageKind Tokens = new(nameof(Tokens));
 }

@@ -198,3 +198,10 @@ internal sealed class ContrastiveLossStage() : StageDefinition(StageKind.Contras
     public override IEnumerable<StageMember> Members(GraphStage stage) =>
         [new StageMember(Registered(stage), MemberType, $"new {Blocks}.ContrastiveLoss()", MemberRole.Field)];
 }
+
+public readonly partial record struct StageKind
+{
+    public static readonly StageKind Tower = new(nameof(Tower));
+    public static readonly StageKind CosineLogits = new(nameof(CosineLogits));
+    public static readonly StageKind ContrastiveLoss = new(nameof(ContrastiveLoss));
+}

@@ -103,3 +103,8 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
             f.Line("x = norm.forward(x);", stage.Output);
     }
 }
+
+public readonly partial record struct StageKind
+{
+    public static readonly StageKind TransformerEncoder = new(nameof(TransformerEncoder));
+}

@@ -252,3 +252,8 @@ internal sealed class UserStageDefinition() : StageDefinition(StageKind.UserStag
 
     private static string ContractVerified(GraphStage stage) => Registered(stage) + "_contract_verified";
 }
+
+public readonly partial record struct StageKind
+{
+    public static readonly StageKind UserStage = new(nameof(UserStage));
+}
