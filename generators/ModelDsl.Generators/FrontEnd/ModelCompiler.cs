@@ -91,6 +91,9 @@ public static partial class ModelCompiler
             CheckRegisteredNames();
             if (decoderMember is not null && decoded is not null)
                 outputs.Add(new(decoderMember, decoded.Text, $"The task tokens of '{taskTokensMember}' after '{decoderMember}', one per task in the order of '{taskTokensMember}'"));
+            // An encoder-only model (no head, no projection) gives its token sequence: it is a valid tower.
+            if (outputs.Count == 0 && sequence is { Rank: 3 } && sequenceSource is not null)
+                outputs.Add(new("Tokens", sequence.Text, $"The token sequence of '{sequenceSource}'"));
             CheckTasksTrained();
             CheckInputsRead();
             if (stages.Count > 0 && stages.Any(s => s.Parameters > 0) && stages.All(s => s.Frozen || s.Parameters == 0))

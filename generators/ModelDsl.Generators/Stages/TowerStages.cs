@@ -21,6 +21,9 @@ internal sealed class TowerStage() : StageDefinition(StageKind.Tower, "Tower", "
 {
     public override StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => null;
 
+    // A tower that passes tokens may start the sequence (whether it does is known once its graph is).
+    public override bool IsSequenceStart(StageSpec stage) => true;
+
     // Its type is another [Model] of the project, compiled here; no type of its own to compare with.
     public override bool CheckMember(CompileContext c, int index, StageSpec stage)
     {
@@ -56,6 +59,7 @@ internal sealed class TowerStage() : StageDefinition(StageKind.Tower, "Tower", "
         var wanted = stage.Get("Output");
         var output = wanted is null
             ? graph.Outputs.FirstOrDefault(o => o.Name == "Features") ?? graph.Outputs.FirstOrDefault(o => o.Name == "Pooled")
+                ?? (graph.Outputs.Count == 1 ? graph.Outputs.FirstOrDefault(o => o.Name == "Tokens") : null)
             : graph.Outputs.FirstOrDefault(o => o.Name == wanted);
         if (output is null || !Shape.TryParse(output.Shape, out var declared, out _))
         {
@@ -72,6 +76,15 @@ internal sealed class TowerStage() : StageDefinition(StageKind.Tower, "Tower", "
         resolved.Add(new("Output", output.Name));
         var shape = new Shape(declared!.Dims.Select(d => d.Substitute(bindings)));
         c.outputs.Add(new(stage.Member, shape.Text, $"The {output.Name} output of the tower '{stage.Member}' ({ShortType(stage.MemberType)})"));
+        // A tower that passes tokens [B,N,D] before any sequence exists starts the sequence: an encoder, heads,
+        // CLS and positions may follow it as they follow a patch embedding.
+        if (c.sequence is null && shape.Rank == 3 && shape[0].Equals(c.batch))
+        {
+            resolved.Add(new("StartsSequence", "true"));
+            c.patchTokens = shape[1];
+            c.SetSequence(shape, stage.Member);
+            c.StartLayout(stage.Member, shape[1]);
+        }
         return shape;
     }
 
@@ -94,6 +107,8 @@ internal sealed class TowerStage() : StageDefinition(StageKind.Tower, "Tower", "
         var inputs = string.Join(", ", stage.Text("Inputs").Split(','));
         f.Line($"var {local} = this.{Registered(stage)}.{stage.Text("Forward")}({inputs}).{stage.Text("Output")};", stage.Output);
         f.Values[stage.Member] = local;
+        if (stage.Resolved.Any(a => a.Name == "StartsSequence"))
+            PatchEmbeddingStage.WriteSequenceStart(f, local, stage.Output);
     }
 }
 

@@ -9,6 +9,35 @@ namespace ModelDsl.Tests.Generated;
 public class TowerModelTests
 {
     [Fact]
+    public void An_encoder_only_model_gives_its_tokens_and_a_tower_passing_them_starts_the_outer_sequence()
+    {
+        manual_seed(8);
+        using var model = new TokensOnTop(CPU);
+        model.eval();
+        var image = randn(2, 1, 28, 28);
+        var output = model.Forward(image);
+
+        // The tower's own output record has the tokens; the outer model prepends its registers to them.
+        Assert.Equal([2L, 17, 32], output.Backbone.shape);
+        Assert.Equal([2L, 2 + 17, 32], output.Tokens.shape);
+        Assert.Equal([2L, 10], output.Logits.shape);
+        using (no_grad())
+        {
+            var tokens = model.Backbone.Forward(image).Tokens;
+            Assert.True((output.Backbone - tokens).abs().max().item<float>() == 0f);
+            var x = model.Top.forward(global::ModelDsl.Blocks.Tokens.Prepend(tokens, model.Registers));
+            Assert.True((output.Tokens - x).abs().max().item<float>() < 1e-6f);
+        }
+        Assert.All(model.named_parameters().Where(p => p.name.StartsWith("backbone.", StringComparison.Ordinal)), p => Assert.False(p.parameter.requires_grad));
+        Assert.Equal(TokenEncoder.Summary.TotalParameters, TokensOnTop.Summary.Rows.Single(r => r.Stage == "Backbone").Parameters);
+
+        model.train();
+        var step = model.TrainingStep(new TokensOnTopBatch(image, tensor(new long[] { 1, 2 })));
+        step.Loss.backward();
+        Assert.NotNull(model.Registers.grad);
+    }
+
+    [Fact]
     public void Tower_weights_are_registered_under_the_member_name()
     {
         using var model = new ExemplarMatcher(CPU);

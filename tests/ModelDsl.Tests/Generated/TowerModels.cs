@@ -97,3 +97,28 @@ public partial class TinyCsp
     [CrossEntropyLoss]
     public partial CrossEntropyLoss Loss { get; }
 }
+
+/// <summary>An encoder-only model: no head, no projection; its output is its token sequence, so it is a valid tower.</summary>
+[Model]
+public partial class TokenEncoder
+{
+    public partial TokenEncoderOutput Forward([Shape("B,1,28,28")] Tensor image);
+
+    [PatchEmbedding(PatchSize = 7, Dim = 32)] public partial PatchEmbedding Patches { get; }
+    [ClsToken] public partial Parameter Cls { get; }
+    [PositionEmbedding] public partial Parameter Positions { get; }
+    [TransformerEncoder(Depth = 1, Heads = 2)] public partial TransformerEncoder Encoder { get; }
+}
+
+/// <summary>A tower that passes tokens: the frozen backbone's [B,17,32] start this model's sequence; a new block and a head follow.</summary>
+[Model]
+public partial class TokensOnTop
+{
+    public partial TokensOnTopOutput Forward([Shape("B,1,28,28")] Tensor image);
+
+    [Tower(Frozen = true)] public partial TokenEncoder Backbone { get; }
+    [RegisterTokens(Count = 2)] public partial Parameter Registers { get; }
+    [TransformerEncoder(Depth = 1, Heads = 2)] public partial TransformerEncoder Top { get; }
+    [ClassifierHead(Classes = 10, Pool = Pool.Avg)] public partial ClassifierHead Head { get; }
+    [CrossEntropyLoss] public partial CrossEntropyLoss Loss { get; }
+}
