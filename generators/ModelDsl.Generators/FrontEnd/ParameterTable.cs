@@ -27,6 +27,13 @@ public static class ParameterTable
         return Layout(graph.Stages).Table;
     }
 
+    /// <summary>The parameters one stage of a graph registers (its definition's layout), in order.</summary>
+    public static IReadOnlyList<(string Name, long[] Shape)> Of(GraphStage stage)
+    {
+        if (stage is null) throw new ArgumentNullException(nameof(stage));
+        return Layout([stage]).Table;
+    }
+
     /// <summary>
     /// Registered names of stages whose parameters this table does not require: custom modules (not known before
     /// their module is built) and the encoders that folding prompt tokens drops, also inside towers. The name
