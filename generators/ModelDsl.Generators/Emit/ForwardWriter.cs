@@ -11,6 +11,9 @@ namespace ModelDsl.Generators.Emit;
 /// </summary>
 internal sealed class ForwardWriter(CodeWriter code, ModelGraph graph, IReadOnlyList<GraphStage> stages, IReadOnlyCollection<string> kept)
 {
+    /// <summary>Where the statements go: the features part, then the head part.</summary>
+    public CodeWriter Code { get; set; } = code;
+
     public ModelGraph Graph => graph;
 
     /// <summary>The stages that are part of the module (broken ones were reported and left out).</summary>
@@ -28,10 +31,27 @@ internal sealed class ForwardWriter(CodeWriter code, ModelGraph graph, IReadOnly
     /// <summary>The batch dimension's name in the documented shapes.</summary>
     public string Batch => graph.Outputs.FirstOrDefault()?.Shape.TrimStart('[').Split(',')[0] ?? "B";
 
-    public void Line(string statement) => code.Line(statement);
+    public void Line(string statement)
+    {
+        Flush();
+        Code.Line(statement);
+    }
 
     /// <summary>A statement with its output shape as a trailing comment.</summary>
-    public void Line(string statement, string shape) => code.Line(EmitText.Shaped(statement, shape));
+    public void Line(string statement, string shape) => Line(EmitText.Shaped(statement, shape));
+
+    /// <summary>A statement written just before the next one, wherever that goes (a kept output, after the features are split off).</summary>
+    public void Defer(string statement) => deferred.Add(statement);
+
+    /// <summary>Writes the deferred statements.</summary>
+    public void Flush()
+    {
+        foreach (var statement in deferred)
+            Code.Line(statement);
+        deferred.Clear();
+    }
+
+    private readonly List<string> deferred = [];
 
     /// <summary>The built stage of that member and kind.</summary>
     public GraphStage Stage(string member, StageKind kind) => stages.First(s => s.Member == member && s.Kind == kind);

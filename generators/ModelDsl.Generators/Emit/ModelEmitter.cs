@@ -162,33 +162,86 @@ internal static partial class ModelEmitter
         var forward = graph.Spec.Forward!;
         var modifiers = forward.Modifiers.Length > 0 ? forward.Modifiers + " " : "";
         var parameters = string.Join(", ", graph.Inputs.Select(i => $"{i.Type} {i.Name}"));
-        foreach (var input in graph.Inputs)
-            w.Line($"/// <param name=\"{input.Name}\">Shape <c>{input.Shape ?? "?"}</c>.</param>");
+        var arguments = string.Join(", ", graph.Inputs.Select(i => i.Name));
+
+        // The statements go to the features part until the first stage that reads the finished sequence, then to the
+        // head part. A stage's kept output is written just before the next statement, so the encoder's lands in the
+        // head part, where it is the features.
+        var stages = Built(graph).ToList();
+        var kept = stages.SelectMany(s => StageDefinitions.Of(s.Kind).Reads(s)).Where(n => n.Length > 0).Distinct().ToList();
+        var features = new CodeWriter();
+        var head = new CodeWriter();
+        var f = new ForwardWriter(features, graph, stages, kept);
+        string? featuresShape = null;
+        foreach (var stage in stages)
+        {
+            var definition = StageDefinitions.Of(stage.Kind);
+            if (featuresShape is null && f.HasTokens && definition.IsHeadPart)
+            {
+                // The shape of x where the features end: the trailing comment of the last statement written.
+                var last = features.ToString().TrimEnd('\n');
+                last = last.Substring(last.LastIndexOf('\n') + 1);
+                featuresShape = last.Contains("// ") ? last.Substring(last.LastIndexOf("// ", System.StringComparison.Ordinal) + 3) : "?";
+                f.Code = head;
+            }
+            definition.Forward(f, stage);
+            if (f.HasTokens && kept.Contains(stage.Member))
+                f.Defer($"var {Camel(stage.Member)}Output = x;");
+        }
+        f.Flush();
+        var values = graph.Outputs.Select(o => f.Values.TryGetValue(o.Name, out var value) ? value : f.HasTokens ? "x" : forward.Inputs[0].Name);
+        var returns = $"return new {forward.ReturnType}({string.Join(", ", values)});";
+
+        // timm's split (forward_features, then the head), when the head part reads nothing of the features part but x.
+        var featureLocals = System.Text.RegularExpressions.Regex.Matches(features.ToString(), @"\bvar (\w+) =")
+            .Cast<System.Text.RegularExpressions.Match>().Select(m => m.Groups[1].Value).Where(n => n != "x").ToList();
+        var headText = head + returns;
+        var split = featuresShape is not null
+            && !featureLocals.Any(local => System.Text.RegularExpressions.Regex.IsMatch(headText, $@"\b{local}\b"));
+        if (split)
+        {
+            w.Line($"/// <summary>The token sequence the heads read, <c>{featuresShape}</c> (timm's <c>forward_features</c>); <see cref=\"{forward.Name}\"/> runs it, then the heads.</summary>");
+            WriteInputDocs(w, graph);
+            using (w.Block($"public {Tensor} ForwardFeatures({parameters})"))
+            {
+                WriteInputChecks(w, graph);
+                w.Lines(features);
+                w.Line("return x;");
+            }
+            w.Line();
+        }
+        WriteInputDocs(w, graph);
         using (w.Block($"{modifiers}partial {forward.ReturnType} {forward.Name}({parameters})"))
         {
-            var checkedInputs = graph.Inputs.Where(i => i.Shape is not null).ToList();
-            if (checkedInputs.Count > 0)
+            // One body, so its shape comments align together.
+            var body = new CodeWriter();
+            if (split)
+                body.Line(Shaped($"var x = ForwardFeatures({arguments});", featuresShape!));
+            else
             {
-                w.Line("var dims = new global::ModelDsl.ShapeBindings();");
-                foreach (var input in checkedInputs)
-                    w.Line($"global::ModelDsl.ShapeCheck.Require({input.Name}, nameof({input.Name}), {ShapeField(input)}, dims);");
-                w.Line();
+                WriteInputChecks(w, graph);
+                body.Append(features);
             }
-
-            var stages = Built(graph).ToList();
-            // Stages that a later stage reads by name (a resampler or mask head over an encoder, task heads
-            // over the decoder) keep their output in a local.
-            var kept = stages.SelectMany(s => StageDefinitions.Of(s.Kind).Reads(s)).Where(n => n.Length > 0).Distinct().ToList();
-            var f = new ForwardWriter(w, graph, stages, kept);
-            foreach (var stage in stages)
-            {
-                StageDefinitions.Of(stage.Kind).Forward(f, stage);
-                if (f.HasTokens && kept.Contains(stage.Member))
-                    w.Line($"var {Camel(stage.Member)}Output = x;");
-            }
-            var values = graph.Outputs.Select(o => f.Values.TryGetValue(o.Name, out var value) ? value : f.HasTokens ? "x" : forward.Inputs[0].Name);
-            w.Line($"return new {forward.ReturnType}({string.Join(", ", values)});");
+            w.Lines(body.Append(head));
+            w.Line(returns);
         }
+    }
+
+    private static void WriteInputDocs(CodeWriter w, ModelGraph graph)
+    {
+        foreach (var input in graph.Inputs)
+            w.Line($"/// <param name=\"{input.Name}\">Shape <c>{input.Shape ?? "?"}</c>.</param>");
+    }
+
+    private static void WriteInputChecks(CodeWriter w, ModelGraph graph)
+    {
+        var checkedInputs = graph.Inputs.Where(i => i.Shape is not null).ToList();
+        if (checkedInputs.Count == 0)
+            return;
+        w.Line("var dims = new global::ModelDsl.ShapeBindings();");
+        foreach (var input in checkedInputs)
+            w.Line($"global::ModelDsl.ShapeCheck.Require({input.Name}, nameof({input.Name}), {ShapeField(input)}, dims);");
+        w.Line();
     }
 
     private static void WriteTraining(CodeWriter w, ModelGraph graph)
@@ -238,15 +291,16 @@ internal static partial class ModelEmitter
         if (present.Length == 0)
         {
             w.Line($"var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, {target});");
-            w.Line("return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { [\"accuracy\"] = accuracy });");
+            w.Line($"return {StepOutput}.From(objective, (\"accuracy\", accuracy));");
             return;
         }
         w.Line($"var accuracy = {Blocks}.TaskMetrics.Accuracy(output.Logits, {target}{present});");
         w.Line("// Both are means over the samples that carry the target: the logged means weight each batch by their count.");
-        w.Line($"var samples = {Blocks}.TaskMetrics.PresentCount({target}Present);");
-        w.Line("return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { [\"accuracy\"] = accuracy },");
-        w.Line("    new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { [\"loss\"] = samples, [\"accuracy\"] = samples });");
+        w.Line($"return {StepOutput}.From(objective, (\"accuracy\", accuracy))");
+        w.Line($"    .WeightedBy({Blocks}.TaskMetrics.PresentCount({target}Present), \"loss\", \"accuracy\");");
     }
+
+    private const string StepOutput = "global::ModelDsl.Training.StepOutput";
 
     // Task losses: each is a mean over the samples that carry its target; the objective is their
     // weighted sum, and each task's loss and metric are logged under the task's snake_case name.
@@ -254,7 +308,7 @@ internal static partial class ModelEmitter
     {
         var terms = new List<string>();
         var metrics = new List<string>();
-        var weights = new List<string>();
+        var weighted = new List<(string Samples, string Loss, string Metric)>();
         foreach (var loss in losses)
         {
             var head = "output." + loss.Text("HeadOutput");
@@ -266,32 +320,28 @@ internal static partial class ModelEmitter
             terms.Add(weight == 1.0 ? local : $"{local} * {Number(weight)}");
             var prefix = loss.Text("MetricPrefix");
             var (metric, method) = ((LossStage)StageDefinitions.Of(loss.Kind)).Metric;
-            metrics.Add($"[\"{prefix}loss\"] = {local},");
-            metrics.Add($"[\"{prefix}{metric}\"] = {Blocks}.TaskMetrics.{method}({head}, {target}{present}),");
+            metrics.Add($"(\"{prefix}loss\", {local})");
+            metrics.Add($"(\"{prefix}{metric}\", {Blocks}.TaskMetrics.{method}({head}, {target}{present}))");
             if (present.Length == 0)
                 continue;
             var samples = Camel(loss.Member) + "Samples";
             w.Line($"var {samples} = {Blocks}.TaskMetrics.PresentCount({target}Present);");
-            weights.Add($"[\"{prefix}loss\"] = {samples},");
-            weights.Add($"[\"{prefix}{metric}\"] = {samples},");
+            weighted.Add((samples, $"{prefix}loss", $"{prefix}{metric}"));
         }
         w.Line($"var objective = {(terms.Count == 0 ? "global::TorchSharp.torch.zeros(global::System.Array.Empty<long>())" : string.Join(" + ", terms))};");
-        w.Line("return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor>");
-        w.Line("{");
-        foreach (var line in metrics)
-            w.Line("    " + line);
-        if (weights.Count == 0)
+        if (metrics.Count == 0)
         {
-            w.Line("});");
+            w.Line($"return {StepOutput}.From(objective);");
             return;
         }
-        w.Line("},");
-        w.Line("// Optional targets: these tasks average over the samples that carry them, and so do their logged means.");
-        w.Line("new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor>");
-        w.Line("{");
-        foreach (var line in weights)
-            w.Line("    " + line);
-        w.Line("});");
+        w.Line($"return {StepOutput}.From(objective,");
+        // The last metric ends the call, and the statement too unless some metrics are weighted.
+        for (var i = 0; i < metrics.Count; i++)
+            w.Line("    " + metrics[i] + (i < metrics.Count - 1 ? "," : weighted.Count == 0 ? ");" : ")"));
+        if (weighted.Count > 0)
+            w.Line("    // Optional targets: these tasks average over the samples that carry them, and so do their logged means.");
+        for (var i = 0; i < weighted.Count; i++)
+            w.Line($"    .WeightedBy({weighted[i].Samples}, \"{weighted[i].Loss}\", \"{weighted[i].Metric}\"){(i == weighted.Count - 1 ? ";" : "")}");
     }
 
     private static void WritePretrainedWeights(CodeWriter w, WeightsSpec weights)

@@ -65,6 +65,12 @@ internal abstract class StageDefinition
     public virtual bool IsLoss => false;
 
     /// <summary>
+    /// The stage reads the finished token sequence (heads, projections, decoders, losses): the forward pass's
+    /// features part (timm's <c>forward_features</c>) ends before the first such stage.
+    /// </summary>
+    public virtual bool IsHeadPart => IsHead || IsLoss;
+
+    /// <summary>
     /// The stage acts inside the encoder named by its <c>Into</c>, on the blocks of its <c>Layers</c>: the encoder passes
     /// <see cref="HookExpression"/> (a <c>Blocks.EncoderHook</c>) to <c>TransformerEncoder.Forward</c>.
     /// </summary>

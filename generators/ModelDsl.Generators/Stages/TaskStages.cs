@@ -52,6 +52,8 @@ internal sealed class TaskTokensStage() : StageDefinition(StageKind.TaskTokens, 
 /// <summary><c>[TaskDecoder]</c>: the task tokens attend to themselves and over a token sequence, <c>[B,T,D]</c>.</summary>
 internal sealed class TaskDecoderStage() : StageDefinition(StageKind.TaskDecoder, "TaskDecoder", "global::ModelDsl.Blocks.TaskDecoder")
 {
+    public override bool IsHeadPart => true;
+
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
     {
         var (source, sourceName) = c.ReadOver(index, stage);
@@ -116,8 +118,14 @@ internal sealed class TaskDecoderStage() : StageDefinition(StageKind.TaskDecoder
         var tokens = Registered(f.Stage(stage.Text("Tokens"), StageKind.TaskTokens));
         f.Line($"x = {Registered(stage)}.forward({tokens}, {(read.Length == 0 ? "x" : Camel(read) + "Output")});", stage.Output);
         // Task heads read it by name (the emitter keeps it in a local); it is an output of the model.
-        if (f.Kept.Contains(stage.Member))
-            f.Values[stage.Member] = Camel(stage.Member) + "Output";
+        if (!f.Kept.Contains(stage.Member))
+            return;
+        f.Values[stage.Member] = Camel(stage.Member) + "Output";
+        // Each task's token in a local of its name, so the heads read `angleToken`, not an index.
+        var tasks = f.Stages.Where(s => s.Resolved.Any(a => a.Name == "Decoder") && s.Text("Decoder") == stage.Member)
+            .Select(s => (Task: s.Text("Task"), Index: s.Int("TaskIndex"))).Distinct().OrderBy(t => t.Index);
+        foreach (var (task, taskIndex) in tasks)
+            f.Line($"var {TaskHeads.TokenLocal(task)} = x.select(1, {taskIndex.ToString(CultureInfo.InvariantCulture)});", $"[{f.Batch},{stage.Int("Dim")}]");
     }
 }
 
@@ -283,8 +291,10 @@ internal static class TaskHeads
         return output;
     }
 
-    // The decoded token of a task head's task: [B,D].
-    internal static string TaskToken(GraphStage stage) => $"{Camel(stage.Text("Decoder"))}Output.select(1, {stage.Int("TaskIndex")})";
+    // The decoded token of a task head's task: [B,D], unbound into a local by the decoder.
+    internal static string TaskToken(GraphStage stage) => TokenLocal(stage.Text("Task"));
+
+    internal static string TokenLocal(string task) => Camel(task) + "Token";
 
     internal static void WriteForward(ForwardWriter f, GraphStage stage)
     {

@@ -262,6 +262,8 @@ internal sealed class VocabularyTokensStage() : StageDefinition(StageKind.Vocabu
 /// <summary><c>[FeatureProjection]</c>: one token per row (CLS, average or end token) projected to a shared feature width, <c>[R,E]</c>.</summary>
 internal sealed class FeatureProjectionStage() : StageDefinition(StageKind.FeatureProjection, "FeatureProjection", "global::ModelDsl.Blocks.FeatureProjection")
 {
+    public override bool IsHeadPart => true;
+
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
     {
         var outDim = c.PositiveInt(index, stage, "Dim", resolved, fallback: 1, "a positive feature width");

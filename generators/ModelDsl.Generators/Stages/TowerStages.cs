@@ -115,6 +115,8 @@ internal sealed class TowerStage() : StageDefinition(StageKind.Tower, "Tower", "
 /// <summary><c>[CosineLogits(Left, Right)]</c>: scaled cosine similarities of two towers' features, <c>[N,M]</c> (CLIP).</summary>
 internal sealed class CosineLogitsStage() : StageDefinition(StageKind.CosineLogits, "CosineLogits", "global::ModelDsl.Blocks.CosineLogits")
 {
+    public override bool IsHeadPart => true;
+
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
     {
         var scale = stage.Get("Scale") is { } text ? ParseDouble(text) ?? 0 : 1 / 0.07;
@@ -181,6 +183,8 @@ internal sealed class CosineLogitsStage() : StageDefinition(StageKind.CosineLogi
 /// <summary><c>[ContrastiveLoss]</c>: CLIP's symmetric InfoNCE over square cosine logits; the pairs of the batch are the labels.</summary>
 internal sealed class ContrastiveLossStage() : StageDefinition(StageKind.ContrastiveLoss, "ContrastiveLoss", "global::ModelDsl.Blocks.ContrastiveLoss", "loss")
 {
+    public override bool IsHeadPart => true;
+
     // Both are the model's `loss`.
     public override StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => StageKind.CrossEntropyLoss;
 

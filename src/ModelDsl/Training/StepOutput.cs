@@ -15,4 +15,34 @@ public sealed record StepOutput(Tensor Loss, IReadOnlyDictionary<string, Tensor>
 {
     /// <summary>A step output with a loss and no metrics.</summary>
     public StepOutput(Tensor loss) : this(loss, new Dictionary<string, Tensor>()) { }
+
+    /// <summary>The loss and its named metrics, in the order given (a name given twice is an error).</summary>
+    public static StepOutput From(Tensor loss, params (string Name, Tensor Value)[] metrics)
+    {
+        System.ArgumentNullException.ThrowIfNull(metrics);
+        var named = new Dictionary<string, Tensor>(metrics.Length);
+        foreach (var (name, value) in metrics)
+        {
+            if (!named.TryAdd(name, value))
+                throw new System.ArgumentException($"StepOutput.From: the metric '{name}' is given twice.", nameof(metrics));
+        }
+        return new StepOutput(loss, named);
+    }
+
+    /// <summary>
+    /// These metrics are means over <paramref name="samples"/> samples (those that carry an optional target), not over
+    /// the batch's rows: the logged epoch means weight each batch by that count.
+    /// </summary>
+    public StepOutput WeightedBy(Tensor samples, params string[] metrics)
+    {
+        System.ArgumentNullException.ThrowIfNull(metrics);
+        var weights = MetricWeights is null ? new Dictionary<string, Tensor>() : new Dictionary<string, Tensor>(MetricWeights);
+        foreach (var metric in metrics)
+        {
+            if (!Metrics.ContainsKey(metric))
+                throw new System.ArgumentException($"StepOutput.WeightedBy: there is no metric '{metric}' (the metrics are {string.Join(", ", Metrics.Keys)}).", nameof(metrics));
+            weights[metric] = samples;
+        }
+        return this with { MetricWeights = weights };
+    }
 }

@@ -76,18 +76,26 @@ namespace Samples.Avg
         /// <summary>Stage <c>Loss</c>: output <c>[]</c>, 0 parameters.</summary>
         public partial global::ModelDsl.Blocks.CrossEntropyLoss Loss => loss;
 
+        /// <summary>The token sequence the heads read, <c>[N,50,48]</c> (timm's <c>forward_features</c>); <see cref="Forward"/> runs it, then the heads.</summary>
         /// <param name="pixels">Shape <c>[N,1,28,28]</c>.</param>
-        public partial AvgVitOutput Forward(global::TorchSharp.torch.Tensor pixels)
+        public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor pixels)
         {
             var dims = new global::ModelDsl.ShapeBindings();
             global::ModelDsl.ShapeCheck.Require(pixels, nameof(pixels), PixelsShape, dims);
 
-            var x = patch_embed.forward(pixels);                    // [N,49,48]
-            x = x + pos_embed;                                      // [N,49,48]
+            var x = patch_embed.forward(pixels);                       // [N,49,48]
+            x = x + pos_embed;                                         // [N,49,48]
             x = global::ModelDsl.Blocks.Tokens.Prepend(x, cls_token);  // [N,50,48]
-            x = blocks.forward(x);                                  // [N,50,48]
+            x = blocks.forward(x);                                     // [N,50,48]
+            return x;
+        }
+
+        /// <param name="pixels">Shape <c>[N,1,28,28]</c>.</param>
+        public partial AvgVitOutput Forward(global::TorchSharp.torch.Tensor pixels)
+        {
+            var x = ForwardFeatures(pixels);    // [N,50,48]
             var pooled = fc_norm.forward(global::ModelDsl.Blocks.Pooling.AveragePatches(x, prefixTokens: 1));  // [N,48]
-            var logits = head.forward(pooled);                      // [N,10]
+            var logits = head.forward(pooled);  // [N,10]
             return new AvgVitOutput(logits, pooled, x);
         }
 
@@ -104,7 +112,7 @@ namespace Samples.Avg
             var output = Forward(batch.Pixels);
             var objective = loss.Compute(output.Logits, batch.Target) * 0.5;
             var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, batch.Target);
-            return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { ["accuracy"] = accuracy });
+            return global::ModelDsl.Training.StepOutput.From(objective, ("accuracy", accuracy));
         }
 
         /// <inheritdoc/>

@@ -81,19 +81,27 @@ namespace FashionVitExample
         /// <summary>Stage <c>Loss</c>: output <c>[]</c>, 0 parameters.</summary>
         public partial global::ModelDsl.Blocks.CrossEntropyLoss Loss => loss;
 
+        /// <summary>The token sequence the heads read, <c>[B,21,64]</c> (timm's <c>forward_features</c>); <see cref="Forward"/> runs it, then the heads.</summary>
         /// <param name="image">Shape <c>[B,1,28,28]</c>.</param>
-        public partial FashionVitOutput Forward(global::TorchSharp.torch.Tensor image)
+        public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor image)
         {
             var dims = new global::ModelDsl.ShapeBindings();
             global::ModelDsl.ShapeCheck.Require(image, nameof(image), ImageShape, dims);
 
-            var x = patch_embed.forward(image);                     // [B,16,64]
+            var x = patch_embed.forward(image);                                   // [B,16,64]
             x = global::ModelDsl.Blocks.Tokens.Prepend(x, cls_token, reg_token);  // [B,21,64]
-            x = x + pos_embed;                                      // [B,21,64]
-            x = blocks.forward(x);                                  // [B,21,64]
-            x = norm.forward(x);                                    // [B,21,64]
-            var pooled = global::ModelDsl.Blocks.Pooling.Cls(x);    // [B,64]
-            var logits = head.forward(pooled);                      // [B,10]
+            x = x + pos_embed;                                                    // [B,21,64]
+            x = blocks.forward(x);                                                // [B,21,64]
+            x = norm.forward(x);                                                  // [B,21,64]
+            return x;
+        }
+
+        /// <param name="image">Shape <c>[B,1,28,28]</c>.</param>
+        public partial FashionVitOutput Forward(global::TorchSharp.torch.Tensor image)
+        {
+            var x = ForwardFeatures(image);                       // [B,21,64]
+            var pooled = global::ModelDsl.Blocks.Pooling.Cls(x);  // [B,64]
+            var logits = head.forward(pooled);                    // [B,10]
             return new FashionVitOutput(logits, pooled, x);
         }
 
@@ -110,7 +118,7 @@ namespace FashionVitExample
             var output = Forward(batch.Image);
             var objective = loss.Compute(output.Logits, batch.Label);
             var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, batch.Label);
-            return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { ["accuracy"] = accuracy });
+            return global::ModelDsl.Training.StepOutput.From(objective, ("accuracy", accuracy));
         }
 
         /// <inheritdoc/>

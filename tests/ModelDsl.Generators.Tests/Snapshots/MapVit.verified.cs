@@ -71,18 +71,26 @@ namespace Samples.Map
             /// <summary>Stage <c>Loss</c>: output <c>[]</c>, 0 parameters.</summary>
             public partial global::ModelDsl.Blocks.CrossEntropyLoss Loss => loss;
 
+            /// <summary>The token sequence the heads read, <c>[B,16,32]</c> (timm's <c>forward_features</c>); <see cref="Forward"/> runs it, then the heads.</summary>
             /// <param name="image">Shape <c>[B,3,32,32]</c>.</param>
-            public partial MapVitOutput Forward(global::TorchSharp.torch.Tensor image)
+            public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor image)
             {
                 var dims = new global::ModelDsl.ShapeBindings();
                 global::ModelDsl.ShapeCheck.Require(image, nameof(image), ImageShape, dims);
 
-                var x = patch_embed.forward(image);                     // [B,16,32]
-                x = x + pos_embed;                                      // [B,16,32]
-                x = blocks.forward(x);                                  // [B,16,32]
-                x = norm.forward(x);                                    // [B,16,32]
-                var pooled = attn_pool.forward(x);                      // [B,32]
-                var logits = head.forward(pooled);                      // [B,100]
+                var x = patch_embed.forward(image);  // [B,16,32]
+                x = x + pos_embed;                   // [B,16,32]
+                x = blocks.forward(x);               // [B,16,32]
+                x = norm.forward(x);                 // [B,16,32]
+                return x;
+            }
+
+            /// <param name="image">Shape <c>[B,3,32,32]</c>.</param>
+            public partial MapVitOutput Forward(global::TorchSharp.torch.Tensor image)
+            {
+                var x = ForwardFeatures(image);     // [B,16,32]
+                var pooled = attn_pool.forward(x);  // [B,32]
+                var logits = head.forward(pooled);  // [B,100]
                 return new MapVitOutput(logits, pooled, x);
             }
 
@@ -99,7 +107,7 @@ namespace Samples.Map
                 var output = Forward(batch.Image);
                 var objective = loss.Compute(output.Logits, batch.Label);
                 var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, batch.Label);
-                return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { ["accuracy"] = accuracy });
+                return global::ModelDsl.Training.StepOutput.From(objective, ("accuracy", accuracy));
             }
 
             /// <inheritdoc/>

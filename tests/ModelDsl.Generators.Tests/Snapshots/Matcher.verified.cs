@@ -68,8 +68,8 @@ namespace Samples.Towers
             global::ModelDsl.ShapeCheck.Require(image, nameof(image), ImageShape, dims);
             global::ModelDsl.ShapeCheck.Require(sketches, nameof(sketches), SketchesShape, dims);
 
-            var imageFeatures = this.image.Forward(image).Pooled;   // [B,32]
-            var sketchFeatures = this.sketch.Forward(sketches).Pooled;  // [C,32]
+            var imageFeatures = this.image.Forward(image).Pooled;             // [B,32]
+            var sketchFeatures = this.sketch.Forward(sketches).Pooled;        // [C,32]
             var logits = this.logits.forward(imageFeatures, sketchFeatures);  // [B,C]
             return new MatcherOutput(logits, imageFeatures, sketchFeatures);
         }
@@ -90,7 +90,7 @@ namespace Samples.Towers
             var output = Forward(batch.Image, batch.Sketches);
             var objective = loss.Compute(output.Logits, batch.Label);
             var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, batch.Label);
-            return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { ["accuracy"] = accuracy });
+            return global::ModelDsl.Training.StepOutput.From(objective, ("accuracy", accuracy));
         }
 
         /// <inheritdoc/>

@@ -66,8 +66,8 @@ namespace PromptLearningExample
             global::ModelDsl.ShapeCheck.Require(image, nameof(image), ImageShape, dims);
             global::ModelDsl.ShapeCheck.Require(text, nameof(text), TextShape, dims);
 
-            var imageFeatures = this.image.Forward(image).Features;  // [B,32]
-            var textFeatures = this.text.Forward(text).Features;    // [B,32]
+            var imageFeatures = this.image.Forward(image).Features;         // [B,32]
+            var textFeatures = this.text.Forward(text).Features;            // [B,32]
             var logits = this.logits.forward(imageFeatures, textFeatures);  // [B,B]
             return new ClipOutput(logits, imageFeatures, textFeatures);
         }

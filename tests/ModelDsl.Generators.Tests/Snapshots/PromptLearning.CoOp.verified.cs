@@ -73,8 +73,8 @@ namespace PromptLearningExample
             global::ModelDsl.ShapeCheck.Require(image, nameof(image), ImageShape, dims);
             global::ModelDsl.ShapeCheck.Require(classNames, nameof(classNames), ClassNamesShape, dims);
 
-            var imageFeatures = this.image.Forward(image).Features;  // [B,32]
-            var textFeatures = this.text.Forward(classNames).Features;  // [C,32]
+            var imageFeatures = this.image.Forward(image).Features;         // [B,32]
+            var textFeatures = this.text.Forward(classNames).Features;      // [C,32]
             var logits = this.logits.forward(imageFeatures, textFeatures);  // [B,C]
             return new CoOpOutput(logits, imageFeatures, textFeatures);
         }
@@ -95,7 +95,7 @@ namespace PromptLearningExample
             var output = Forward(batch.Image, batch.ClassNames);
             var objective = loss.Compute(output.Logits, batch.Label);
             var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, batch.Label);
-            return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { ["accuracy"] = accuracy });
+            return global::ModelDsl.Training.StepOutput.From(objective, ("accuracy", accuracy));
         }
 
         /// <inheritdoc/>

@@ -65,19 +65,27 @@ namespace PromptLearningExample
         /// <summary>Stage <c>Projection</c>: output <c>[C,32]</c>, 2,048 parameters, frozen.</summary>
         public partial global::ModelDsl.Blocks.FeatureProjection Projection => projection;
 
+        /// <summary>The token sequence the heads read, <c>[C,12,64]</c> (timm's <c>forward_features</c>); <see cref="Forward"/> runs it, then the heads.</summary>
         /// <param name="classNames">Shape <c>[C,8]</c>.</param>
-        public partial CoOpTextOutput Forward(global::TorchSharp.torch.Tensor classNames)
+        public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor classNames)
         {
             var dims = new global::ModelDsl.ShapeBindings();
             global::ModelDsl.ShapeCheck.Require(classNames, nameof(classNames), ClassNamesShape, dims);
 
-            var x = token_embedding.forward(classNames);            // [C,8,64]
-            x = context.Insert(x, after: 1);                        // [C,12,64]
-            x = token_embedding.AddPositions(x);                    // [C,12,64]
-            x = blocks.forward(x);                                  // [C,12,64]
-            x = norm.forward(x);                                    // [C,12,64]
+            var x = token_embedding.forward(classNames);  // [C,8,64]
+            x = context.Insert(x, after: 1);              // [C,12,64]
+            x = token_embedding.AddPositions(x);          // [C,12,64]
+            x = blocks.forward(x);                        // [C,12,64]
+            x = norm.forward(x);                          // [C,12,64]
+            return x;
+        }
+
+        /// <param name="classNames">Shape <c>[C,8]</c>.</param>
+        public partial CoOpTextOutput Forward(global::TorchSharp.torch.Tensor classNames)
+        {
+            var x = ForwardFeatures(classNames);              // [C,12,64]
             var featureToken = global::ModelDsl.Blocks.FeatureProjection.AtEndToken(x, classNames, endToken: 2, offset: 4);  // [C,64]
-            var features = projection.forward(featureToken);        // [C,32]
+            var features = projection.forward(featureToken);  // [C,32]
             return new CoOpTextOutput(features);
         }
 

@@ -65,19 +65,27 @@ namespace PromptLearningExample
         /// <summary>Stage <c>Projection</c>: output <c>[C,32]</c>, 2,048 parameters, frozen.</summary>
         public partial global::ModelDsl.Blocks.FeatureProjection Projection => projection;
 
+        /// <summary>The token sequence the heads read, <c>[C,8,64]</c> (timm's <c>forward_features</c>); <see cref="Forward"/> runs it, then the heads.</summary>
         /// <param name="pairPrompts">Shape <c>[C,8]</c>.</param>
-        public partial CspTextOutput Forward(global::TorchSharp.torch.Tensor pairPrompts)
+        public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor pairPrompts)
         {
             var dims = new global::ModelDsl.ShapeBindings();
             global::ModelDsl.ShapeCheck.Require(pairPrompts, nameof(pairPrompts), PairPromptsShape, dims);
 
-            var x = token_embedding.forward(pairPrompts);           // [C,8,64]
-            x = concepts.forward(pairPrompts, x);                   // [C,8,64]
-            x = token_embedding.AddPositions(x);                    // [C,8,64]
-            x = blocks.forward(x);                                  // [C,8,64]
-            x = norm.forward(x);                                    // [C,8,64]
+            var x = token_embedding.forward(pairPrompts);  // [C,8,64]
+            x = concepts.forward(pairPrompts, x);          // [C,8,64]
+            x = token_embedding.AddPositions(x);           // [C,8,64]
+            x = blocks.forward(x);                         // [C,8,64]
+            x = norm.forward(x);                           // [C,8,64]
+            return x;
+        }
+
+        /// <param name="pairPrompts">Shape <c>[C,8]</c>.</param>
+        public partial CspTextOutput Forward(global::TorchSharp.torch.Tensor pairPrompts)
+        {
+            var x = ForwardFeatures(pairPrompts);             // [C,8,64]
             var featureToken = global::ModelDsl.Blocks.FeatureProjection.AtEndToken(x, pairPrompts, endToken: 2, offset: 0);  // [C,64]
-            var features = projection.forward(featureToken);        // [C,32]
+            var features = projection.forward(featureToken);  // [C,32]
             return new CspTextOutput(features);
         }
 

@@ -127,24 +127,36 @@ namespace Samples.Tasks
         /// <summary>Stage <c>MaskLoss</c>: output <c>[]</c>, 0 parameters.</summary>
         public partial global::ModelDsl.Blocks.BinaryCrossEntropyLoss MaskLoss => mask_loss;
 
+        /// <summary>The token sequence the heads read, <c>[B,50,32]</c> (timm's <c>forward_features</c>); <see cref="Forward"/> runs it, then the heads.</summary>
         /// <param name="image">Shape <c>[B,1,28,28]</c>.</param>
-        public partial TaskVitOutput Forward(global::TorchSharp.torch.Tensor image)
+        public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor image)
         {
             var dims = new global::ModelDsl.ShapeBindings();
             global::ModelDsl.ShapeCheck.Require(image, nameof(image), ImageShape, dims);
 
-            var x = patch_embed.forward(image);                     // [B,49,32]
+            var x = patch_embed.forward(image);                        // [B,49,32]
             x = global::ModelDsl.Blocks.Tokens.Prepend(x, cls_token);  // [B,50,32]
-            x = x + pos_embed;                                      // [B,50,32]
-            x = blocks.forward(x);                                  // [B,50,32]
-            x = norm.forward(x);                                    // [B,50,32]
+            x = x + pos_embed;                                         // [B,50,32]
+            x = blocks.forward(x);                                     // [B,50,32]
+            x = norm.forward(x);                                       // [B,50,32]
+            return x;
+        }
+
+        /// <param name="image">Shape <c>[B,1,28,28]</c>.</param>
+        public partial TaskVitOutput Forward(global::TorchSharp.torch.Tensor image)
+        {
+            var x = ForwardFeatures(image);                           // [B,50,32]
             var encoderOutput = x;
-            x = decoder.forward(tasks, x);                          // [B,4,32]
+            x = decoder.forward(tasks, x);                            // [B,4,32]
+            var categoryToken = x.select(1, 0);                       // [B,32]
+            var coarseToken = x.select(1, 1);                         // [B,32]
+            var angleToken = x.select(1, 2);                          // [B,32]
+            var maskToken = x.select(1, 3);                           // [B,32]
             var decoderOutput = x;
-            var categoryOutput = category.forward(decoderOutput.select(1, 0));  // [B,10]
-            var coarseOutput = coarse.forward(decoderOutput.select(1, 1));  // [B,3]
-            var angleOutput = angle.forward(decoderOutput.select(1, 2));  // [B,1]
-            var maskOutput = mask.forward(decoderOutput.select(1, 3), encoderOutput);  // [B,1,28,28]
+            var categoryOutput = category.forward(categoryToken);     // [B,10]
+            var coarseOutput = coarse.forward(coarseToken);           // [B,3]
+            var angleOutput = angle.forward(angleToken);              // [B,1]
+            var maskOutput = mask.forward(maskToken, encoderOutput);  // [B,1,28,28]
             return new TaskVitOutput(categoryOutput, coarseOutput, angleOutput, maskOutput, decoderOutput);
         }
 
@@ -165,23 +177,17 @@ namespace Samples.Tasks
             var angleLossValue = angle_loss.Compute(output.Angle, batch.Angle);
             var maskLossValue = mask_loss.Compute(output.Mask, batch.Foreground);
             var objective = categoryLossValue + coarseLossValue + angleLossValue * 0.5 + maskLossValue;
-            return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor>
-            {
-                ["category_loss"] = categoryLossValue,
-                ["category_accuracy"] = global::ModelDsl.Blocks.TaskMetrics.Accuracy(output.Category, batch.Category),
-                ["coarse_loss"] = coarseLossValue,
-                ["coarse_accuracy"] = global::ModelDsl.Blocks.TaskMetrics.Accuracy(output.Coarse, batch.Coarse, batch.CoarsePresent),
-                ["angle_loss"] = angleLossValue,
-                ["angle_mae"] = global::ModelDsl.Blocks.TaskMetrics.MeanAbsoluteError(output.Angle, batch.Angle),
-                ["mask_loss"] = maskLossValue,
-                ["mask_iou"] = global::ModelDsl.Blocks.TaskMetrics.MaskIou(output.Mask, batch.Foreground),
-            },
-            // Optional targets: these tasks average over the samples that carry them, and so do their logged means.
-            new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor>
-            {
-                ["coarse_loss"] = coarseLossSamples,
-                ["coarse_accuracy"] = coarseLossSamples,
-            });
+            return global::ModelDsl.Training.StepOutput.From(objective,
+                ("category_loss", categoryLossValue),
+                ("category_accuracy", global::ModelDsl.Blocks.TaskMetrics.Accuracy(output.Category, batch.Category)),
+                ("coarse_loss", coarseLossValue),
+                ("coarse_accuracy", global::ModelDsl.Blocks.TaskMetrics.Accuracy(output.Coarse, batch.Coarse, batch.CoarsePresent)),
+                ("angle_loss", angleLossValue),
+                ("angle_mae", global::ModelDsl.Blocks.TaskMetrics.MeanAbsoluteError(output.Angle, batch.Angle)),
+                ("mask_loss", maskLossValue),
+                ("mask_iou", global::ModelDsl.Blocks.TaskMetrics.MaskIou(output.Mask, batch.Foreground)))
+                // Optional targets: these tasks average over the samples that carry them, and so do their logged means.
+                .WeightedBy(coarseLossSamples, "coarse_loss", "coarse_accuracy");
         }
 
         /// <inheritdoc/>
