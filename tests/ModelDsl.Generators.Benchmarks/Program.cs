@@ -29,8 +29,9 @@ namespace ModelDsl.Generators.Benchmarks;
 /// model that leaves its declaration alone, and an attribute change: the count of outputs of each
 /// tracked step by reason, and whether the source output (the emission) ran again.</item>
 /// </list>
-/// Usage: <c>dotnet run -c Release --project tests/ModelDsl.Generators.Benchmarks [-- --runs 9 --models 100 --steps]</c>
-/// (<c>--steps</c> also lists Roslyn's own tracked steps).
+/// Last, where the time of a run after an unrelated edit goes (see <see cref="Breakdown"/>).
+/// Usage: <c>dotnet run -c Release --project tests/ModelDsl.Generators.Benchmarks [-- --runs 9 --models 100 --steps --breakdown]</c>
+/// (<c>--steps</c> also lists Roslyn's own tracked steps; <c>--breakdown</c> prints only the breakdown).
 /// </summary>
 public static class Program
 {
@@ -65,6 +66,14 @@ public static class Program
 
         if (!Sane(Fresh(), modelCount))
             return 1;
+
+        CSharpCompilation UnrelatedEdit(CSharpCompilation c) => Replace(c, "Util/Helper0.cs", "value * 2", "value + value");
+        if (args.Contains("--breakdown"))
+        {
+            Breakdown.Run(Fresh, UnrelatedEdit, CreateDriver, ParseOptions, modelCount, runs);
+            Console.WriteLine($"Load average after: {Load()}");
+            return 0;
+        }
 
         // Cold: the first run in this process (JIT), then medians of fresh drivers on fresh compilations.
         var firstInProcess = Time(() => CreateDriver(false).RunGenerators(Fresh()));
@@ -133,7 +142,7 @@ public static class Program
         var edits = new (string Name, Func<CSharpCompilation, CSharpCompilation> Apply)[]
         {
             ("(a) new unrelated file", c => c.AddSyntaxTrees(CSharpSyntaxTree.ParseText(Sources.Unrelated, ParseOptions, "Elsewhere/Unrelated.cs"))),
-            ("(a) method body edited in an unrelated file", c => Replace(c, "Util/Helper0.cs", "value * 2", "value + value")),
+            ("(a) method body edited in an unrelated file", UnrelatedEdit),
             ("(b) comment added inside one model", c => Replace(c, middle, "    [TransformerEncoder", "    // Four blocks were not enough.\n    [TransformerEncoder")),
             ("(b) user method added to one model", c => Replace(c, middle, "    [TransformerEncoder", "    public static int Twice(int value) => value * 2;\n\n    [TransformerEncoder")),
             ("(c) attribute changed in one model (Depth)", c => ChangeDepth(c, middle)),
@@ -179,6 +188,8 @@ public static class Program
         Console.WriteLine();
         if (listSteps)
             Console.WriteLine("Tracked steps: " + string.Join(", ", allSteps.Distinct()));
+
+        Breakdown.Run(Fresh, UnrelatedEdit, CreateDriver, ParseOptions, modelCount, runs);
 
         var perModel = Median(generatorCold) / modelCount;
         Console.WriteLine($"Targets: cold generator <= 1 ms per model: {(perModel <= 1 ? "met" : "NOT met")} ({perModel.ToString("0.000", CultureInfo.InvariantCulture)} ms); " +
