@@ -51,10 +51,14 @@ public sealed class ModelGenerator : IIncrementalGenerator
             .ApplicationSyntaxReference is not { } first
         || (first.SyntaxTree == ctx.TargetNode.SyntaxTree && ctx.TargetNode.Span.Contains(first.Span));
 
+    // Unique per type: a generic class and a plain one of the same name are two types (arity as in metadata names).
     private static string HintName(ModelSpec spec) =>
         string.Join(".", new[] { spec.Namespace }.Where(n => n.Length > 0)
-            .Concat(spec.ContainingTypes.Select(t => t.Substring(t.LastIndexOf(' ') + 1)))
-            .Append(spec.ClassName)) + ".g.cs";
+            .Concat(spec.ContainingTypes.Select(t => Arity(t.Substring(t.LastIndexOf(' ') + 1))))
+            .Append(Arity(spec.ClassName + spec.TypeParameters))) + ".g.cs";
+
+    private static string Arity(string name) =>
+        name.IndexOf('<') is var open and > 0 ? name.Substring(0, open) + "`" + (name.Count(c => c == ',') + 1) : name;
 }
 
 /// <summary>The tracked step names, so tests can assert which steps re-ran after an edit.</summary>

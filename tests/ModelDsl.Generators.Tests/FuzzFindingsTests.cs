@@ -23,6 +23,21 @@ public class FuzzFindingsTests
 
     private static void NoCrash(string source) => DiagnosticAssert.AssertNoCrash(TestCompilation.Run(source));
 
+    // Fixed in ModelGenerator (seed 4, mutant 723): a generic [Model] class and a plain partial declaration of the same
+    // name are two types, and both got the hint name 'TaskVit.g.cs' (CS8785, the generator contributed nothing).
+    [Fact]
+    public void A_generic_model_and_a_plain_one_of_the_same_name() =>
+        NoCrash(Declarations.TaskVit + "\nnamespace Samples.Tasks { [Model] public partial class TaskVit<T> { } }\n");
+
+    // A generic model class: its generated part repeats the type parameters, and it compiles with no error in generated code.
+    [Fact]
+    public void A_generic_model_compiles_cleanly()
+    {
+        var source = Edit(Declarations.AvgVit, "public partial class AvgVit\n", "public partial class AvgVit<TTag>\n");
+        DiagnosticAssert.Clean(source);
+        Assert.Contains("partial class AvgVit<TTag> :", TestCompilation.RunGenerator(TestCompilation.Create(source)).SingleSource());
+    }
+
     // Fixed in ModelCompiler: a resampler without a token sequence to read left Queries, Depth,
     // Heads and MlpRatio unresolved, and the emitter threw "Stage 'Compress' has no resolved argument 'Queries'".
     [Fact]

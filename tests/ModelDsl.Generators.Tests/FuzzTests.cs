@@ -274,6 +274,29 @@ internal static class Mutator
                 [CrossEntropyLoss(LabelSmoothing = 0.1, Target = "target", Weight = 0.5)] public partial CrossEntropyLoss Loss { get; }
             }
             """ + Modules,
+        // The open DSL: placed tokens and a head reading them, layer ranges, a user-defined stage.
+        Declarations.Usings + """
+            namespace Samples.Open;
+
+            [Model]
+            public partial class OpenVit
+            {
+                public partial OpenVitOutput Forward([Shape("B,1,28,28")] Tensor image);
+
+                [PatchEmbedding(PatchSize = 7, Dim = 32, Input = "image")] public partial PatchEmbedding Patches { get; }
+                [ClsToken] public partial Parameter Cls { get; }
+                [Tokens(Count = 2, Place = Place.AfterContent)] public partial Parameter Readout { get; }
+                [PositionEmbedding(Covers = PositionCoverage.All)] public partial Parameter Positions { get; }
+                [UseStage(Sizes = "K=19,E=32")] public partial Summarize Mixer { get; }
+                [TransformerEncoder(Depth = 4, Heads = 4)] public partial TransformerEncoder Encoder { get; }
+                [DeepPromptTokens(Count = 3, Into = nameof(Encoder), Layers = "0..1")] public partial Parameter Early { get; }
+                [QueryTokens(Count = 2, Into = nameof(Encoder), Layers = "2..")] public partial Parameter Late { get; }
+                [ClassifierHead(Classes = 10, Also = nameof(Late))] public partial ClassifierHead Head { get; }
+                [RegressionHead(Reads = nameof(Readout), Pool = Pool.Avg, Outputs = 1)] public partial RegressionHead Score { get; }
+                [CrossEntropyLoss] public partial CrossEntropyLoss Loss { get; }
+                [MseLoss(Of = nameof(Score))] public partial MseLoss ScoreLoss { get; }
+            }
+            """ + UserStageDiagnosticTests.Module,
         // Family 1: a text tower with learned vocabulary and prompts; a CLIP of two towers.
         PromptDiagnosticTests.WithVocabulary("First = 30, Count = 10"),
         PromptDiagnosticTests.Clip,
@@ -288,7 +311,9 @@ internal static class Mutator
         "0.0", "-0.5", "0.5", "0.99999", "1.5", "4.0", "1e308", "-1e308", "1e-320", "double.NaN", "double.PositiveInfinity",
         "double.NegativeInfinity", "-double.Epsilon", "double.MaxValue", "float.NaN", "1.5f", "2m", "64L", "64u", "(byte)64", "'c'",
         "Pool.Cls", "Pool.Avg", "Pool.Map", "(Pool)7", "(Pool)(-1)", "Pool.Cls | Pool.Avg", "default(Pool)",
-        "PositionCoverage.PatchesOnly", "PositionCoverage.PrefixAndPatches", "(PositionCoverage)9",
+        "PositionCoverage.PatchesOnly", "PositionCoverage.PrefixAndPatches", "(PositionCoverage)9", "PositionCoverage.All",
+        "Place.AfterContent", "Place.Prefix", "(Place)4", "Pool.First", "Pool.Last", "\"0..1\"", "\"2..\"", "\"..9\"", "\"5..2\"", "\"a..b\"",
+        "\"-1..2\"", "\"99999999999..\"", "\"..\"", "\"K=4,E=32\"", "\"K=0\"", "\"K=4,K=5\"", "\"=4\"", "\"K=99999999999\"", "nameof(Readout)", "\"Readout\"",
         "Reparam.BiLstm", "Reparam.Mlp", "(Reparam)5", "FeaturePool.EndToken", "FeaturePool.Cls", "(FeaturePool)9", "39", "40", "41",
         "true", "false", "!true", "\"label\"", "\"\"", "\" \"", "\"image\"", "\"64\"", "\"Head\"", "\"Encoder\"", "\"Queries\"",
         "\"\\u0000\"", "$\"{1}\"", "\"B,N,D -> B,N,D\"", "null", "default", "default(int)", "typeof(int)", "new[] { 1, 2 }",
@@ -322,6 +347,7 @@ internal static class Mutator
         "ClassifierHead", "CrossEntropyLoss", "CustomModule", "DeepPromptTokens", "QueryTokens", "Resampler",
         "TaskTokens", "TaskDecoder", "RegressionHead", "MaskHead", "MseLoss", "BinaryCrossEntropyLoss",
         "TokenEmbedding", "VocabularyTokens", "PromptTokens", "FeatureProjection", "CosineLogits", "ContrastiveLoss", "Tower",
+        "Tokens", "UseStage", "Stage", "StageParameter",
         "ModelDsl.ClsToken", "ClsTokenAttribute", "global::ModelDsl.TransformerEncoderAttribute", "Model", "Shape", "Nope", "Obsolete",
     ];
 
@@ -331,6 +357,7 @@ internal static class Mutator
         "Of", "LabelSmoothing", "Target", "Weight", "Contract", "Into", "Queries", "Over", "SampleChannels", "Prefix", "Exclude",
         "Task", "Optional", "Outputs", "PixelDim",
         "Vocab", "MaxLength", "Input", "First", "After", "PerClass", "Reparameterize", "Hidden", "Residual", "EndToken", "LearnScale", "Scale", "Output",
+        "Layers", "Reads", "Place", "Sizes", "RegisteredAs",
         "dim", "Nope", "Dim2",
     ];
 
@@ -339,7 +366,7 @@ internal static class Mutator
         "PatchEmbedding", "ChannelPatchEmbedding", "Parameter", "TransformerEncoder", "ClassifierHead", "CrossEntropyLoss", "Resampler",
         "TaskDecoder", "RegressionHead", "MaskHead", "MseLoss", "BinaryCrossEntropyLoss",
         "TokenEmbedding", "VocabularyTokens", "PromptTokens", "FeatureProjection", "CosineLogits", "ContrastiveLoss", "ImageTower", "TextTower",
-        "Identity", "NeedsWidth", "Tensor", "int", "string", "Nope", "TorchSharp.torch.nn.Module<Tensor, Tensor>", "Parameter?",
+        "Identity", "NeedsWidth", "Summarize", "NotAStage", "TakesAName", "Tensor", "int", "string", "Nope", "TorchSharp.torch.nn.Module<Tensor, Tensor>", "Parameter?",
         "Parameter[]", "List<Parameter>", "dynamic", "object",
     ];
 

@@ -62,7 +62,7 @@ internal static partial class ModelEmitter
         w.Line("/// </code>");
         w.Line("/// </remarks>");
         w.Line(GeneratedCode);
-        using (w.Block($"partial class {spec.ClassName} : {baseType}"))
+        using (w.Block($"partial class {spec.ClassName}{spec.TypeParameters} : {baseType}"))
         {
             WriteFields(w, graph);
             w.Line();

@@ -70,7 +70,8 @@ public static class DeclarationReader
             IsPartial(type, cancellationToken),
             forward,
             stages.ToEquatableArray(),
-            ReadWeights(type, map, cancellationToken));
+            ReadWeights(type, map, cancellationToken),
+            TypeParameterList(type));
     }
 
     private static WeightsSpec? ReadWeights(INamedTypeSymbol type, SourceMap? map, CancellationToken cancellationToken)
@@ -268,10 +269,14 @@ public static class DeclarationReader
         for (var outer = type.ContainingType; outer is not null; outer = outer.ContainingType)
         {
             var keyword = outer.IsRecord ? "record" : outer.TypeKind == TypeKind.Struct ? "struct" : outer.TypeKind == TypeKind.Interface ? "interface" : "class";
-            chain.Insert(0, $"partial {keyword} {outer.Name}");
+            chain.Insert(0, $"partial {keyword} {outer.Name}{TypeParameterList(outer)}");
         }
         return chain;
     }
+
+    // A generic class's partial declaration repeats its type parameters (not their constraints): <T, U>.
+    private static string TypeParameterList(INamedTypeSymbol type) =>
+        type.TypeParameters.Length == 0 ? "" : "<" + string.Join(",", type.TypeParameters.Select(p => p.Name)) + ">";
 
     private static string Modifiers(SyntaxTokenList? modifiers) =>
         modifiers is null ? "" : string.Join(" ", modifiers.Value.Where(m => !m.IsKind(SyntaxKind.PartialKeyword)).Select(m => m.Text));

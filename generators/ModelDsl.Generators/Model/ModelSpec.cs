@@ -16,7 +16,8 @@ public sealed record ModelSpec(
     bool IsPartial,
     ForwardSpec? Forward,
     EquatableArray<StageSpec> Stages,
-    WeightsSpec? Weights = null)
+    WeightsSpec? Weights = null,
+    string TypeParameters = "")
 {
     public string FullName => (Namespace.Length == 0 ? "" : Namespace + ".") + ClassName;
 
