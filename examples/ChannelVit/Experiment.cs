@@ -158,7 +158,8 @@ public static class Experiment
         var device = options.Device ?? Devices.Default;
         log.WriteLine($"Data: {folder ?? "embedded subset"} as channels raw, edge, blur: {train}; {test.Count:N0} test images; device {device}");
 
-        var evaluate = new TrainOptions { Device = device, BatchSize = 128, MaxEvalBatches = options.Smoke ? 2 : null };
+        // Nothing is chosen on held-out data (the last epoch is reported): no validation split; the test split is read after training only.
+        var evaluate = options.TestEvaluation(device);
 
         // ChannelViT: the channels that are missing are simply not embedded.
         var channelVitAccuracy = new double[ChannelSets.Count];
@@ -194,7 +195,7 @@ public static class Experiment
     private static ModelRun Train<TBatch>(string name, ModelDsl.ModelSummary summary, Func<TrainableModule<TBatch>> create,
         TensorDataset train, TensorDataset test, ExampleOptions options, Device device, Action<TrainableModule<TBatch>> evaluate)
     {
-        var (report, wallTime) = options.Train(name, summary, create, train, test, options.EpochsOr(DefaultEpochs, DefaultFullEpochs), device, evaluate);
+        var (report, wallTime) = options.Train(name, summary, create, train, null, options.EpochsOr(DefaultEpochs, DefaultFullEpochs), device, evaluate);
         return new ModelRun(name, summary.TotalParameters, report.Epochs.Count, wallTime);
     }
 }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
+using System.Linq;
 using System.Threading;
 using ModelDsl.Data;
 using ModelDsl.Training;
@@ -11,7 +12,9 @@ namespace FashionVitExample;
 
 /// <summary>
 /// Trains the declared <see cref="FashionVit"/> on Fashion-MNIST and reports test accuracy.
-/// Default: the embedded subset (8,000 train / 2,000 test). <c>--full</c> reads the installed
+/// Default: the embedded subset (8,000 train / 2,000 test). A validation split carved from the training
+/// images (1,000 of the subset's, 5,000 of the full set's) chooses the best checkpoint and drives early
+/// stopping; the test split is read once, at the end, by that checkpoint. <c>--full</c> reads the installed
 /// dataset (Debian package dataset-fashion-mnist), <c>--data DIR</c> any folder of the idx files.
 /// The run writes <c>last.ckpt</c>, <c>best.ckpt</c>, <c>metrics.jsonl</c>, <c>metrics.csv</c> and
 /// <c>curves.png</c> to <c>--out</c>; Ctrl+C stops at the next step with an exact checkpoint, and
@@ -50,8 +53,15 @@ public static class Program
 
         if (options.Threads is int threads) set_num_threads(threads);
         var folder = options.Full ? FashionMnist.InstalledFolder : options.DataFolder;
-        var (train, test) = FashionMnist.Load(folder);
-        Console.WriteLine($"Data: {(folder ?? "embedded subset")}: {train.Count:N0} train, {test.Count:N0} test images");
+        var (all, test) = FashionMnist.Load(folder);
+        // The validation split comes from the training images (a seeded draw, the same on resume); the test
+        // split chooses nothing and is read once, at the end.
+        long validationCount = Math.Min(5000, all.Count / 8);
+        var order = randperm(all.Count, generator: new Generator((ulong)options.Seed)).data<long>().ToArray();
+        using var validation = all.Subset(order[..(int)validationCount]);
+        using var train = all.Subset(order[(int)validationCount..]);
+        all.Dispose();
+        Console.WriteLine($"Data: {(folder ?? "embedded subset")}: {train.Count:N0} train, {validation.Count:N0} validation (from the training images), {test.Count:N0} test images");
         Console.WriteLine(FashionVit.Summary);
 
         manual_seed(options.Seed);
@@ -80,23 +90,26 @@ public static class Program
         TrainReport report;
         try
         {
-            report = Train(model, train, test, options, device, resumeFrom, interrupt.Token);
+            report = Train(model, train, validation, options, device, resumeFrom, interrupt.Token);
         }
         catch (Exception e) when (e is NonFiniteLossException or CheckpointMismatchException or InvalidOperationException
-                                      or ModelDsl.ShapeMismatchException or InvalidDataException)
+                                      or ModelDsl.ShapeMismatchException or ModelDsl.ModelDslException or InvalidDataException)
         {
             // The trainer's messages say what happened and what to do (the step and the intact
             // checkpoint, the tensors that differ, the options that would change the data order).
             Console.Error.WriteLine(e.Message);
             return 1;
         }
-        PrintResults(report);
+        // The test split, read once: by the checkpoint the validation split chose (the last weights if none was written).
+        if (report.BestCheckpointPath is string best) Checkpoint.Load(model, best);
+        var testResult = model.Evaluate(test, new TrainOptions { Device = device, BatchSize = 128, MaxEvalBatches = options.Smoke ? 2 : null });
+        PrintResults(report, testResult);
         return 0;
     }
 
-    private static TrainReport Train(FashionVit model, TensorDataset train, TensorDataset test, ExampleOptions options,
+    private static TrainReport Train(FashionVit model, TensorDataset train, TensorDataset validation, ExampleOptions options,
         Device device, string? resumeFrom, CancellationToken interrupt) =>
-        model.Fit(train, test, new TrainOptions
+        model.Fit(train, validation, new TrainOptions
         {
             Epochs = options.Epochs,
             BatchSize = 128,
@@ -121,19 +134,20 @@ public static class Program
             Log = Console.Out,
         });
 
-    private static void PrintResults(TrainReport report)
+    private static void PrintResults(TrainReport report, IReadOnlyDictionary<string, double> test)
     {
-        var accuracy = report.FinalValidation.GetValueOrDefault("accuracy", double.NaN);
+        var accuracy = test.GetValueOrDefault("accuracy", double.NaN);
         Console.WriteLine(report.Stop switch
         {
             TrainStop.Interrupted => $"Interrupted at step {report.Steps}: continue with --resume (same options).",
             TrainStop.EarlyStopped => $"Stopped early at step {report.Steps}: {report.Monitor} had not improved since step {report.BestStep}.",
             _ => $"Finished {report.Steps} steps.",
         });
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Test accuracy: {accuracy:P2} after {report.Epochs.Count} evaluations in {report.Elapsed.TotalSeconds:F0} s ({report.SamplesPerSecond:F0} samples/s, {report.ComputeType})"));
         if (report.BestValue is double best)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Best {report.Monitor}: {best:P2} at step {report.BestStep} ({report.BestCheckpointPath})"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Test accuracy: {accuracy:P2} ({(report.BestCheckpointPath is null ? "last weights" : $"best checkpoint by {report.Monitor}, step {report.BestStep}")}; " +
+            $"{report.Epochs.Count} evaluations in {report.Elapsed.TotalSeconds:F0} s, {report.SamplesPerSecond:F0} samples/s, {report.ComputeType})"));
         Console.WriteLine($"Metrics: {report.MetricsPath} and {report.MetricsCsvPath}");
         Console.WriteLine($"Curves: {report.CurvesPath}");
         Console.WriteLine($"Checkpoint: {report.CheckpointPath}");

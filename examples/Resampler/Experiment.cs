@@ -81,9 +81,12 @@ public static class Experiment
         TensorDataset train, TensorDataset test, ExampleOptions options, Device device)
     {
         var log = options.Log;
-        var (report, wallTime) = options.Train(name, summary, create, train, test, options.EpochsOr(DefaultEpochs, DefaultFullEpochs), device);
+        // Nothing is chosen on held-out data (the last epoch is reported): no validation split; the test split is read once, after training.
+        double accuracy = double.NaN;
+        var (report, wallTime) = options.Train(name, summary, create, train, null, options.EpochsOr(DefaultEpochs, DefaultFullEpochs), device,
+            model => accuracy = model.Evaluate(test, options.TestEvaluation(device))["accuracy"]);
         var row = new ResultRow(name, TokensIntoHead(summary), summary.TotalParameters, Parameters(summary, "Resampler"),
-            report.FinalValidation["accuracy"], report.Epochs.Count, wallTime);
+            accuracy, report.Epochs.Count, wallTime);
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}: test accuracy {row.Accuracy:P2} in {row.WallTime.TotalSeconds:F0} s"));
         return row;
     }

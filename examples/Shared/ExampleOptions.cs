@@ -53,8 +53,13 @@ public sealed record ExampleOptions
     /// the same backbone and see the same batches; <paramref name="afterTraining"/> runs on the trained
     /// model before it is disposed. Returns the report and the wall time (training and <paramref name="afterTraining"/>).
     /// </summary>
+    /// <param name="validation">
+    /// A split held out of the training images that the trainer validates on each epoch, or null: never the
+    /// test split, which the examples read once, after training (in <paramref name="afterTraining"/>). The
+    /// examples that report the last epoch choose nothing, so they pass null.
+    /// </param>
     public (TrainReport Report, TimeSpan WallTime) Train<TBatch>(string name, ModelSummary summary, Func<TrainableModule<TBatch>> create,
-        TensorDataset train, TensorDataset test, int epochs, Device device, Action<TrainableModule<TBatch>>? afterTraining = null)
+        TensorDataset train, TensorDataset? validation, int epochs, Device device, Action<TrainableModule<TBatch>>? afterTraining = null)
     {
         Log.WriteLine();
         Log.WriteLine($"== {name} ==");
@@ -62,7 +67,7 @@ public sealed record ExampleOptions
         var watch = Stopwatch.StartNew();
         manual_seed(Seed);
         using var model = create();
-        var report = model.Fit(train, test, new TrainOptions
+        var report = model.Fit(train, validation, new TrainOptions
         {
             Epochs = epochs,
             BatchSize = 128,
@@ -80,6 +85,9 @@ public sealed record ExampleOptions
         afterTraining?.Invoke(model);
         return (report, watch.Elapsed);
     }
+
+    /// <summary>The options that read a test split once after training: batches of 128 (2 of them in a smoke run).</summary>
+    public TrainOptions TestEvaluation(Device device) => new() { Device = device, BatchSize = 128, MaxEvalBatches = Smoke ? 2 : null };
 
     /// <summary>The command line's usage line for the example at <paramref name="project"/>.</summary>
     public static string Usage(string project) =>

@@ -101,10 +101,13 @@ public static class Experiment
         TensorDataset train, TensorDataset test, ExampleOptions options, Device device, List<ModelRun> runs)
     {
         var log = options.Log;
-        var (report, wallTime) = options.Train(name, summary, create, train, test, options.EpochsOr(DefaultEpochs, DefaultFullEpochs), device);
+        // Nothing is chosen on held-out data (the last epoch is reported): no validation split; the test split is read once, after training.
+        IReadOnlyDictionary<string, double> metrics = new Dictionary<string, double>();
+        var (report, wallTime) = options.Train(name, summary, create, train, null, options.EpochsOr(DefaultEpochs, DefaultFullEpochs), device,
+            model => metrics = model.Evaluate(test, options.TestEvaluation(device)));
         runs.Add(new ModelRun(summary.Model, summary.TotalParameters, report.Epochs.Count, wallTime));
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{name}: {string.Join(", ", report.FinalValidation.Select(kv => $"{kv.Key} {kv.Value:F4}"))} in {wallTime.TotalSeconds:F0} s"));
-        return report.FinalValidation;
+            $"{name}: test {string.Join(", ", metrics.Select(kv => $"{kv.Key} {kv.Value:F4}"))} in {wallTime.TotalSeconds:F0} s"));
+        return metrics;
     }
 }

@@ -16,6 +16,7 @@ public sealed class ContrastiveLoss
         ArgumentNullException.ThrowIfNull(logits);
         if (logits.ndim != 2 || logits.shape[0] != logits.shape[1])
             throw new ArgumentException($"ContrastiveLoss expects square logits [B,B] (pair i in row i and column i); got [{string.Join(",", logits.shape)}].", nameof(logits));
+        LabelCheck.RequireRows(logits.shape[0], nameof(ContrastiveLoss));
         using var scope = NewDisposeScope();
         var targets = Targets(logits);
         var loss = (nn.functional.cross_entropy(logits, targets) + nn.functional.cross_entropy(logits.t(), targets)) / 2;

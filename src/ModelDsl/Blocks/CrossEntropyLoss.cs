@@ -19,31 +19,33 @@ public sealed class CrossEntropyLoss
 
     public double LabelSmoothing { get; }
 
+    /// <summary>The mean loss of logits <c>[B,C]</c> against class indices <c>[B]</c>.</summary>
+    /// <exception cref="LabelException">The labels are not integer class indices <c>[B]</c> in <c>[0, C)</c> (float, bool or one-hot labels, another shape, a value out of range); int32, int16, int8 and uint8 labels are converted, not refused.</exception>
+    /// <exception cref="EmptyBatchException">The batch has no rows.</exception>
     public Tensor Compute(Tensor logits, Tensor target)
     {
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(target);
-        if (logits.dtype is ScalarType.BFloat16 or ScalarType.Float16)
-        {
-            // Mixed precision: the log-softmax and the mean in fp32.
-            using var scope = NewDisposeScope();
-            return nn.functional.cross_entropy(logits.to(ScalarType.Float32), target, label_smoothing: LabelSmoothing)
-                .MoveToOuterDisposeScope();
-        }
-        return nn.functional.cross_entropy(logits, target, label_smoothing: LabelSmoothing);
+        using var scope = NewDisposeScope();
+        var indices = LabelCheck.ClassIndices(logits, target, nameof(CrossEntropyLoss));
+        // Mixed precision: the log-softmax and the mean in fp32.
+        var input = logits.dtype is ScalarType.BFloat16 or ScalarType.Float16 ? logits.to(ScalarType.Float32) : logits;
+        return nn.functional.cross_entropy(input, indices, label_smoothing: LabelSmoothing).MoveToOuterDisposeScope();
     }
 
     /// <summary>
     /// The mean over the samples whose <paramref name="present"/> <c>[B]</c> is set (bool or 0/1); 0 when none
-    /// is. An absent sample's class index may be anything, e.g. -1.
+    /// is. An absent sample's class index may be anything, e.g. -1; the present ones are checked as in
+    /// <see cref="Compute(Tensor, Tensor)"/>.
     /// </summary>
     public Tensor Compute(Tensor logits, Tensor target, Tensor present)
     {
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(target);
         using var scope = NewDisposeScope();
-        var mask = TaskMetrics.PresentMask(present, logits.shape[0], nameof(present));
-        var safe = where(mask, target, zeros_like(target));
+        var mask = TaskMetrics.PresentMask(present, logits.ndim >= 1 ? logits.shape[0] : 0, nameof(present));
+        var indices = LabelCheck.ClassIndices(logits, target, nameof(CrossEntropyLoss), mask);
+        var safe = where(mask, indices, zeros_like(indices));
         var perSample = nn.functional.cross_entropy(logits.to(ScalarType.Float32), safe, reduction: nn.Reduction.None, label_smoothing: LabelSmoothing);
         return TaskMetrics.MeanOverPresent(perSample, mask).MoveToOuterDisposeScope();
     }

@@ -16,10 +16,9 @@ public static class TaskMetrics
     {
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(target);
-        if (logits.ndim != 2 || target.ndim != 1 || target.shape[0] != logits.shape[0])
-            throw new ArgumentException($"Accuracy expects logits [B,C] and class indices [B]; got [{Show(logits)}] and [{Show(target)}].", nameof(target));
         using var scope = NewDisposeScope();
-        var correct = logits.argmax(1).eq(target).to_type(ScalarType.Float32);
+        var indices = LabelCheck.ClassIndices(logits, target, nameof(Accuracy), checkRange: false);
+        var correct = logits.argmax(1).eq(indices).to_type(ScalarType.Float32);
         return Mean(correct, present, logits.shape[0]).MoveToOuterDisposeScope();
     }
 
@@ -100,6 +99,7 @@ public static class TaskMetrics
         ArgumentNullException.ThrowIfNull(target);
         if (prediction.ndim < 1 || !prediction.shape.AsSpan().SequenceEqual(target.shape))
             throw new ArgumentException($"{owner} expects a target of the prediction's shape [{Show(prediction)}]; got [{Show(target)}].", nameof(target));
+        LabelCheck.RequireRows(prediction.shape[0], owner);
     }
 
     internal static string Show(Tensor t) => string.Join(",", t.shape);

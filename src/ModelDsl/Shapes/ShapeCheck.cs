@@ -25,6 +25,45 @@ public static class ShapeCheck
         Require(tensor.shape, name, expected, dims);
     }
 
+    /// <summary>
+    /// Checks the dtype of <paramref name="tensor"/> first (<see cref="RequireType"/>), then its shape as
+    /// <see cref="Require(Tensor,string,SymbolicShape,ShapeBindings)"/> does. Nothing is converted.
+    /// </summary>
+    /// <exception cref="DtypeMismatchException">The dtype differs from <paramref name="expectedType"/>.</exception>
+    /// <exception cref="ShapeMismatchException">The rank or a dimension differs.</exception>
+    public static void Require(Tensor tensor, string name, SymbolicShape expected, ShapeBindings dims, ScalarType expectedType)
+    {
+        RequireType(tensor, name, expectedType);
+        Require(tensor, name, expected, dims);
+    }
+
+    /// <summary>
+    /// Checks that <paramref name="tensor"/> has the dtype <paramref name="expectedType"/>; the exception names the
+    /// input, both dtypes and the conversion to write (<c>image.to(ScalarType.Float32)</c>). Nothing is converted
+    /// silently: a float64 or uint8 image, or int32 token ids, are refused before any layer runs.
+    /// </summary>
+    /// <exception cref="DtypeMismatchException">The dtype differs.</exception>
+    public static void RequireType(Tensor tensor, string name, ScalarType expectedType)
+    {
+        ArgumentNullException.ThrowIfNull(tensor);
+        ArgumentNullException.ThrowIfNull(name);
+        var actual = tensor.dtype;
+        if (actual == expectedType) return;
+        var conversion = $"{name}.to(ScalarType.{expectedType})";
+        string hint;
+        if (LabelCheck.IsFloating(expectedType) && actual is ScalarType.Byte)
+            hint = $"Convert it before the call: {conversion}; if it holds 0-255 pixels, also scale them as the training data were " +
+                   $"(FashionMnist gives float32 in [0,1]: {conversion}.div(255)).";
+        else if (LabelCheck.IsFloating(expectedType) && LabelCheck.IsInteger(actual))
+            hint = $"Convert it before the call: {conversion} (and scale it as the training data were).";
+        else if (LabelCheck.IsInteger(expectedType) && LabelCheck.IsFloating(actual))
+            hint = $"It must hold whole numbers (ids or indices): convert it before the call with {conversion}; nothing is rounded silently.";
+        else
+            hint = $"Convert it before the call: {conversion}, or convert the dataset column once (TensorDataset holds the tensors as given).";
+        throw new DtypeMismatchException(name, expectedType, actual,
+            $"Input '{name}' has dtype {LabelCheck.Name(actual)} ({actual}); the model expects {LabelCheck.Name(expectedType)} ({expectedType}). {hint}");
+    }
+
     /// <summary>As <see cref="Require(Tensor,string,SymbolicShape,ShapeBindings)"/>, for a shape given as sizes.</summary>
     public static void Require(long[] actual, string name, SymbolicShape expected, ShapeBindings dims)
     {

@@ -11,7 +11,7 @@ namespace ModelDsl.Training;
 /// <summary>
 /// The metrics files: <c>metrics.jsonl</c>, one JSON object per evaluation with <c>epoch</c>,
 /// <c>step</c>, <c>train_loss</c>, <c>train_&lt;metric&gt;</c>, <c>val_loss</c>, <c>val_&lt;metric&gt;</c>,
-/// <c>lr</c>, <c>seconds</c> and <c>samples_per_second</c> (non-finite numbers as <c>null</c>); and,
+/// <c>lr</c>, <c>seconds</c> and <c>samples_per_second</c> (non-finite numbers as <c>null</c>; a non-finite validation value also gets a line in <c>warnings</c>); and,
 /// when asked, <c>metrics.csv</c> with the same columns (non-finite numbers as empty cells), its header
 /// taken from the first record. Each line is flushed as it is written, so the files can be followed.
 /// </summary>
@@ -111,6 +111,12 @@ public sealed class MetricsLog : IDisposable
                 if (name is "epoch" or "step") json.WriteNumber(name, (long)value);
                 else if (double.IsFinite(value)) json.WriteNumber(name, value);
                 else json.WriteNull(name);
+            }
+            if (record.Warnings.Count > 0)
+            {
+                json.WriteStartArray("warnings");
+                foreach (var warning in record.Warnings) json.WriteStringValue(warning);
+                json.WriteEndArray();
             }
             json.WriteEndObject();
         }

@@ -25,7 +25,14 @@ public sealed record EpochRecord(
     IReadOnlyDictionary<string, double> ValidationMetrics,
     double LearningRate,
     double Seconds,
-    double SamplesPerSecond);
+    double SamplesPerSecond)
+{
+    /// <summary>
+    /// Named warnings of this evaluation (a validation loss or metric that is NaN or infinite), also written to the
+    /// log and, as <c>warnings</c>, to the record's line of <c>metrics.jsonl</c>. Empty when all was well.
+    /// </summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}
 
 /// <summary>What <see cref="Trainer.Fit{TBatch}(TrainableModule{TBatch}, ModelDsl.Data.TensorDataset, ModelDsl.Data.TensorDataset, TrainOptions)"/> returns.</summary>
 /// <param name="Epochs">One record per completed epoch.</param>
@@ -69,6 +76,9 @@ public sealed record TrainReport(
 
     /// <summary>The step the run resumed from, or null for a fresh run.</summary>
     public long? ResumedFromStep { get; init; }
+
+    /// <summary>Every warning of the run, in order (each evaluation's <see cref="EpochRecord.Warnings"/>).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 
     /// <summary>The compute type used: <c>Float32</c>, or <c>BFloat16</c> for mixed precision.</summary>
     public TorchSharp.torch.ScalarType ComputeType { get; init; } = TorchSharp.torch.ScalarType.Float32;

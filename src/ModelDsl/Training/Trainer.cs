@@ -30,7 +30,10 @@ public static class Trainer
 {
     /// <summary>Trains <paramref name="model"/> on <paramref name="train"/>, validating on <paramref name="validation"/>.</summary>
     /// <exception cref="NonFiniteLossException">The training loss became NaN or infinite.</exception>
-    /// <exception cref="ArgumentException">An invalid option, or a dataset smaller than one batch with <see cref="TrainOptions.DropLast"/>.</exception>
+    /// <exception cref="ArgumentException">An invalid option; an empty training or validation set, or a training set smaller than one batch with
+    /// <see cref="TrainOptions.DropLast"/>; a validation set with NaN or infinite values (checked before training).</exception>
+    /// <exception cref="LabelException">A loss or metric refused a batch's labels (the step and the column are named).</exception>
+    /// <exception cref="TrainingStepException">libtorch failed inside a step (the cause in one line; its text is the inner exception).</exception>
     /// <exception cref="InvalidOperationException">Nothing in the model is trainable, or a resume checkpoint that does not fit the options.</exception>
     /// <exception cref="CheckpointMismatchException">The resume checkpoint is from a different model.</exception>
     /// <exception cref="System.IO.InvalidDataException">The resume file is not a readable ModelDsl checkpoint (a weights file is named as one), or is damaged or forged; nothing was changed.</exception>
@@ -40,6 +43,13 @@ public static class Trainer
         ArgumentNullException.ThrowIfNull(train);
         options ??= new TrainOptions();
         options.Validate();
+        if (train.Count == 0)
+            throw new ArgumentException("The training set has 0 rows: there is nothing to train on.", nameof(train));
+        if (validation is { Count: 0 })
+            throw new ArgumentException(
+                "The validation set has 0 rows: every evaluation would give no loss and no checkpoint could be chosen by it. " +
+                "Give it rows (a split carved from the training data), or pass null to train without validation (the run then monitors train_loss).",
+                nameof(validation));
         if (options.Smoke) options = options.ForSmoke();
         using var run = new TrainingRun<TBatch>(model, train, validation, options);
         return run.Execute();
@@ -57,10 +67,12 @@ public static class Trainer
         ArgumentNullException.ThrowIfNull(data);
         options ??= new TrainOptions();
         options.Validate();
+        if (data.Count == 0)
+            throw new ArgumentException("The dataset to evaluate has 0 rows: there is no mean to report.", nameof(data));
         var device = options.Device ?? model.parameters().FirstOrDefault()?.device ?? Devices.Default;
         model.to(device);
         var compute = ResolveComputeType(options.Precision, device, TextWriter.Null);
-        return EvaluateOn(model, data, options.EvalBatchSize ?? 2 * options.BatchSize, device, compute, options.MaxEvalBatches);
+        return EvaluateOn(model, data, options.EvalBatchSize ?? 2 * options.BatchSize, device, compute, options.MaxEvalBatches, "evaluation");
     }
 
     /// <summary>
@@ -112,7 +124,7 @@ public static class Trainer
     }
 
     internal static IReadOnlyDictionary<string, double> EvaluateOn<TBatch>(TrainableModule<TBatch> model, TensorDataset data, int batchSize,
-        Device device, ScalarType compute, long? maxBatches)
+        Device device, ScalarType compute, long? maxBatches, string phase = "validation")
     {
         bool wasTraining = model.training;
         model.eval();
@@ -122,14 +134,23 @@ public static class Trainer
             using var autocast = Autocast.Enable(compute);
             using var means = new DeviceMeans(device);
             var loader = new DataLoader(data, batchSize, device, shuffle: false);
+            long batches = Math.Min(loader.BatchesPerEpoch, maxBatches ?? long.MaxValue), index = 0;
             foreach (var named in loader.Epoch(0, maxBatches))
             {
                 using var scope = NewDisposeScope();
                 using (named)
                 {
-                    var output = model.ValidationStep(model.CreateBatch(named));
-                    RequireScalar(output, nameof(model.ValidationStep));
-                    means.Add(named.Size, output.Metrics.Prepend(new KeyValuePair<string, Tensor>("loss", output.Loss)), output.MetricWeights);
+                    var where = $"{phase} batch {++index} of {batches}";
+                    try
+                    {
+                        var output = model.ValidationStep(model.CreateBatch(named));
+                        RequireScalar(output, nameof(model.ValidationStep));
+                        means.Add(named.Size, output.Metrics.Prepend(new KeyValuePair<string, Tensor>("loss", output.Loss)), output.MetricWeights);
+                    }
+                    catch (Exception e) when (StepFailures.Translate(e, named, where) is { } clear)
+                    {
+                        throw clear;
+                    }
                 }
             }
             return means.Read();
@@ -216,6 +237,7 @@ internal sealed class TrainingRun<TBatch> : IDisposable
     private bool _finished;
     private long? _resumedFrom;
     private IReadOnlyDictionary<string, double> _lastValidation = new Dictionary<string, double>();
+    private readonly List<string> _warnings = [];
 
     public TrainingRun(TrainableModule<TBatch> model, TensorDataset train, TensorDataset? validation, TrainOptions options)
     {
@@ -345,10 +367,42 @@ internal sealed class TrainingRun<TBatch> : IDisposable
         // Like Lightning's sanity check: one small validation batch before training, so a broken
         // validation set fails now rather than after the first epoch.
         // The RNG is put back, so the check cannot change what the run computes (a resumed run repeats it).
-        if (_validation is null || _validation.Count == 0) return;
+        if (_validation is null) return;
+        RequireFinite(_validation);
         using var rng = torch.random.get_rng_state();
-        Trainer.EvaluateOn(_model, _validation, (int)Math.Min(_validation.Count, 2), _device, _compute, maxBatches: 1);
+        var first = Trainer.EvaluateOn(_model, _validation, (int)Math.Min(_validation.Count, 2), _device, _compute, maxBatches: 1,
+            phase: "before training, validation");
         torch.random.set_rng_state(rng);
+        foreach (var (name, value) in first)
+        {
+            if (!double.IsFinite(value))
+                throw new InvalidOperationException(
+                    $"Before training: the validation {name} of the first {Math.Min(_validation.Count, 2)} validation rows is {value.ToString(CultureInfo.InvariantCulture)}, although the validation data are finite: " +
+                    "the model's outputs are not (check weights loaded into it, and any step of your own that divides by a count). Nothing was trained.");
+        }
+    }
+
+    /// <summary>Refuses a validation set with NaN or infinite values (a row without its optional target, per its '_present' column, is skipped).</summary>
+    private static void RequireFinite(TensorDataset data)
+    {
+        foreach (var name in data.Names)
+        {
+            var column = data[name];
+            if (!LabelCheck.IsFloating(column.dtype)) continue;
+            using var scope = NewDisposeScope();
+            var bad = column.isfinite().logical_not().reshape(data.Count, -1).any(1);
+            if (data.Contains(name + "_present"))
+                bad = bad.logical_and(data[name + "_present"].ne(0).reshape(data.Count));
+            if (!bad.any().item<bool>()) continue;
+            long row = bad.nonzero()[0, 0].item<long>();
+            long count = bad.sum().item<long>();
+            var rowValues = column[row].flatten();
+            double value = rowValues[rowValues.isfinite().logical_not().nonzero()[0, 0]].to(ScalarType.Float64).item<double>();
+            throw new ArgumentException(
+                $"The validation set's column '{name}' has {value.ToString(CultureInfo.InvariantCulture)} at row {row} ({count} of its {data.Count} rows hold NaN or infinite values): " +
+                "its loss would not be finite, so no evaluation could choose a checkpoint. Drop or repair those rows before training.",
+                "validation");
+        }
     }
 
     private void RunEpoch(IEpochReporter reporter)
@@ -417,25 +471,35 @@ internal sealed class TrainingRun<TBatch> : IDisposable
         {
             if (!batches.MoveNext()) throw new InvalidOperationException("The data loader yielded fewer batches than planned.");
             using var named = batches.Current;
-            var batch = _model.CreateBatch(named);
+            var where = $"training step {_step + 1} (epoch {_epoch}, batch {_batchInEpoch + i + 1} of {_batchesPerEpoch})";
             StepOutput output;
-            // The step's own scope keeps only the loss and the metrics: every other tensor handle of
-            // the forward pass is released before backward, so an activation lives only as long as
-            // autograd needs it (backward frees each as it passes) instead of until the step ends.
-            using (var forward = NewDisposeScope())
-            using (Autocast.Enable(_compute))
+            try
             {
-                output = _model.TrainingStep(batch);
-                Trainer.RequireScalar(output, nameof(_model.TrainingStep));
-                forward.MoveToOuter(output.Loss);
-                foreach (var value in output.Metrics.Values) forward.MoveToOuter(value);
-                foreach (var value in output.MetricWeights?.Values ?? []) forward.MoveToOuter(value);
+                if (named.Size == 0)
+                    throw new EmptyBatchException("the batch has 0 rows: its mean loss would be NaN. Every training batch needs at least one row.");
+                var batch = _model.CreateBatch(named);
+                // The step's own scope keeps only the loss and the metrics: every other tensor handle of
+                // the forward pass is released before backward, so an activation lives only as long as
+                // autograd needs it (backward frees each as it passes) instead of until the step ends.
+                using (var forward = NewDisposeScope())
+                using (Autocast.Enable(_compute))
+                {
+                    output = _model.TrainingStep(batch);
+                    Trainer.RequireScalar(output, nameof(_model.TrainingStep));
+                    forward.MoveToOuter(output.Loss);
+                    foreach (var value in output.Metrics.Values) forward.MoveToOuter(value);
+                    foreach (var value in output.MetricWeights?.Values ?? []) forward.MoveToOuter(value);
+                }
+                // Each batch's mean loss weighted by its share of the step's rows: the gradient of the
+                // mean over all of them, as one big batch would give.
+                var objective = chunk == 1 ? output.Loss : output.Loss * (named.Size / (double)rows);
+                objective.backward();
+            }
+            catch (Exception e) when (StepFailures.Translate(e, named, where) is { } clear)
+            {
+                throw clear;
             }
             var loss = output.Loss;
-            // Each batch's mean loss weighted by its share of the step's rows: the gradient of the
-            // mean over all of them, as one big batch would give.
-            var objective = chunk == 1 ? loss : loss * (named.Size / (double)rows);
-            objective.backward();
             _watch.Observe(loss, _step + 1);
             _trainMeans.Add(named.Size, output.Metrics.Prepend(new KeyValuePair<string, Tensor>("loss", loss)), output.MetricWeights);
         }
@@ -473,6 +537,20 @@ internal sealed class TrainingRun<TBatch> : IDisposable
             validationStats = Trainer.EvaluateOn(_model, _validation, _options.EvalBatchSize ?? 2 * _options.BatchSize, _device, _compute, _options.MaxEvalBatches);
             _lastValidation = validationStats;
         }
+        var warnings = new List<string>();
+        if (_validation is not null)
+        {
+            var names = validationStats.Keys.Prepend("loss").Distinct();
+            foreach (var name in names)
+            {
+                var stat = validationStats.GetValueOrDefault(name, double.NaN);
+                if (double.IsFinite(stat)) continue;
+                var what = validationStats.ContainsKey(name) ? $"is {stat.ToString(CultureInfo.InvariantCulture)}" : "has no value (no validation sample carried its target)";
+                warnings.Add($"Warning (validation): val_{name} {what} at step {_step} (epoch {_epoch})" +
+                             ($"val_{name}" == _monitor ? $"; this evaluation cannot choose a best checkpoint by {_monitor}" : "") +
+                             ". The validation data were finite before training, so the model's outputs are not: a diverging run (lower the learning rate), or weights changed outside the trainer.");
+            }
+        }
         var record = new EpochRecord(
             _epoch,
             _step,
@@ -482,10 +560,12 @@ internal sealed class TrainingRun<TBatch> : IDisposable
             validationStats.Where(kv => kv.Key != "loss").ToDictionary(kv => kv.Key, kv => kv.Value),
             _learningRate,
             _intervalClock.Elapsed.TotalSeconds,
-            _intervalTrainSeconds > 0 ? _intervalSamples / _intervalTrainSeconds : 0);
+            _intervalTrainSeconds > 0 ? _intervalSamples / _intervalTrainSeconds : 0) { Warnings = warnings };
         _records.Add(record);
         _metricsLog?.Write(record);
         WriteLog(MetricsLog.Format(record));
+        foreach (var warning in warnings) WriteLog(warning);
+        _warnings.AddRange(warnings);
         _trainMeans.Reset();
         _intervalSamples = 0;
         _intervalClock.Restart();
@@ -658,6 +738,13 @@ internal sealed class TrainingRun<TBatch> : IDisposable
 
     private TrainReport Report()
     {
+        if (_bestValue is null && _records.Count > 0 && _monitor.StartsWith("val_", StringComparison.Ordinal) && _resumedFrom is null)
+        {
+            var warning = $"Warning (validation): {_monitor} was never finite in {_records.Count} evaluation(s), so no best checkpoint was chosen" +
+                          (_bestPath is null ? "." : $" ('{_bestPath}' was not written).");
+            _log.WriteLine(warning);
+            _warnings.Add(warning);
+        }
         string? curves = null;
         if (_options.OutputDirectory is string output && _options.WriteCurves && _records.Count > 0)
         {
@@ -691,6 +778,7 @@ internal sealed class TrainingRun<TBatch> : IDisposable
             CurvesPath = curves,
             ResumedFromStep = _resumedFrom,
             ComputeType = _compute,
+            Warnings = _warnings.ToList(),
         };
     }
 

@@ -25,7 +25,10 @@ public sealed class MainExampleSmokeTests : IDisposable
         var first = Run("--smoke", "--threads", "1", "--out", output);
 
         Assert.True(first.ExitCode == 0, first.Text);
+        // Issue 16: validation is carved from the training images and chooses the checkpoint; the test split is read once, by it.
+        Assert.Contains("7,000 train, 1,000 validation (from the training images), 2,000 test images", first.Text, StringComparison.Ordinal);
         Assert.Contains("Test accuracy:", first.Text, StringComparison.Ordinal);
+        Assert.Contains("(best checkpoint by val_accuracy, step 2;", first.Text, StringComparison.Ordinal);
         foreach (var file in new[] { "metrics.jsonl", "metrics.csv", "curves.png", "best.ckpt", "last.ckpt" })
             Assert.True(File.Exists(Path.Combine(output, file)), $"{file} is missing after the smoke run:\n{first.Text}");
 
