@@ -114,6 +114,13 @@ internal static partial class ModelEmitter
             w.Line($"private static readonly {member.Type} {member.Name} = {member.Construction};");
         foreach (var input in graph.Inputs.Where(i => i.Shape is not null))
             w.Line($"private static readonly global::ModelDsl.SymbolicShape {ShapeField(input)} = global::ModelDsl.SymbolicShape.Parse(\"{input.Shape!.Trim('[', ']')}\");");
+        if (graph.Inputs.Any(i => i.Shape is not null && i.Dtype == "Float"))
+        {
+            w.Line();
+            w.Line("// Image inputs must have the parameters' floating type (float32, or what to(dtype) made it).");
+            w.Line("private global::TorchSharp.torch.ScalarType ParameterType =>");
+            w.Line("    global::System.Linq.Enumerable.FirstOrDefault(parameters())?.dtype ?? global::TorchSharp.torch.ScalarType.Float32;");
+        }
     }
 
     private static void WriteConstructors(CodeWriter w, ModelGraph graph)
@@ -240,7 +247,16 @@ internal static partial class ModelEmitter
             return;
         w.Line("var dims = new global::ModelDsl.ShapeBindings();");
         foreach (var input in checkedInputs)
-            w.Line($"global::ModelDsl.ShapeCheck.Require({input.Name}, nameof({input.Name}), {ShapeField(input)}, dims);");
+        {
+            // The dtype its stage needs, before the shape: a float64 image is refused by name, not by libtorch.
+            var dtype = input.Dtype switch
+            {
+                "Int64" => ", global::TorchSharp.torch.ScalarType.Int64",
+                "Float" => ", ParameterType",
+                _ => "",
+            };
+            w.Line($"global::ModelDsl.ShapeCheck.Require({input.Name}, nameof({input.Name}), {ShapeField(input)}, dims{dtype});");
+        }
         w.Line();
     }
 

@@ -103,7 +103,14 @@ public static partial class ModelCompiler
         // An input no stage reads would still have to be carried by every batch.
         private readonly HashSet<string> readInputs = [];
 
-        internal void MarkRead(string input) => readInputs.Add(input);
+        /// <param name="dtype">What the reading stage needs (<c>Int64</c>, <c>Float</c>), checked at run time before any layer runs; null: the stage decides.</param>
+        internal void MarkRead(string input, string? dtype = null)
+        {
+            readInputs.Add(input);
+            var at = inputs.FindIndex(i => i.Name == input);
+            if (dtype is not null && at >= 0 && inputs[at].Dtype is null)
+                inputs[at] = inputs[at] with { Dtype = dtype };
+        }
 
         private void CheckInputsRead()
         {

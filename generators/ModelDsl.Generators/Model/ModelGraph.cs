@@ -37,7 +37,8 @@ public sealed record ModelGraph(
 }
 
 /// <param name="Shape">The canonical shape text, e.g. <c>[B,1,28,28]</c>; null when it could not be parsed.</param>
-public sealed record GraphInput(string Name, string Type, string? Shape);
+/// <param name="Dtype">What the stage that reads it needs: <c>Int64</c> (token ids), <c>Float</c> (the model's floating type), or null (unchecked).</param>
+public sealed record GraphInput(string Name, string Type, string? Shape, string? Dtype = null);
 
 /// <summary>A named value of the output record or the batch: <c>Logits [B,10]</c>, <c>Label [B]</c>.</summary>
 /// <param name="Key">For a batch target, the dataset's name for it (<c>label</c>, <c>coarse_present</c>).</param>

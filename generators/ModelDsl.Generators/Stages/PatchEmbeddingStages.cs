@@ -63,7 +63,7 @@ internal sealed class PatchEmbeddingStage() : StageDefinition(StageKind.PatchEmb
         var inChannels = (int)(channels ?? 1);
         resolved.Add(new("InChannels", inChannels.ToString(CultureInfo.InvariantCulture)));
         resolved.Add(new("Input", image.Name));
-        c.MarkRead(image.Name);
+        c.MarkRead(image.Name, "Float");
         c.patchTokens = height / Dim.Constant(patch) * (width / Dim.Constant(patch));
         c.imageGrid = (height, width, patch);
         c.channelPatches = stage.Kind == StageKind.ChannelPatchEmbedding;

@@ -47,7 +47,7 @@ internal sealed class TokenEmbeddingStage() : StageDefinition(StageKind.TokenEmb
             return null;
         }
         resolved.Add(new("Input", input.Name));
-        c.MarkRead(input.Name);
+        c.MarkRead(input.Name, "Int64");
         c.tokenInput = input.Name;
         c.textLength = input.Shape[1];
         if (c.textLength.Value is long length && length > maxLength)

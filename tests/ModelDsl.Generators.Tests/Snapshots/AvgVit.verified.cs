@@ -32,6 +32,10 @@ namespace Samples.Avg
         private readonly global::ModelDsl.Blocks.CrossEntropyLoss loss;
         private static readonly global::ModelDsl.SymbolicShape PixelsShape = global::ModelDsl.SymbolicShape.Parse("N,1,28,28");
 
+        // Image inputs must have the parameters' floating type (float32, or what to(dtype) made it).
+        private global::TorchSharp.torch.ScalarType ParameterType =>
+            global::System.Linq.Enumerable.FirstOrDefault(parameters())?.dtype ?? global::TorchSharp.torch.ScalarType.Float32;
+
         /// <summary>Builds the model on <see cref="global::ModelDsl.Training.Devices.Default"/> (CUDA when available, else the CPU).</summary>
         public AvgVit() : this(global::ModelDsl.Training.Devices.Default) { }
 
@@ -81,7 +85,7 @@ namespace Samples.Avg
         public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor pixels)
         {
             var dims = new global::ModelDsl.ShapeBindings();
-            global::ModelDsl.ShapeCheck.Require(pixels, nameof(pixels), PixelsShape, dims);
+            global::ModelDsl.ShapeCheck.Require(pixels, nameof(pixels), PixelsShape, dims, ParameterType);
 
             var x = patch_embed.forward(pixels);                       // [N,49,48]
             x = x + pos_embed;                                         // [N,49,48]

@@ -34,6 +34,10 @@ namespace FashionVitExample
         private readonly global::ModelDsl.Blocks.CrossEntropyLoss loss;
         private static readonly global::ModelDsl.SymbolicShape ImageShape = global::ModelDsl.SymbolicShape.Parse("B,1,28,28");
 
+        // Image inputs must have the parameters' floating type (float32, or what to(dtype) made it).
+        private global::TorchSharp.torch.ScalarType ParameterType =>
+            global::System.Linq.Enumerable.FirstOrDefault(parameters())?.dtype ?? global::TorchSharp.torch.ScalarType.Float32;
+
         /// <summary>Builds the model on <see cref="global::ModelDsl.Training.Devices.Default"/> (CUDA when available, else the CPU).</summary>
         public FashionVit() : this(global::ModelDsl.Training.Devices.Default) { }
 
@@ -86,7 +90,7 @@ namespace FashionVitExample
         public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor image)
         {
             var dims = new global::ModelDsl.ShapeBindings();
-            global::ModelDsl.ShapeCheck.Require(image, nameof(image), ImageShape, dims);
+            global::ModelDsl.ShapeCheck.Require(image, nameof(image), ImageShape, dims, ParameterType);
 
             var x = patch_embed.forward(image);                                   // [B,16,64]
             x = global::ModelDsl.Blocks.Tokens.Prepend(x, cls_token, reg_token);  // [B,21,64]

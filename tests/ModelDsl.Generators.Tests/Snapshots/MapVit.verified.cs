@@ -32,6 +32,10 @@ namespace Samples.Map
             private readonly global::ModelDsl.Blocks.CrossEntropyLoss loss;
             private static readonly global::ModelDsl.SymbolicShape ImageShape = global::ModelDsl.SymbolicShape.Parse("B,3,32,32");
 
+            // Image inputs must have the parameters' floating type (float32, or what to(dtype) made it).
+            private global::TorchSharp.torch.ScalarType ParameterType =>
+                global::System.Linq.Enumerable.FirstOrDefault(parameters())?.dtype ?? global::TorchSharp.torch.ScalarType.Float32;
+
             /// <summary>Builds the model on <see cref="global::ModelDsl.Training.Devices.Default"/> (CUDA when available, else the CPU).</summary>
             public MapVit() : this(global::ModelDsl.Training.Devices.Default) { }
 
@@ -76,7 +80,7 @@ namespace Samples.Map
             public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor image)
             {
                 var dims = new global::ModelDsl.ShapeBindings();
-                global::ModelDsl.ShapeCheck.Require(image, nameof(image), ImageShape, dims);
+                global::ModelDsl.ShapeCheck.Require(image, nameof(image), ImageShape, dims, ParameterType);
 
                 var x = patch_embed.forward(image);  // [B,16,32]
                 x = x + pos_embed;                   // [B,16,32]

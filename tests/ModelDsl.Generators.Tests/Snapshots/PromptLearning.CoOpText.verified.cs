@@ -70,7 +70,7 @@ namespace PromptLearningExample
         public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor classNames)
         {
             var dims = new global::ModelDsl.ShapeBindings();
-            global::ModelDsl.ShapeCheck.Require(classNames, nameof(classNames), ClassNamesShape, dims);
+            global::ModelDsl.ShapeCheck.Require(classNames, nameof(classNames), ClassNamesShape, dims, global::TorchSharp.torch.ScalarType.Int64);
 
             var x = token_embedding.forward(classNames);  // [C,8,64]
             x = context.Insert(x, after: 1);              // [C,12,64]

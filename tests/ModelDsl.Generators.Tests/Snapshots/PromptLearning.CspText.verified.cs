@@ -70,7 +70,7 @@ namespace PromptLearningExample
         public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor pairPrompts)
         {
             var dims = new global::ModelDsl.ShapeBindings();
-            global::ModelDsl.ShapeCheck.Require(pairPrompts, nameof(pairPrompts), PairPromptsShape, dims);
+            global::ModelDsl.ShapeCheck.Require(pairPrompts, nameof(pairPrompts), PairPromptsShape, dims, global::TorchSharp.torch.ScalarType.Int64);
 
             var x = token_embedding.forward(pairPrompts);  // [C,8,64]
             x = concepts.forward(pairPrompts, x);          // [C,8,64]

@@ -48,6 +48,10 @@ namespace Samples.Tasks
         private readonly global::ModelDsl.Blocks.BinaryCrossEntropyLoss mask_loss;
         private static readonly global::ModelDsl.SymbolicShape ImageShape = global::ModelDsl.SymbolicShape.Parse("B,1,28,28");
 
+        // Image inputs must have the parameters' floating type (float32, or what to(dtype) made it).
+        private global::TorchSharp.torch.ScalarType ParameterType =>
+            global::System.Linq.Enumerable.FirstOrDefault(parameters())?.dtype ?? global::TorchSharp.torch.ScalarType.Float32;
+
         /// <summary>Builds the model on <see cref="global::ModelDsl.Training.Devices.Default"/> (CUDA when available, else the CPU).</summary>
         public TaskVit() : this(global::ModelDsl.Training.Devices.Default) { }
 
@@ -132,7 +136,7 @@ namespace Samples.Tasks
         public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor image)
         {
             var dims = new global::ModelDsl.ShapeBindings();
-            global::ModelDsl.ShapeCheck.Require(image, nameof(image), ImageShape, dims);
+            global::ModelDsl.ShapeCheck.Require(image, nameof(image), ImageShape, dims, ParameterType);
 
             var x = patch_embed.forward(image);                        // [B,49,32]
             x = global::ModelDsl.Blocks.Tokens.Prepend(x, cls_token);  // [B,50,32]

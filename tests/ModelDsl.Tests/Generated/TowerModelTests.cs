@@ -9,6 +9,25 @@ namespace ModelDsl.Tests.Generated;
 public class TowerModelTests
 {
     [Fact]
+    public void Forward_refuses_inputs_of_another_dtype_than_their_stage_needs_by_name_before_any_layer_runs()
+    {
+        using var image = new TokensOnTop(CPU);
+        var wrongImage = Assert.Throws<DtypeMismatchException>(() => image.Forward(randn(2, 1, 28, 28, dtype: ScalarType.Float64)));
+        Assert.Contains("Input 'image' has dtype float64", wrongImage.Message);
+        Assert.Contains("image.to(ScalarType.Float32)", wrongImage.Message);
+
+        using var text = new TinyTextEncoder(CPU);
+        var ids = randint(0, 10, [3, 8], dtype: ScalarType.Int32);
+        var wrongIds = Assert.Throws<DtypeMismatchException>(() => text.Forward(ids));
+        Assert.Equal(ScalarType.Int64, wrongIds.Expected);
+        Assert.Equal(ScalarType.Int32, wrongIds.Actual);
+
+        // A model converted to float64 takes float64 images: the expected type is its parameters'.
+        TorchSharp.ModuleExtensionMethods.to(image, ScalarType.Float64);
+        Assert.Equal([2L, 10], image.Forward(randn(2, 1, 28, 28, dtype: ScalarType.Float64)).Logits.shape);
+    }
+
+    [Fact]
     public void An_encoder_only_model_gives_its_tokens_and_a_tower_passing_them_starts_the_outer_sequence()
     {
         manual_seed(8);
