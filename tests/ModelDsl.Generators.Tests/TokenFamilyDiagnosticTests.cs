@@ -93,6 +93,9 @@ public class TokenFamilyDiagnosticTests
         ["MD0047 a head reading a segment the sequence does not have"] = new("MD0047",
             Edit(Valid, (Encoder, Readout + "\n" + Encoder), ("Classes = 10", "Classes = 10, {|MD0047:Reads = \"Readuot\"|}")),
             ["'Head' has Reads = \"Readuot\", which names no segment of it", "Cls [0] | Patches [1..16] | Readout [17..18]"]),
+        ["MD0048 a stage named like the generated Summary"] = new("MD0048",
+            Edit(Valid, (Encoder, Readout.Replace("Readout", "{|MD0048:Summary|}") + "\n" + Encoder)),
+            ["'Summary' is also the name of the static shape table (Summary) the generated class declares; rename 'Summary'"]),
         ["channel count that differs from the input's"] = new("MD0040",
             ChannelVit(", {|MD0040:Channels = 4|}"),
             ["Patches", "Channels = 4", "image", "3 channels", "[B,3,28,28]"], Fix: "3"),
@@ -112,6 +115,7 @@ public class TokenFamilyDiagnosticTests
         ["MD0047 a regression head reading tokens after the patches, next to the CLS head"] = Edit(Valid,
             (Encoder, Readout + "\n" + Encoder),
             ("    [CrossEntropyLoss", "    [RegressionHead(Reads = nameof(Readout), Pool = Pool.Avg, Outputs = 1)]\n    public partial RegressionHead Score { get; }\n\n    [MseLoss(Of = nameof(Score))]\n    public partial MseLoss ScoreLoss { get; }\n\n    [CrossEntropyLoss")),
+        ["MD0048 a stage whose name is close to a generated one"] = Edit(Valid, (Encoder, Readout.Replace("Readout", "Summaries") + "\n" + Encoder)),
         ["MD0044 deep prompts on the first block only"] = AfterEncoder("    [DeepPromptTokens(Count = 4, Layers = \"0\")]\n    public partial Parameter Prompts { get; }"),
         ["MD0044 deep prompts early and query tokens late"] = AfterEncoder(
             "    [DeepPromptTokens(Count = 4, Into = nameof(Encoder), Layers = \"..0\")]\n    public partial Parameter Early { get; }\n\n" +

@@ -46,7 +46,7 @@ public class UserStageDiagnosticTests
 
     internal static string AfterEncoder(string member) => Edit(Valid + Module, (Encoder, Encoder + "\n" + member + "\n"));
 
-    private const string Summarize = "    [UseStage(Sizes = \"K=4,E=64\")]\n    public partial Summarize Summary { get; }";
+    private const string Summarize = "    [UseStage(Sizes = \"K=4,E=64\")]\n    public partial Summarize Digest { get; }";
 
     public static readonly IReadOnlyDictionary<string, Case> Failing = new Dictionary<string, Case>
     {
@@ -54,19 +54,19 @@ public class UserStageDiagnosticTests
             AfterEncoder("    [UseStage]\n    public partial NotAStage {|MD0046:Plain|} { get; }"),
             ["'Plain' has type NotAStage, which has no [Stage(\"contract\")] attribute"]),
         ["MD0017 a user stage whose output size no one binds"] = new("MD0017",
-            AfterEncoder("    [UseStage({|MD0017:Sizes = \"K=4\"|})]\n    public partial Summarize Summary { get; }"),
-            ["'Summary' declares the contract \"B,N,D -> B,K,E\"", "its output uses 'E', which neither its input side nor Sizes binds"]),
+            AfterEncoder("    [UseStage({|MD0017:Sizes = \"K=4\"|})]\n    public partial Summarize Digest { get; }"),
+            ["'Digest' declares the contract \"B,N,D -> B,K,E\"", "its output uses 'E', which neither its input side nor Sizes binds"]),
         ["MD0017 a user stage whose constructor takes what no size is"] = new("MD0017",
             AfterEncoder("    [{|MD0017:UseStage|}]\n    public partial TakesAName Named { get; }"),
             ["the constructor of TakesAName takes 'string name', which is not a size the contract binds to a number"]),
         ["MD0017 a user stage reading an image as a sequence"] = new("MD0017",
-            AfterEncoder("    [UseStage({|MD0017:Input = \"image\"|}, Sizes = \"K=4,E=64\")]\n    public partial Summarize Summary { get; }"),
+            AfterEncoder("    [UseStage({|MD0017:Input = \"image\"|}, Sizes = \"K=4,E=64\")]\n    public partial Summarize Digest { get; }"),
             ["it receives [B,1,28,28] of rank 4 from the input 'image', not rank 3"]),
         ["MD0008 user stage sizes that do not parse"] = new("MD0008",
-            AfterEncoder("    [UseStage({|MD0008:Sizes = \"K:4\"|})]\n    public partial Summarize Summary { get; }"),
+            AfterEncoder("    [UseStage({|MD0008:Sizes = \"K:4\"|})]\n    public partial Summarize Digest { get; }"),
             ["Sizes", "\"P=7,D=64\""]),
         ["MD0004 a head of another width than the user stage gives"] = new("MD0004",
-            Edit(AfterEncoder("    [UseStage(Sizes = \"K=4,E=32\")]\n    public partial Summarize Summary { get; }"),
+            Edit(AfterEncoder("    [UseStage(Sizes = \"K=4,E=32\")]\n    public partial Summarize Digest { get; }"),
                 ("Classes = 10", "Classes = 10, Pool = Pool.Avg, {|MD0004:Dim = 64|}")),
             ["Head", "64", "32"], Fix: "32"),
     };
@@ -74,7 +74,7 @@ public class UserStageDiagnosticTests
     public static readonly IReadOnlyDictionary<string, string> Passing = new Dictionary<string, string>
     {
         ["MD0046 a [Stage] module summarising the sequence"] = Edit(AfterEncoder(Summarize), ("Classes = 10", "Classes = 10, Pool = Pool.Avg")),
-        ["MD0017 a user stage of another width read by the head"] = Edit(AfterEncoder("    [UseStage(Sizes = \"K=4,E=32\")]\n    public partial Summarize Summary { get; }"),
+        ["MD0017 a user stage of another width read by the head"] = Edit(AfterEncoder("    [UseStage(Sizes = \"K=4,E=32\")]\n    public partial Summarize Digest { get; }"),
             ("Classes = 10", "Classes = 10, Pool = Pool.Avg, Dim = 32")),
     };
 
@@ -110,12 +110,12 @@ public class UserStageDiagnosticTests
         var source = Edit(AfterEncoder(Summarize), ("Classes = 10", "Classes = 10, Pool = Pool.Avg"));
         var generated = TestCompilation.RunGenerator(TestCompilation.Create(source)).SingleSource();
 
-        Assert.Contains("summary = global::ModelDsl.Blocks.UserStages.Declared(new global::Samples.Diagnostics.Summarize(K: 4, D: 64, E: 64), \"Summary\", (\"queries\", new long[] { 1, 4, 64 }), (\"out.weight\", new long[] { 64, 64 }));", generated);
-        Assert.Contains("register_module(\"summary\", summary);", generated);
-        Assert.Contains("x = SummaryContract.Invoke(summary, x, nameof(Summary), ref summary_contract_verified);", generated);
+        Assert.Contains("digest = global::ModelDsl.Blocks.UserStages.Declared(new global::Samples.Diagnostics.Summarize(K: 4, D: 64, E: 64), \"Digest\", (\"queries\", new long[] { 1, 4, 64 }), (\"out.weight\", new long[] { 64, 64 }));", generated);
+        Assert.Contains("register_module(\"digest\", digest);", generated);
+        Assert.Contains("x = DigestContract.Invoke(digest, x, nameof(Digest), ref digest_contract_verified);", generated);
         Assert.Contains("global::ModelDsl.ShapeContract.Parse(\"B,17,64 -> B,4,64\")", generated);
         // The Summary names the user's type and counts its declared parameters: 1*4*64 + 64*64.
-        Assert.Contains("new(\"Summary\", \"Summarize\", \"[B,4,64]\", 4352, false)", generated);
-        Assert.Contains("\"summary.queries\"", generated);
+        Assert.Contains("new(\"Digest\", \"Summarize\", \"[B,4,64]\", 4352, false)", generated);
+        Assert.Contains("\"digest.queries\"", generated);
     }
 }

@@ -160,6 +160,10 @@ public static class Descriptors
         "MD0047", "Head reads no segment of the token sequence",
         "'{0}' has Reads = \"{1}\", which {2}; the sequence it reads is {3}");
 
+    public static readonly DiagnosticDescriptor MemberNameGenerated = Error(
+        "MD0048", "Member named like a member the generated class declares",
+        "'{0}' is also the name of {1} the generated class declares; rename '{0}'");
+
     public static readonly DiagnosticDescriptor BadLayerRange = Error(
         "MD0044", "Layer range does not fit the encoder",
         "'{0}' has Layers = \"{1}\", which {2}; '{3}' has Depth = {4} (blocks 0..{5}). Write a range of blocks, both ends included: \"0..5\", \"6..\", \"..3\" or \"4\".");

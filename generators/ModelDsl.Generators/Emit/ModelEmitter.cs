@@ -130,7 +130,7 @@ internal static partial class ModelEmitter
         w.Line($"public {name}() : this(global::ModelDsl.Training.Devices.Default) {{ }}");
         w.Line();
         w.Line("/// <summary>Builds the model and moves it to <paramref name=\"device\"/>.</summary>");
-        using (w.Block($"public {name}(global::TorchSharp.torch.Device device) : base(nameof({name}))"))
+        using (w.Block($"public {name}(global::TorchSharp.torch.Device device) : base(nameof({name}{graph.Spec.TypeParameters}))"))
         {
             var members = Built(graph).Select(s => (Stage: s, Members: StageDefinitions.Of(s.Kind).Members(s).ToList())).ToList();
             foreach (var member in members.SelectMany(m => m.Members).Where(m => m.Construction is not null && m.Role != MemberRole.Static))

@@ -89,6 +89,7 @@ public static partial class ModelCompiler
             for (var i = 0; i < spec.Stages.Count; i++)
                 stages.Add(Infer(i, spec.Stages[i]));
             CheckRegisteredNames();
+            CheckGeneratedNames();
             if (decoderMember is not null && decoded is not null)
                 outputs.Add(new(decoderMember, decoded.Text, $"The task tokens of '{taskTokensMember}' after '{decoderMember}', one per task in the order of '{taskTokensMember}'"));
             // An encoder-only model (no head, no projection) gives its token sequence: it is a valid tower.
@@ -123,6 +124,34 @@ public static partial class ModelCompiler
                     continue;
                 Report(Descriptors.InputNotRead, DiagnosticTarget.Input(i), inputs[i].Name, inputs[i].Shape!, spec.Forward.Name);
             }
+        }
+
+        // Members the generated class declares besides the stages' fields; a stage or the forward method named like one
+        // would be declared twice (a compiler error inside the generated file).
+        private static readonly Dictionary<string, string> GeneratedMembers = new(StringComparer.Ordinal)
+        {
+            ["Summary"] = "the static shape table (Summary)",
+            ["ForwardFeatures"] = "the features pass (ForwardFeatures)",
+            ["ParameterType"] = "the input dtype check's parameter type (ParameterType)",
+            ["CreateBatch"] = "the training batch reader (CreateBatch)",
+            ["TrainingStep"] = "the training step (TrainingStep)",
+            ["ValidationStep"] = "the validation step (ValidationStep)",
+            ["NoWeightDecayNames"] = "the no-weight-decay list (NoWeightDecayNames)",
+            ["LoadPretrainedWeights"] = "the pretrained-weights loader (LoadPretrainedWeights)",
+        };
+
+        private void CheckGeneratedNames()
+        {
+            for (var i = 0; i < spec.Stages.Count; i++)
+            {
+                if (GeneratedMembers.TryGetValue(spec.Stages[i].Member, out var what))
+                {
+                    Report(Descriptors.MemberNameGenerated, DiagnosticTarget.Member(i), spec.Stages[i].Member, what);
+                    stages[i] = new GraphStage(stages[i].Spec, "?", 0, false, EquatableArray<Argument>.Empty, Broken: true);
+                }
+            }
+            if (spec.Forward is { } forward && GeneratedMembers.TryGetValue(forward.Name, out var taken))
+                Report(Descriptors.MemberNameGenerated, DiagnosticTarget.Forward, forward.Name, taken);
         }
 
         // Fields are named as their modules register (timm's names, or a member's snake_case name),

@@ -31,7 +31,7 @@ internal static class DiagnosticAssert
         return actual;
     }
 
-    /// <summary>No diagnostics at all from analyzer or generator, and no warning or error in the user's source.</summary>
+    /// <summary>No diagnostics at all from analyzer or generator, no warning or error in the user's source, and no error in the generated files.</summary>
     public static void Clean(string source)
     {
         var run = TestCompilation.Run(source);
@@ -39,7 +39,10 @@ internal static class DiagnosticAssert
         var problems = run.Analyzer.Diagnostics
             .Concat(run.Generator.Result.Diagnostics)
             .Concat(run.Generator.DriverDiagnostics)
-            .Concat(run.Generator.Output.GetDiagnostics().Where(d => d.Location.SourceTree?.FilePath == "Model.cs" && d.Severity >= DiagnosticSeverity.Warning))
+            // Warnings in the user's source; errors anywhere, the generated files included (issue 16: never a
+            // compiler error inside a generated file for a declaration the diagnostics accept).
+            .Concat(run.Generator.Output.GetDiagnostics().Where(d =>
+                d.Location.SourceTree?.FilePath == "Model.cs" && d.Severity >= DiagnosticSeverity.Warning || d.Severity == DiagnosticSeverity.Error))
             .ToList();
         if (problems.Count > 0)
             throw new XunitException("Expected no diagnostics, got:\n" + TestCompilation.Describe(problems));
