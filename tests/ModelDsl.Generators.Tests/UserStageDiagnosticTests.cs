@@ -65,6 +65,10 @@ public class UserStageDiagnosticTests
         ["MD0008 user stage sizes that do not parse"] = new("MD0008",
             AfterEncoder("    [UseStage({|MD0008:Sizes = \"K:4\"|})]\n    public partial Summarize Digest { get; }"),
             ["Sizes", "\"P=7,D=64\""]),
+        ["MD0049 a custom module whose parameters the compiler cannot count"] = new("MD0049",
+            Edit(DiagnosticTests.WithModules, ("    [TransformerEncoder(Depth = 2, Heads = 4)]\n    public partial TransformerEncoder Encoder { get; }\n",
+                "    [TransformerEncoder(Depth = 2, Heads = 4)]\n    public partial TransformerEncoder Encoder { get; }\n\n    [CustomModule(\"B,N,D -> B,N,D\")]\n    public partial Identity {|MD0049:Mixer|} { get; }\n")),
+            ["'Mixer' ([CustomModule] of Identity) has parameters the compiler cannot know", "skips 'mixer.*'", "use [UseStage]"]),
         ["MD0004 a head of another width than the user stage gives"] = new("MD0004",
             Edit(AfterEncoder("    [UseStage(Sizes = \"K=4,E=32\")]\n    public partial Summarize Digest { get; }"),
                 ("Classes = 10", "Classes = 10, Pool = Pool.Avg, {|MD0004:Dim = 64|}")),
@@ -74,6 +78,7 @@ public class UserStageDiagnosticTests
     public static readonly IReadOnlyDictionary<string, string> Passing = new Dictionary<string, string>
     {
         ["MD0046 a [Stage] module summarising the sequence"] = Edit(AfterEncoder(Summarize), ("Classes = 10", "Classes = 10, Pool = Pool.Avg")),
+        ["MD0049 a user stage whose parameters are declared"] = Edit(AfterEncoder(Summarize), ("Classes = 10", "Classes = 10, Pool = Pool.Avg")),
         ["MD0017 a user stage of another width read by the head"] = Edit(AfterEncoder("    [UseStage(Sizes = \"K=4,E=32\")]\n    public partial Summarize Digest { get; }"),
             ("Classes = 10", "Classes = 10, Pool = Pool.Avg, Dim = 32")),
     };

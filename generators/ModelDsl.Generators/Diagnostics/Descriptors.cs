@@ -164,6 +164,10 @@ public static class Descriptors
         "MD0048", "Member named like a member the generated class declares",
         "'{0}' is also the name of {1} the generated class declares; rename '{0}'");
 
+    public static readonly DiagnosticDescriptor ParametersUnknown = Info(
+        "MD0049", "Stage parameters not known at compile time",
+        "'{0}' ([CustomModule] of {1}) has parameters the compiler cannot know: the Summary shows '?' for it and leaves it out of the total, and the build-time weights check skips '{2}.*'; mark {1} [Stage(\"contract\")] with its [StageParameter]s and use [UseStage] to have them counted and checked");
+
     public static readonly DiagnosticDescriptor BadLayerRange = Error(
         "MD0044", "Layer range does not fit the encoder",
         "'{0}' has Layers = \"{1}\", which {2}; '{3}' has Depth = {4} (blocks 0..{5}). Write a range of blocks, both ends included: \"0..5\", \"6..\", \"..3\" or \"4\".");
@@ -201,6 +205,9 @@ public static class Descriptors
 
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
+
+    private static DiagnosticDescriptor Info(string id, string title, string message) =>
+        new(id, title, message, Category, DiagnosticSeverity.Info, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 
     private static DiagnosticDescriptor Warning(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Warning, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");

@@ -89,6 +89,8 @@ internal sealed class CustomModuleStage() : StageDefinition(StageKind.CustomModu
         var result = new Shape(output.Dims.Select(d => d.Substitute(bindings)));
         c.KeepOrReplaceLayout(stage.Member, result);
         c.SetSequence(result, stage.Member);
+        // Never a silent '?': say why the count is unknown and what declares it.
+        c.Report(Descriptors.ParametersUnknown, DiagnosticTarget.Member(index), stage.Member, ShortType(stage.MemberType), RegisteredName(stage));
         return c.sequence;
     }
 
