@@ -168,6 +168,14 @@ public static class Descriptors
         "MD0049", "Stage parameters not known at compile time",
         "'{0}' ([CustomModule] of {1}) has parameters the compiler cannot know: the Summary shows '?' for it and leaves it out of the total, and the build-time weights check skips '{2}.*'; mark {1} [Stage(\"contract\")] with its [StageParameter]s and use [UseStage] to have them counted and checked");
 
+    public static readonly DiagnosticDescriptor ModelNotClass = Error(
+        "MD0050", "Model must be a class",
+        "'{0}' is a {1}; a [Model] is a partial class, whose generated part derives from a TorchSharp module: declare it 'partial class {0}'");
+
+    public static readonly DiagnosticDescriptor StageNotGetOnly = Error(
+        "MD0051", "Stage property must be an instance property with only a getter",
+        "Stage '{0}' is {1}; the generated part implements it as an instance property that returns the stage's module: declare it 'partial {2} {0} {{ get; }}'");
+
     public static readonly DiagnosticDescriptor BadLayerRange = Error(
         "MD0044", "Layer range does not fit the encoder",
         "'{0}' has Layers = \"{1}\", which {2}; '{3}' has Depth = {4} (blocks 0..{5}). Write a range of blocks, both ends included: \"0..5\", \"6..\", \"..3\" or \"4\".");

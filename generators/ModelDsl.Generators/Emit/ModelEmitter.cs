@@ -158,9 +158,14 @@ internal static partial class ModelEmitter
             w.Line();
             var parameters = stage.Parameters < 0 ? "parameters counted at run time" : Count(stage.Parameters) + " parameters";
             w.Line($"/// <summary>Stage <c>{stage.Member}</c>: output <c>{stage.Output}</c>, {parameters}{(stage.Frozen ? ", frozen" : "")}.</summary>");
-            w.Line(stage.Broken
-                ? $"{modifiers}partial {stage.Spec.MemberType} {stage.Member} => throw new global::System.InvalidOperationException(\"Stage '{stage.Member}' has errors; see its ModelDsl diagnostics.\");"
-                : $"{modifiers}partial {stage.Spec.MemberType} {stage.Member} => {StageField(stage)};");
+            var broken = $"throw new global::System.InvalidOperationException(\"Stage '{stage.Member}' has errors; see its ModelDsl diagnostics.\")";
+            // A broken stage keeps the accessors the user declared (a setter reported by MD0051), so the part still matches.
+            var accessors = string.Join(" ", stage.Spec.Accessors.Split(';').Select(a => a.Trim()).Where(a => a.Length > 0).Select(a => $"{a} => {broken};"));
+            w.Line(!stage.Broken
+                ? $"{modifiers}partial {stage.Spec.MemberType} {stage.Member} => {StageField(stage)};"
+                : stage.Spec.Accessors == "get"
+                    ? $"{modifiers}partial {stage.Spec.MemberType} {stage.Member} => {broken};"
+                    : $"{modifiers}partial {stage.Spec.MemberType} {stage.Member} {{ {accessors} }}");
         }
     }
 

@@ -71,7 +71,8 @@ public static class DeclarationReader
             forward,
             stages.ToEquatableArray(),
             ReadWeights(type, map, cancellationToken),
-            TypeParameterList(type));
+            TypeParameterList(type),
+            type.IsRecord ? (type.TypeKind == TypeKind.Struct ? "record struct" : "record") : type.TypeKind == TypeKind.Struct ? "struct" : "class");
     }
 
     private static WeightsSpec? ReadWeights(INamedTypeSymbol type, SourceMap? map, CancellationToken cancellationToken)
@@ -200,7 +201,8 @@ public static class DeclarationReader
             property.IsPartialDefinition || syntax?.Modifiers.Any(SyntaxKind.PartialKeyword) == true,
             arguments.ToEquatableArray(),
             others.ToEquatableArray(),
-            Facts(property.Type));
+            Facts(property.Type),
+            property.SetMethod is null ? "get" : property.SetMethod.IsInitOnly ? "get; init" : "get; set");
     }
 
     // Values as the compiler reads them: invariant numbers, enum member names, lower-case booleans.

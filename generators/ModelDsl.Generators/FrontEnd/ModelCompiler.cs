@@ -60,6 +60,9 @@ public static partial class ModelCompiler
         // Set when an earlier error (an input shape, the forward method, the embedding) leaves the
         // sequence unknown: later stages then stay silent instead of reporting consequences.
         internal bool upstreamBroken;
+        // The sequence's width is a fallback for a width that was reported wrong (Dim = 0): checks of what divides
+        // it would report consequences of that error (and offer fixes such as Heads = 1).
+        internal bool widthGuessed;
         internal readonly Dictionary<string, Shape> outputsByMember = [];
         // Prefix tokens (CLS, registers, deep prompts) at the front of each stage's output.
         internal readonly Dictionary<string, int> prefixByMember = [];
@@ -83,6 +86,9 @@ public static partial class ModelCompiler
         {
             if (!spec.IsPartial)
                 Report(Descriptors.ModelNotPartial, DiagnosticTarget.Class, spec.ClassName);
+            // The generated part is a class deriving from a TorchSharp module: a record or struct cannot be completed.
+            if (spec.TypeKind != "class")
+                Report(Descriptors.ModelNotClass, DiagnosticTarget.Class, spec.ClassName, spec.TypeKind);
             ReadForward();
             CheckStageMembers();
             ReadTaskNames();
@@ -236,6 +242,15 @@ public static partial class ModelCompiler
                     Report(Descriptors.StageNotPartial, DiagnosticTarget.Member(i), stage.Member, ShortType(definition.MemberType.Length == 0 ? stage.MemberType : definition.MemberType));
                 foreach (var other in stage.OtherStageAttributes)
                     Report(Descriptors.ConflictingStageAttributes, DiagnosticTarget.Member(i), stage.Member, definition.ShortName, other);
+                var modifiers = stage.Modifiers.Split(' ');
+                if (modifiers.Contains("static") || stage.Accessors != "get")
+                {
+                    broken.Add(i);
+                    Report(Descriptors.StageNotGetOnly, DiagnosticTarget.Member(i), stage.Member,
+                        modifiers.Contains("static") ? "static" : $"declared with {{ {stage.Accessors}; }}",
+                        ShortType(definition.MemberType.Length == 0 ? stage.MemberType : definition.MemberType));
+                    continue;
+                }
                 if (!definition.CheckMember(this, i, stage))
                     continue;
                 if (definition.UniquenessGroup(stage, taskModel) is not { } group)
@@ -523,7 +538,7 @@ public static partial class ModelCompiler
                     stage.Member, argument, heads, $"a positive number of attention heads that divides the width {width}");
                 heads = 1;
             }
-            else if (sequence is not null && width % heads != 0)
+            else if (sequence is not null && !widthGuessed && width % heads != 0)
             {
                 var nearest = NearestDivisor(width, heads);
                 Report(Descriptors.HeadsDoNotDivideWidth, DiagnosticTarget.Attribute(index, argument), Fix(nearest),

@@ -17,7 +17,8 @@ public sealed record ModelSpec(
     ForwardSpec? Forward,
     EquatableArray<StageSpec> Stages,
     WeightsSpec? Weights = null,
-    string TypeParameters = "")
+    string TypeParameters = "",
+    string TypeKind = "class")
 {
     public string FullName => (Namespace.Length == 0 ? "" : Namespace + ".") + ClassName;
 
@@ -50,7 +51,8 @@ public sealed record StageSpec(
     bool IsPartial,
     EquatableArray<Argument> Arguments,
     EquatableArray<string> OtherStageAttributes,
-    MemberTypeFacts MemberTypeFacts)
+    MemberTypeFacts MemberTypeFacts,
+    string Accessors = "get")
 {
     /// <summary>The elements of an array argument (a <c>params</c> constructor argument), stored as <c>Name[0]</c>, <c>Name[1]</c>, ...</summary>
     public System.Collections.Generic.List<string> GetList(string name)

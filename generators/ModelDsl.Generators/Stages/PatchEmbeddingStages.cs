@@ -25,6 +25,7 @@ internal sealed class PatchEmbeddingStage() : StageDefinition(StageKind.PatchEmb
     {
         var patch = c.PositiveInt(index, stage, "PatchSize", resolved, fallback: 1, "a positive patch size in pixels");
         var dim = c.PositiveInt(index, stage, "Dim", resolved, fallback: 1, "a positive embedding width");
+        c.widthGuessed = ParseInt(stage.Get("Dim")) is not > 0;
         var named = stage.Get("Input");
         var image = named is null ? c.parsedInputs.FirstOrDefault(i => i.Shape.Rank == 4) : c.parsedInputs.FirstOrDefault(i => i.Name == named);
         if (named is not null && image.Shape is not null && image.Shape.Rank != 4)

@@ -20,6 +20,7 @@ internal sealed class TokenEmbeddingStage() : StageDefinition(StageKind.TokenEmb
     {
         var vocab = c.PositiveInt(index, stage, "Vocab", resolved, fallback: 1, "a positive vocabulary size");
         var dim = c.PositiveInt(index, stage, "Dim", resolved, fallback: 1, "a positive embedding width");
+        c.widthGuessed = ParseInt(stage.Get("Dim")) is not > 0;
         var maxLength = c.PositiveInt(index, stage, "MaxLength", resolved, fallback: 1, "a positive number of position rows");
         (c.tokenVocab, c.tokenTableLength) = (vocab, maxLength);
         long parameters = (long)vocab * dim + (long)maxLength * dim;
