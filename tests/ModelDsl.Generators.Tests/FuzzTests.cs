@@ -141,6 +141,45 @@ public class FuzzTests(ITestOutputHelper output)
         return new BatchRun(exceptions, crashes, generator.GeneratedSources.Length, reported);
     }
 
+    /// <summary>
+    /// Issue 16: no declaration error surfaces only as a compiler error inside a generated file. For every mutant whose
+    /// generated file does not compile, the user's own file must carry an error too (a ModelDsl diagnostic, or the
+    /// compiler's own about the user's code), so the user is told where the problem is.
+    /// </summary>
+    [Fact]
+    public void A_generated_file_never_fails_to_compile_while_the_declaration_shows_no_error()
+    {
+        var random = new Random(Seed + 1);
+        var mutants = Enumerable.Range(0, GeneratedFileIterations).Select(i => Mutator.Create(i, random)).ToArray();
+        var silent = new List<string>();
+        var failing = 0;
+        for (var start = 0; start < mutants.Length; start += BatchSize)
+        {
+            var batch = mutants.Skip(start).Take(BatchSize).ToArray();
+            var trees = batch.Select((m, j) => TestCompilation.Parse(Namespace.Replace(m.Source, $"namespace Fuzz.Case{start + j};", 1), $"Case{start + j}.cs"));
+            var compilation = TestCompilation.Create(trees);
+            TestCompilation.CreateDriver().RunGeneratorsAndUpdateCompilation(compilation, out var output, out _);
+            var analyzer = TestCompilation.RunAnalyzer(compilation);
+            var errors = output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error && d.Location.SourceTree is not null).ToList();
+            for (var j = 0; j < batch.Length; j++)
+            {
+                var user = $"Case{start + j}.cs";
+                var generated = errors.Where(d => d.Location.SourceTree!.FilePath.Contains($".Case{start + j}.", StringComparison.Ordinal)).ToList();
+                if (generated.Count == 0)
+                    continue;
+                failing++;
+                var shown = errors.Any(d => d.Location.SourceTree!.FilePath == user)
+                    || analyzer.Diagnostics.Any(d => d.Severity == DiagnosticSeverity.Error && d.Location.SourceTree?.FilePath == user);
+                if (!shown)
+                    silent.Add($"#{start + j} [{string.Join("; ", batch[j].Log)}]: {generated[0].Id} {generated[0].GetMessage()}");
+            }
+        }
+        output.WriteLine($"{mutants.Length} mutants (seed {Seed + 1}): {failing} generated files with errors, {silent.Count} of them with no error in the user's file.");
+        Assert.True(silent.Count == 0, $"{silent.Count} mutant(s) fail only inside generated code:\n" + string.Join("\n", silent.Take(8)));
+    }
+
+    internal const int GeneratedFileIterations = 4096;
+
     [Fact]
     public void Mutations_are_reproducible_from_the_seed()
     {

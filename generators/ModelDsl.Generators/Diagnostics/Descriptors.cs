@@ -176,6 +176,10 @@ public static class Descriptors
         "MD0051", "Stage property must be an instance property with only a getter",
         "Stage '{0}' is {1}; the generated part implements it as an instance property that returns the stage's module: declare it 'partial {2} {0} {{ get; }}'");
 
+    public static readonly DiagnosticDescriptor ForwardNotCompletable = Error(
+        "MD0052", "Forward method has a shape the generated part cannot complete",
+        "'{0}' {1}; the generated part implements it on the model instance, returning the output record: declare it 'public partial {2}Output {0}([Shape(\"...\")] Tensor input, ...)'");
+
     public static readonly DiagnosticDescriptor BadLayerRange = Error(
         "MD0044", "Layer range does not fit the encoder",
         "'{0}' has Layers = \"{1}\", which {2}; '{3}' has Depth = {4} (blocks 0..{5}). Write a range of blocks, both ends included: \"0..5\", \"6..\", \"..3\" or \"4\".");

@@ -28,7 +28,8 @@ internal static partial class ModelEmitter
             scopes.Add(w.Block(outer));
 
         WriteModel(w, graph);
-        if (spec.Forward is { } forward)
+        // The output record, which the user's declaration names as its return type (not for a void one, MD0052).
+        if (spec.Forward is { } forward && forward.ReturnType != "void")
         {
             w.Line();
             WriteRecord(w, $"The outputs of <see cref=\"{spec.ClassName}.{forward.Name}\"/>.", spec.Accessibility, forward.ReturnType, graph.Outputs);
@@ -68,7 +69,7 @@ internal static partial class ModelEmitter
             w.Line();
             WriteConstructors(w, graph);
             WriteStageProperties(w, graph);
-            if (spec.Forward is { IsPartial: true })
+            if (spec.Forward is { IsPartial: true } && !graph.ForwardBroken)
             {
                 w.Line();
                 WriteForward(w, graph);
@@ -425,7 +426,7 @@ internal static partial class ModelEmitter
             .Concat(graph.Targets);
 
     private static bool IsTrainable(ModelGraph graph) =>
-        graph.Spec.Forward is { IsPartial: true } && (graph.Targets.Count > 0 || graph.Stages.Any(s => s.Kind == StageKind.ContrastiveLoss && s.Output != "?"));
+        graph.Spec.Forward is { IsPartial: true } && !graph.ForwardBroken && (graph.Targets.Count > 0 || graph.Stages.Any(s => s.Kind == StageKind.ContrastiveLoss && s.Output != "?"));
 
     private static string BatchName(ModelSpec spec) => spec.ClassName + "Batch";
 

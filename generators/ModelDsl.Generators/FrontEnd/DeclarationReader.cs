@@ -110,7 +110,14 @@ public static class DeclarationReader
         {
             var shapeAttribute = parameter.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == StageCatalog.ShapeAttribute);
             var shape = shapeAttribute is { ConstructorArguments.Length: 1 } ? shapeAttribute.ConstructorArguments[0].Value as string : null;
-            inputs.Add(new InputSpec(parameter.Name, TypeName(parameter.Type), shape));
+            var refKind = parameter.IsParams ? "params" : parameter.RefKind switch
+            {
+                RefKind.Ref => "ref",
+                RefKind.Out => "out",
+                RefKind.In => "in",
+                _ => "",
+            };
+            inputs.Add(new InputSpec(parameter.Name, TypeName(parameter.Type), shape, refKind));
             map?.Inputs.Add(ArgumentLocation(shapeAttribute, cancellationToken) ?? parameter.Locations.FirstOrDefault() ?? Location.None);
         }
 

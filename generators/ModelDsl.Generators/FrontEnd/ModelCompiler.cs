@@ -60,6 +60,8 @@ public static partial class ModelCompiler
         // Set when an earlier error (an input shape, the forward method, the embedding) leaves the
         // sequence unknown: later stages then stay silent instead of reporting consequences.
         internal bool upstreamBroken;
+        // The forward method cannot be completed (static, void, params/ref parameters): it and the training step are not emitted.
+        internal bool forwardBroken;
         // The sequence's width is a fallback for a width that was reported wrong (Dim = 0): checks of what divides
         // it would report consequences of that error (and offer fixes such as Heads = 1).
         internal bool widthGuessed;
@@ -158,6 +160,18 @@ public static partial class ModelCompiler
             }
             if (spec.Forward is { } forward && GeneratedMembers.TryGetValue(forward.Name, out var taken))
                 Report(Descriptors.MemberNameGenerated, DiagnosticTarget.Forward, forward.Name, taken);
+            // A member whose name is a registered field name (its own snake_case name: 'head', '_') would be declared twice.
+            var members = new HashSet<string>(spec.Stages.Select(s => s.Member), StringComparer.Ordinal);
+            for (var i = 0; i < stages.Count; i++)
+            {
+                if (stages[i].Broken)
+                    continue;
+                if (FieldNames(stages[i]).FirstOrDefault(members.Contains) is { } field)
+                {
+                    Report(Descriptors.MemberNameGenerated, DiagnosticTarget.Member(i), field, $"the field '{field}' (the registered name of '{stages[i].Member}')");
+                    stages[i] = new GraphStage(stages[i].Spec, "?", 0, false, EquatableArray<Argument>.Empty, Broken: true);
+                }
+            }
         }
 
         // Fields are named as their modules register (timm's names, or a member's snake_case name),
@@ -193,7 +207,8 @@ public static partial class ModelCompiler
             targets.ToEquatableArray(),
             noWeightDecay.ToEquatableArray(),
             prefixTokens,
-            encodedLayout ?? "");
+            encodedLayout ?? "",
+            forwardBroken);
 
         internal void ReadForward()
         {
@@ -205,6 +220,17 @@ public static partial class ModelCompiler
             }
             if (!forward.IsPartial)
                 Report(Descriptors.ForwardMissing, DiagnosticTarget.Forward, spec.ClassName, $" ('{forward.Name}' is not partial)");
+            var problem = forward.Modifiers.Split(' ').Contains("static") ? "is static"
+                : forward.ReturnType == "void" ? "returns void"
+                : forward.Inputs.FirstOrDefault(i => i.RefKind.Length > 0) is { } odd ? $"takes '{odd.RefKind} {odd.Name}'"
+                : forward.Inputs.FirstOrDefault(i => i.Type != "global::TorchSharp.torch.Tensor") is { } other ? $"takes '{ShortType(other.Type)} {other.Name}', not a Tensor"
+                : null;
+            if (problem is not null)
+            {
+                // Not completed: the user's partial method is reported by the compiler in the user's file.
+                forwardBroken = true;
+                Report(Descriptors.ForwardNotCompletable, DiagnosticTarget.Forward, forward.Name, problem, spec.ClassName);
+            }
 
             for (var i = 0; i < forward.Inputs.Count; i++)
             {

@@ -12,7 +12,8 @@ public sealed record ModelGraph(
     EquatableArray<GraphValue> Targets,
     EquatableArray<string> NoWeightDecay,
     int PrefixTokens,
-    string Layout = "")
+    string Layout = "",
+    bool ForwardBroken = false)
 {
     public long TotalParameters
     {

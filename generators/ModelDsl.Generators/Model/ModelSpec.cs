@@ -40,7 +40,8 @@ public sealed record ForwardSpec(
     EquatableArray<InputSpec> Inputs);
 
 /// <summary>A forward input; <see cref="Shape"/> is the text of its <c>[Shape]</c>, null when absent.</summary>
-public sealed record InputSpec(string Name, string Type, string? Shape);
+/// <param name="RefKind">A parameter modifier the generated part cannot repeat (<c>params</c>, <c>ref</c>, <c>out</c>, <c>in</c>), or empty.</param>
+public sealed record InputSpec(string Name, string Type, string? Shape, string RefKind = "");
 
 /// <summary>A stage member: a partial property carrying a stage attribute (<see cref="OtherStageAttributes"/> lists any more, which is an error).</summary>
 public sealed record StageSpec(
