@@ -25,7 +25,7 @@ public sealed class SetArgumentValueFix : CodeFixProvider
     public override ImmutableArray<string> FixableDiagnosticIds { get; } =
         [Descriptors.WidthMismatch.Id, Descriptors.HeadsDoNotDivideWidth.Id, Descriptors.ImageNotDivisibleByPatch.Id, Descriptors.BadReference.Id,
             Descriptors.TaskNotFound.Id, Descriptors.LossReadsWrongHead.Id, Descriptors.TaskReadTwice.Id, Descriptors.ChannelCountMismatch.Id,
-            Descriptors.TokenSequenceTooLong.Id, Descriptors.PerClassPromptCount.Id, Descriptors.VocabularyTokensOutOfRange.Id];
+            Descriptors.TokenSequenceTooLong.Id, Descriptors.PerClassPromptCount.Id, Descriptors.VocabularyTokensOutOfRange.Id, Descriptors.NameofOtherType.Id];
 
     public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
 

@@ -117,6 +117,15 @@ public class CodeFixTests
         Edit(Valid, ("[CrossEntropyLoss(LabelSmoothing = 0.1)]", "[CrossEntropyLoss(LabelSmoothing = 0.1, {|MD0019:Of = \"Nope\"|})]")),
         Edit(Valid, ("[CrossEntropyLoss(LabelSmoothing = 0.1)]", "[CrossEntropyLoss(LabelSmoothing = 0.1, Of = nameof(Head))]")));
 
+    // MD0053: nameof of another type's member of the same name becomes nameof of this model's.
+
+    [Fact]
+    public Task Nameof_of_another_types_member_becomes_nameof_of_this_models() => Verify<SetArgumentValueFix>(
+        Edit(Valid, ("[CrossEntropyLoss(LabelSmoothing = 0.1)]", "[CrossEntropyLoss({|MD0053:Of = nameof(Other.Head)|}, LabelSmoothing = 0.1)]"))
+            + "\npublic static class Other { public static int Head => 0; }\n",
+        Edit(Valid, ("[CrossEntropyLoss(LabelSmoothing = 0.1)]", "[CrossEntropyLoss(Of = nameof(Head), LabelSmoothing = 0.1)]"))
+            + "\npublic static class Other { public static int Head => 0; }\n");
+
     // MD0040: the input's channel count.
 
     [Fact]

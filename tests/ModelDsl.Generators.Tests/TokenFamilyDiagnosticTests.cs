@@ -126,6 +126,9 @@ public class TokenFamilyDiagnosticTests
         ["MD0048 a stage member named as its own registered field"] = new("MD0048",
             Edit(Valid, ("    public partial ClassifierHead Head { get; }", "    public partial ClassifierHead {|MD0048:head|} { get; }")),
             ["'head' is also the name of the field 'head' (the registered name of 'head')"]),
+        ["MD0053 nameof of another type's member"] = new("MD0053",
+            Edit(Valid, ("[CrossEntropyLoss(LabelSmoothing = 0.1)]", "[CrossEntropyLoss({|MD0053:Of = nameof(Other.Head)|}, LabelSmoothing = 0.1)]")) + "\npublic static class Other { public static int Head => 0; }\n",
+            ["'Loss' has Of = nameof(Other.Head), a member of another type", "write nameof(Head)"], Fix: "nameof(Head)"),
         ["channel count that differs from the input's"] = new("MD0040",
             ChannelVit(", {|MD0040:Channels = 4|}"),
             ["Patches", "Channels = 4", "image", "3 channels", "[B,3,28,28]"], Fix: "3"),
@@ -149,6 +152,7 @@ public class TokenFamilyDiagnosticTests
         ["MD0050 a partial class model"] = Valid,
         ["MD0051 get-only instance stage properties"] = Valid,
         ["MD0052 an instance forward method returning the output record"] = Valid,
+        ["MD0053 nameof of this model's member, qualified by its own name"] = Edit(Valid, ("[CrossEntropyLoss(LabelSmoothing = 0.1)]", "[CrossEntropyLoss(Of = nameof(Vit.Head), LabelSmoothing = 0.1)]")),
         ["MD0044 deep prompts on the first block only"] = AfterEncoder("    [DeepPromptTokens(Count = 4, Layers = \"0\")]\n    public partial Parameter Prompts { get; }"),
         ["MD0044 deep prompts early and query tokens late"] = AfterEncoder(
             "    [DeepPromptTokens(Count = 4, Into = nameof(Encoder), Layers = \"..0\")]\n    public partial Parameter Early { get; }\n\n" +

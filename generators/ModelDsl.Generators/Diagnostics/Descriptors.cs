@@ -180,6 +180,10 @@ public static class Descriptors
         "MD0052", "Forward method has a shape the generated part cannot complete",
         "'{0}' {1}; the generated part implements it on the model instance, returning the output record: declare it 'public partial {2}Output {0}([Shape(\"...\")] Tensor input, ...)'");
 
+    public static readonly DiagnosticDescriptor NameofOtherType = Error(
+        "MD0053", "Reference names a member of another type",
+        "'{0}' has {1} = nameof({2}), a member of another type; {1} names a stage of this model: write nameof({3})");
+
     public static readonly DiagnosticDescriptor BadLayerRange = Error(
         "MD0044", "Layer range does not fit the encoder",
         "'{0}' has Layers = \"{1}\", which {2}; '{3}' has Depth = {4} (blocks 0..{5}). Write a range of blocks, both ends included: \"0..5\", \"6..\", \"..3\" or \"4\".");

@@ -171,6 +171,22 @@ public static class DeclarationReader
             if (Format(named.Value) is { } value)
                 arguments.Add(new Argument(named.Key, value));
         }
+        // nameof(Other.Member) gives "Member", which the compiler would read as this model's member of that name:
+        // the qualifier is kept so the front end can say it names another type's member.
+        if (stageAttribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken) is AttributeSyntax { ArgumentList: { } list })
+        {
+            foreach (var argument in list.Arguments)
+            {
+                if (argument.NameEquals is { } equals
+                    && argument.Expression is InvocationExpressionSyntax { Expression: IdentifierNameSyntax { Identifier.Text: "nameof" } } invocation
+                    && invocation.ArgumentList.Arguments.FirstOrDefault()?.Expression is MemberAccessExpressionSyntax access
+                    && access.Expression is not ThisExpressionSyntax
+                    && Rightmost(access.Expression) != property.ContainingType.Name)
+                {
+                    arguments.Add(new Argument("Qualifier." + equals.Name.Identifier.Text, access.ToString()));
+                }
+            }
+        }
 
         if (map is not null)
         {
@@ -257,6 +273,13 @@ public static class DeclarationReader
         var constructorParameters = constructor?.Parameters.Select(p => p.Name + ":" + p.Type.ToDisplayString()) ?? [];
         return new MemberTypeFacts(isTensorModule, constructible, isModel, contract, parameters.ToEquatableArray(), constructorParameters.ToEquatableArray());
     }
+
+    private static string Rightmost(ExpressionSyntax expression) => expression switch
+    {
+        MemberAccessExpressionSyntax member => member.Name.Identifier.Text,
+        SimpleNameSyntax name => name.Identifier.Text,
+        _ => expression.ToString(),
+    };
 
     private static string Element(string name, int index) => name + "[" + index.ToString(CultureInfo.InvariantCulture) + "]";
 

@@ -277,6 +277,14 @@ public static partial class ModelCompiler
                         ShortType(definition.MemberType.Length == 0 ? stage.MemberType : definition.MemberType));
                     continue;
                 }
+                foreach (var qualified in stage.Arguments.Where(a => a.Name.StartsWith("Qualifier.", StringComparison.Ordinal)))
+                {
+                    var argument = qualified.Name.Substring("Qualifier.".Length);
+                    var member = qualified.Value.Substring(qualified.Value.LastIndexOf('.') + 1);
+                    Report(Descriptors.NameofOtherType, DiagnosticTarget.Attribute(i, argument),
+                        ImmutableDictionary<string, string?>.Empty.Add(ModelDiagnostic.FixValue, $"nameof({member})"),
+                        stage.Member, argument, qualified.Value, member);
+                }
                 if (!definition.CheckMember(this, i, stage))
                     continue;
                 if (definition.UniquenessGroup(stage, taskModel) is not { } group)
