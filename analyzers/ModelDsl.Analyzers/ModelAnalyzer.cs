@@ -45,6 +45,8 @@ public sealed class ModelAnalyzer : DiagnosticAnalyzer
         var (graph, diagnostics) = ModelCompiler.Compile(spec, DeclarationReader.ReadTowers(type, context.CancellationToken));
         if (spec.Weights is { } weights)
             diagnostics = diagnostics.AddRange(CheckWeights(context, graph, weights.Path));
+        if (BudgetCheck(context, type, graph) is { } overBudget)
+            diagnostics = diagnostics.Add(overBudget);
         foreach (var diagnostic in diagnostics)
         {
             context.ReportDiagnostic(Diagnostic.Create(
@@ -71,6 +73,34 @@ public sealed class ModelAnalyzer : DiagnosticAnalyzer
             return WeightsCheck.Check(graph, WeightsCheck.ParseCached(text, HeaderLimit(context)));
         }
         return [WeightsCheck.NotChecked(graph)];
+    }
+
+    /// <summary>The default parameter budget: a billion parameters, 4 GB as fp32 (16 GB with gradients and AdamW's moments).</summary>
+    public const long DefaultMaxParameters = 1_000_000_000;
+
+    // A declaration that cannot fit a device is flagged before it runs: [Model(MaxParameters)], else the
+    // .editorconfig's modeldsl.max_parameters for the file, else the default. The Summary's total is the count.
+    private static ModelDiagnostic? BudgetCheck(SymbolAnalysisContext context, INamedTypeSymbol type, ModelGraph graph)
+    {
+        var declared = type.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == StageCatalog.ModelAttribute)?
+            .NamedArguments.FirstOrDefault(n => n.Key == "MaxParameters").Value.Value is long value && value > 0 ? value : (long?)null;
+        long? configured = null;
+        if (declared is null && type.DeclaringSyntaxReferences.FirstOrDefault()?.SyntaxTree is { } tree
+            && context.Options.AnalyzerConfigOptionsProvider.GetOptions(tree).TryGetValue("modeldsl.max_parameters", out var text)
+            && long.TryParse(text.Replace("_", "").Replace(",", ""), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var fromConfig) && fromConfig > 0)
+            configured = fromConfig;
+        var budget = declared ?? configured ?? DefaultMaxParameters;
+        var total = graph.TotalParameters;
+        if (total <= budget)
+            return null;
+        static string Bytes(double bytes) => bytes >= 1 << 30
+            ? (bytes / (1 << 30)).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture) + " GiB"
+            : (bytes / (1 << 20)).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture) + " MiB";
+        var count = total.ToString("N0", System.Globalization.CultureInfo.InvariantCulture);
+        var source = declared is not null ? "[Model(MaxParameters)]" : configured is not null ? "modeldsl.max_parameters" : "the default";
+        return new ModelDiagnostic(Descriptors.OverParameterBudget, DiagnosticTarget.Class,
+            new[] { graph.Spec.ClassName, count, Bytes(total * 4.0), Bytes(total * 12.0), $"{budget.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} ({source})" }.ToEquatableArray(),
+            System.Collections.Immutable.ImmutableDictionary<string, string?>.Empty);
     }
 
     // <ModelDslMaxWeightsHeaderBytes> in the project (build/ModelDsl.targets makes it visible), else the default.

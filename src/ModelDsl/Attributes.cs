@@ -8,7 +8,14 @@ namespace ModelDsl;
 
 /// <summary>Marks a <c>partial</c> class as a model: the generator emits its TorchSharp module.</summary>
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]
-public sealed class ModelAttribute : Attribute { }
+public sealed class ModelAttribute : Attribute
+{
+    /// <summary>
+    /// The parameter budget: a declaration with more parameters is a warning (MD0054) before anything runs. 0 takes
+    /// <c>modeldsl.max_parameters</c> from .editorconfig, else 1,000,000,000 (4 GB as fp32).
+    /// </summary>
+    public long MaxParameters { get; set; }
+}
 
 /// <summary>The symbolic shape of a forward input, e.g. <c>"B,1,28,28"</c>.</summary>
 [AttributeUsage(AttributeTargets.Parameter, Inherited = false)]

@@ -129,6 +129,9 @@ public class TokenFamilyDiagnosticTests
         ["MD0053 nameof of another type's member"] = new("MD0053",
             Edit(Valid, ("[CrossEntropyLoss(LabelSmoothing = 0.1)]", "[CrossEntropyLoss({|MD0053:Of = nameof(Other.Head)|}, LabelSmoothing = 0.1)]")) + "\npublic static class Other { public static int Head => 0; }\n",
             ["'Loss' has Of = nameof(Other.Head), a member of another type", "write nameof(Head)"], Fix: "nameof(Head)"),
+        ["MD0054 a declaration over the default parameter budget"] = new("MD0054",
+            Edit(Valid, ("[TransformerEncoder(Depth = 2, Heads = 4)]", "[TransformerEncoder(Depth = 100000, Heads = 4)]"), ("public partial class Vit\n", "public partial class {|MD0054:Vit|}\n")),
+            ["'Vit' declares 4,998,405,130 parameters", "over its budget of 1,000,000,000 (the default)"]),
         ["channel count that differs from the input's"] = new("MD0040",
             ChannelVit(", {|MD0040:Channels = 4|}"),
             ["Patches", "Channels = 4", "image", "3 channels", "[B,3,28,28]"], Fix: "3"),
@@ -153,6 +156,8 @@ public class TokenFamilyDiagnosticTests
         ["MD0051 get-only instance stage properties"] = Valid,
         ["MD0052 an instance forward method returning the output record"] = Valid,
         ["MD0053 nameof of this model's member, qualified by its own name"] = Edit(Valid, ("[CrossEntropyLoss(LabelSmoothing = 0.1)]", "[CrossEntropyLoss(Of = nameof(Vit.Head), LabelSmoothing = 0.1)]")),
+        ["MD0054 a large declaration with its budget raised"] = Edit(Valid,
+            ("[TransformerEncoder(Depth = 2, Heads = 4)]", "[TransformerEncoder(Depth = 100000, Heads = 4)]"), ("[Model]", "[Model(MaxParameters = 10_000_000_000)]")),
         ["MD0044 deep prompts on the first block only"] = AfterEncoder("    [DeepPromptTokens(Count = 4, Layers = \"0\")]\n    public partial Parameter Prompts { get; }"),
         ["MD0044 deep prompts early and query tokens late"] = AfterEncoder(
             "    [DeepPromptTokens(Count = 4, Into = nameof(Encoder), Layers = \"..0\")]\n    public partial Parameter Early { get; }\n\n" +
