@@ -20,6 +20,7 @@ public sealed class PackageTests(ITestOutputHelper output)
 {
     /// <summary>The application the README's install section shows (Program.cs of the new console project); keep the two alike.</summary>
     internal const string Program = """
+        using System.Linq;
         using ModelDsl;
         using ModelDsl.Blocks;
         using ModelDsl.Data;
@@ -28,13 +29,16 @@ public sealed class PackageTests(ITestOutputHelper output)
         using static TorchSharp.torch;
         using Parameter = TorchSharp.Modules.Parameter;
 
-        var (train, test) = FashionMnist.LoadEmbedded();   // 8,000 + 2,000 images inside the package
+        var (images, test) = FashionMnist.LoadEmbedded();  // 8,000 + 2,000 images inside the package
+        var order = randperm(images.Count).data<long>().ToArray();  // choose on images held out of training;
+        var (train, validation) = (images.Subset(order[1000..]), images.Subset(order[..1000]));  // test: read once, at the end
         using var model = new TinyVit(Devices.Default);     // CUDA when the backend has it, else the CPU
         Console.WriteLine(TinyVit.Summary);
 
         // Smoke: two optimizer steps and two validation batches, end to end; drop it (and set Epochs) to train.
-        var report = model.Fit(train, test, new TrainOptions { Smoke = true, OutputDirectory = "runs/tiny" });
+        var report = model.Fit(train, validation, new TrainOptions { Smoke = true, OutputDirectory = "runs/tiny" });
         Console.WriteLine($"Trained {report.Steps} steps, validation loss {report.FinalValidation["loss"]:F3}");
+        Console.WriteLine($"Test accuracy {model.Evaluate(test)["accuracy"]:P1}");
         model.SaveSafetensors("tiny.safetensors");         // the weights, under timm's names (using ModelDsl.Weights)
 
         [Model]
@@ -116,6 +120,7 @@ public sealed class PackageTests(ITestOutputHelper output)
             var ran = Dotnet(app, "run", "--no-build");
             Assert.Contains("Total: ", ran.Output);                       // the generated summary table
             Assert.Matches(@"Trained 2 steps, validation loss \d+[.,]\d{3}", ran.Output);
+            Assert.Matches(@"Test accuracy \d+[.,]\d\s?%", ran.Output);
             Assert.True(File.Exists(Path.Combine(app, "runs", "tiny", "last.ckpt")), "the run wrote no checkpoint");
             Assert.True(File.Exists(Path.Combine(app, "tiny.safetensors")), "the run saved no weights");
 
