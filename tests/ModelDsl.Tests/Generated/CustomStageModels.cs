@@ -51,3 +51,24 @@ public partial class BrokenContractVit
     [CustomModule("B,N,D -> B,N,D")] public partial ContractBreaker Breaker { get; }
     [ClassifierHead(Classes = 10, Pool = Pool.Avg)] public partial ClassifierHead Head { get; }
 }
+
+/// <summary>A user-written stage whose forward fails inside libtorch (a view the sequence cannot take).</summary>
+public sealed class FailsNatively : nn.Module<Tensor, Tensor>
+{
+    public FailsNatively() : base(nameof(FailsNatively)) { }
+
+    public override Tensor forward(Tensor x) => x.view(-1, 7, 3).view(x.shape);
+}
+
+[Model]
+public partial class NativeFailureVit
+{
+    public partial NativeFailureVitOutput Forward([Shape("B,1,28,28")] Tensor image);
+
+    [PatchEmbedding(PatchSize = 7, Dim = 32)] public partial PatchEmbedding Patches { get; }
+    [ClsToken] public partial Parameter Cls { get; }
+    [CustomModule("B,N,D -> B,N,D")] public partial FailsNatively Broken { get; }
+    [TransformerEncoder(Depth = 1, Heads = 4)] public partial TransformerEncoder Encoder { get; }
+    [ClassifierHead(Classes = 10)] public partial ClassifierHead Head { get; }
+    [CrossEntropyLoss] public partial CrossEntropyLoss Loss { get; }
+}

@@ -219,6 +219,23 @@ public class LabelCheckTests : SingleThreadedTorch
     }
 
     [Fact]
+    public void A_native_error_inside_a_training_step_is_rethrown_with_the_step_and_without_native_frames()
+    {
+        using var train = TestData.EmbeddedTrain.Take(32);
+        torch.manual_seed(1);
+        using var model = new ModelDsl.Tests.Generated.NativeFailureVit(CPU);
+
+        // A user module whose view fails inside libtorch: the shape and dtype checks pass, the step does not.
+        var e = Assert.Throws<TrainingStepException>(() => model.Fit(train, null, Options(null, batchSize: 16)));
+
+        Assert.StartsWith("Training step 1 (epoch 1, batch 1 of 2) failed inside libtorch: ", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'image' float32 [16,1,28,28]", e.Message, StringComparison.Ordinal);
+        NoNativeText(e);
+        Assert.IsAssignableFrom<System.Runtime.InteropServices.ExternalException>(e.InnerException);
+        Assert.Equal("training step 1 (epoch 1, batch 1 of 2)", e.Where);
+    }
+
+    [Fact]
     public void The_cause_of_a_native_message_is_its_first_lines_without_the_frames()
     {
         using var scope = NewDisposeScope();
