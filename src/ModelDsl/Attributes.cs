@@ -63,6 +63,23 @@ public enum PositionCoverage
     All,
 }
 
+/// <summary>
+/// A bank of learnable token sets <c>[Banks,Count,D]</c>, one set chosen per sample by an integer input (a domain,
+/// a task id, a speaker): sample <c>b</c> gets the set <c>SelectBy[b]</c>, placed as <see cref="TokensAttribute"/>
+/// tokens are. Registered under the member's snake_case name, left out of weight decay.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class TokenBankAttribute : Attribute
+{
+    public int Banks { get; set; }
+    public int Count { get; set; }
+    /// <summary>The forward input <c>[B]</c> (int64 indices in <c>0..Banks-1</c>) that chooses each sample's set, as <c>nameof(input)</c>.</summary>
+    public string? SelectBy { get; set; }
+    public Place Place { get; set; }
+    public int Dim { get; set; }
+    public bool Frozen { get; set; }
+}
+
 /// <summary>Where <see cref="TokensAttribute"/> tokens go in the sequence.</summary>
 public enum Place
 {

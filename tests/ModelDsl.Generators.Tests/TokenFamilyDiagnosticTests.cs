@@ -132,6 +132,13 @@ public class TokenFamilyDiagnosticTests
         ["MD0054 a declaration over the default parameter budget"] = new("MD0054",
             Edit(Valid, ("[TransformerEncoder(Depth = 2, Heads = 4)]", "[TransformerEncoder(Depth = 100000, Heads = 4)]"), ("public partial class Vit\n", "public partial class {|MD0054:Vit|}\n")),
             ["'Vit' declares 4,998,405,130 parameters", "over its budget of 1,000,000,000 (the default)"]),
+        ["a token bank chosen by an input the forward method does not have"] = new("MD0012",
+            Edit(Valid, ("    [PositionEmbedding]", "    [TokenBank(Banks = 3, Count = 2, {|MD0012:SelectBy = \"domain\"|})]\n    public partial Parameter DomainTokens { get; }\n\n    [PositionEmbedding]")),
+            ["DomainTokens", "the forward method has no input 'domain'"]),
+        ["a token bank chosen by an input that is not one index per sample"] = new("MD0013",
+            Edit(Valid, ("[Shape(\"B,1,28,28\")] Tensor image)", "[Shape(\"B,1,28,28\")] Tensor image, [Shape(\"B,2\")] Tensor domain)"),
+                ("    [PositionEmbedding]", "    [TokenBank(Banks = 3, Count = 2, {|MD0013:SelectBy = \"domain\"|})]\n    public partial Parameter DomainTokens { get; }\n\n    [PositionEmbedding]")),
+            ["domain", "[B,2]"]),
         ["channel count that differs from the input's"] = new("MD0040",
             ChannelVit(", {|MD0040:Channels = 4|}"),
             ["Patches", "Channels = 4", "image", "3 channels", "[B,3,28,28]"], Fix: "3"),
@@ -158,6 +165,9 @@ public class TokenFamilyDiagnosticTests
         ["MD0053 nameof of this model's member, qualified by its own name"] = Edit(Valid, ("[CrossEntropyLoss(LabelSmoothing = 0.1)]", "[CrossEntropyLoss(Of = nameof(Vit.Head), LabelSmoothing = 0.1)]")),
         ["MD0054 a large declaration with its budget raised"] = Edit(Valid,
             ("[TransformerEncoder(Depth = 2, Heads = 4)]", "[TransformerEncoder(Depth = 100000, Heads = 4)]"), ("[Model]", "[Model(MaxParameters = 10_000_000_000)]")),
+        ["MD0045 a token bank reading its index input"] = Edit(Valid,
+            ("[Shape(\"B,1,28,28\")] Tensor image)", "[Shape(\"B,1,28,28\")] Tensor image, [Shape(\"B\")] Tensor domain)"),
+            ("    [PositionEmbedding]", "    [TokenBank(Banks = 3, Count = 2, SelectBy = \"domain\")]\n    public partial Parameter DomainTokens { get; }\n\n    [PositionEmbedding]")),
         ["MD0044 deep prompts on the first block only"] = AfterEncoder("    [DeepPromptTokens(Count = 4, Layers = \"0\")]\n    public partial Parameter Prompts { get; }"),
         ["MD0044 deep prompts early and query tokens late"] = AfterEncoder(
             "    [DeepPromptTokens(Count = 4, Into = nameof(Encoder), Layers = \"..0\")]\n    public partial Parameter Early { get; }\n\n" +

@@ -121,11 +121,11 @@ internal sealed class PatchEmbeddingStage() : StageDefinition(StageKind.PatchEmb
         if (positions?.Text("Covers") == "PatchesOnly")
             f.Line("x = x + pos_embed;", contentShape);
         if (prefix.Count > 0)
-            f.Line($"x = {Blocks}.Tokens.Prepend(x, {string.Join(", ", prefix.Select(Registered))});", f.Stages.Last(prefix.Contains).Output);
+            f.Line($"x = {Blocks}.Tokens.Prepend(x, {string.Join(", ", prefix.Select(p => StageDefinitions.Of(p.Kind).PlacedExpression(p)))});", f.Stages.Last(prefix.Contains).Output);
         if (positions?.Text("Covers") == "PrefixAndPatches")
             f.Line("x = x + pos_embed;", positions.Output);
         if (after.Count > 0)
-            f.Line($"x = {Blocks}.Tokens.Append(x, {string.Join(", ", after.Select(Registered))});", f.Stages.Last(after.Contains).Output);
+            f.Line($"x = {Blocks}.Tokens.Append(x, {string.Join(", ", after.Select(p => StageDefinitions.Of(p.Kind).PlacedExpression(p)))});", f.Stages.Last(after.Contains).Output);
         if (positions?.Text("Covers") == "All")
             f.Line("x = x + pos_embed;", positions.Output);
     }

@@ -61,6 +61,9 @@ internal abstract class StageDefinition
     /// <summary>How many tokens <see cref="PlacedTokens"/> places, read from the declaration (0 when its count is wrong).</summary>
     public virtual int PlacedCount(StageSpec stage) => 0;
 
+    /// <summary>The tokens it places, <c>[1,n,D]</c> or <c>[B,n,D]</c>, as the forward pass prepends or appends them.</summary>
+    public virtual string PlacedExpression(GraphStage stage) => EmitText.Registered(stage);
+
     /// <summary>Losses read a head and a target of the batch.</summary>
     public virtual bool IsLoss => false;
 

@@ -15,6 +15,7 @@ internal static class StageDefinitions
         new ClsTokenStage(),
         new RegisterTokensStage(),
         new TokensStage(),
+        new TokenBankStage(),
         new PositionEmbeddingStage(),
         new TransformerEncoderStage(),
         new DeepPromptTokensStage(),

@@ -7,6 +7,37 @@ namespace ModelDsl.Tests.Generated;
 public class TokenFamilyModelTests
 {
     [Fact]
+    public void A_token_bank_gives_each_sample_the_set_its_index_input_chooses_and_trains_only_the_chosen_sets()
+    {
+        manual_seed(7);
+        using var model = new DomainTokensVit(CPU);
+        model.eval();
+        var image = randn(1, 1, 28, 28).expand(2, 1, 28, 28).contiguous();
+
+        Assert.Equal([3L, 2, 32], model.DomainTokens.shape);
+        Assert.Equal([1L, 1 + 2 + 16, 32], model.Positions.shape);
+        using (no_grad())
+        {
+            // The same image under domains 0 and 2: different sequences; changing set 1 changes neither.
+            var before = model.Forward(image, tensor(new long[] { 0, 2 })).Tokens.clone();
+            Assert.True((before[0] - before[1]).abs().max().item<float>() > 1e-4f);
+            model.DomainTokens[1].add_(1.0f);
+            var after = model.Forward(image, tensor(new long[] { 0, 2 })).Tokens;
+            Assert.True((before - after).abs().max().item<float>() == 0f);
+            // Sample 0 under domain 1 now sees the changed set.
+            Assert.True((model.Forward(image, tensor(new long[] { 1, 2 })).Tokens[0] - before[0]).abs().max().item<float>() > 1e-4f);
+        }
+
+        model.train();
+        var step = model.TrainingStep(new DomainTokensVitBatch(image, tensor(new long[] { 0, 0 }), tensor(new long[] { 3, 7 })));
+        step.Loss.backward();
+        var grad = model.DomainTokens.grad!;
+        Assert.True(grad[0].abs().sum().item<float>() > 0);
+        Assert.Equal(0f, grad[1].abs().sum().item<float>());
+        Assert.Equal(0f, grad[2].abs().sum().item<float>());
+    }
+
+    [Fact]
     public void Tokens_after_the_patches_are_a_named_segment_a_head_reads_with_positions_over_every_token()
     {
         manual_seed(6);

@@ -94,3 +94,18 @@ public partial class ReadoutVit
     [CrossEntropyLoss] public partial CrossEntropyLoss Loss { get; }
     [MseLoss(Of = nameof(Score))] public partial MseLoss ScoreLoss { get; }
 }
+
+/// <summary>A token bank: one set of two tokens per domain, chosen per sample by the 'domain' input.</summary>
+[Model]
+public partial class DomainTokensVit
+{
+    public partial DomainTokensVitOutput Forward([Shape("B,1,28,28")] Tensor image, [Shape("B")] Tensor domain);
+
+    [PatchEmbedding(PatchSize = 7, Dim = 32)] public partial PatchEmbedding Patches { get; }
+    [ClsToken] public partial Parameter Cls { get; }
+    [TokenBank(Banks = 3, Count = 2, SelectBy = "domain")] public partial Parameter DomainTokens { get; }
+    [PositionEmbedding] public partial Parameter Positions { get; }
+    [TransformerEncoder(Depth = 1, Heads = 4)] public partial TransformerEncoder Encoder { get; }
+    [ClassifierHead(Classes = 10)] public partial ClassifierHead Head { get; }
+    [CrossEntropyLoss] public partial CrossEntropyLoss Loss { get; }
+}

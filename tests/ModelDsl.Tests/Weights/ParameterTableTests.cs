@@ -37,6 +37,7 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(VqtVit))]
     [InlineData(nameof(RangedTokensVit))]
     [InlineData(nameof(ReadoutVit))]
+    [InlineData(nameof(DomainTokensVit))]
     [InlineData(nameof(ChannelVit))]
     [InlineData(nameof(ResampledVit))]
     [InlineData(nameof(FourTaskVit))]
@@ -230,6 +231,7 @@ public sealed class ParameterTableTests : IDisposable
             nameof(VqtVit) => new VqtVit(CPU),
             nameof(RangedTokensVit) => new RangedTokensVit(CPU),
             nameof(ReadoutVit) => new ReadoutVit(CPU),
+            nameof(DomainTokensVit) => new DomainTokensVit(CPU),
             nameof(ResampledVit) => new ResampledVit(CPU),
             nameof(ChannelVit) => new ChannelVit(CPU),
             nameof(FourTaskVit) => new FourTaskVit(CPU),
