@@ -29,6 +29,27 @@ public class FuzzFindingsTests
     public void A_generic_model_and_a_plain_one_of_the_same_name() =>
         NoCrash(Declarations.TaskVit + "\nnamespace Samples.Tasks { [Model] public partial class TaskVit<T> { } }\n");
 
+    // Found by the generated-file check (seed 20261131): a loss Target that is not a name became a batch field
+    // ('batch.2..'), and an abstract [Model] tower was constructed with 'new'. Both are diagnostics now.
+    [Fact]
+    public void A_loss_target_that_is_not_a_name_is_refused_at_the_argument()
+    {
+        var diagnostic = Assert.Single(DiagnosticAssert.Verify(
+            Edit(Declarations.FashionVit, "[CrossEntropyLoss(LabelSmoothing = 0.1)]", "[CrossEntropyLoss(LabelSmoothing = 0.1, {|MD0008:Target = \"2..\"|})]")));
+        Assert.Contains("a column name that is an identifier", diagnostic.GetMessage());
+    }
+
+    [Fact]
+    public void An_abstract_model_as_a_tower_is_refused_at_the_member()
+    {
+        // Without the sketch tower, what is left of Matcher is the frozen image tower: MD0015 follows.
+        var source = Edit(Edit(Edit(TowerTests.Matcher, "public partial class SketchEncoder", "public abstract partial class SketchEncoder"),
+            "public partial SketchEncoder Sketch { get; }", "public partial SketchEncoder {|MD0030:Sketch|} { get; }"),
+            "public partial class Matcher", "public partial class {|MD0015:Matcher|}");
+        var diagnostics = DiagnosticAssert.Verify(source);
+        Assert.Contains(diagnostics, d => d.GetMessage().Contains("is an abstract [Model] class, which cannot be built", StringComparison.Ordinal));
+    }
+
     // A generic model class: its generated part repeats the type parameters, and it compiles with no error in generated code.
     [Fact]
     public void A_generic_model_compiles_cleanly()

@@ -9,7 +9,7 @@ namespace ModelDsl.Generators.Tests;
 /// <summary>The tower and prompt diagnostics (MD0030-MD0039): a failing case at its exact span and a passing case each.</summary>
 public class TowerDiagnosticTests
 {
-    private const string Towers = TowerTests.Matcher;
+    private static string Towers => TowerTests.Matcher;
 
     private const string SketchTower = "    [Tower]\n    public partial SketchEncoder Sketch { get; }";
 

@@ -261,7 +261,7 @@ public static class DeclarationReader
             && named.InstanceConstructors.Any(c => c.Parameters.Length == 0 && c.DeclaredAccessibility == Accessibility.Public);
         var isModel = type.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == StageCatalog.ModelAttribute);
         if (type.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == StageCatalog.StageAttribute) is not { } stage)
-            return new MemberTypeFacts(isTensorModule, constructible, isModel);
+            return new MemberTypeFacts(isTensorModule, constructible, isModel, type.IsAbstract);
         // A user-defined stage kind: its contract, declared parameters and constructor, as plain strings.
         var contract = stage.ConstructorArguments.FirstOrDefault().Value as string ?? "";
         var parameters = type.GetAttributes()
@@ -271,7 +271,7 @@ public static class DeclarationReader
         var constructor = (type as INamedTypeSymbol)?.InstanceConstructors.Where(c => c.DeclaredAccessibility == Accessibility.Public)
             .OrderByDescending(c => c.Parameters.Length).FirstOrDefault();
         var constructorParameters = constructor?.Parameters.Select(p => p.Name + ":" + p.Type.ToDisplayString()) ?? [];
-        return new MemberTypeFacts(isTensorModule, constructible, isModel, contract, parameters.ToEquatableArray(), constructorParameters.ToEquatableArray());
+        return new MemberTypeFacts(isTensorModule, constructible, isModel, type.IsAbstract, contract, parameters.ToEquatableArray(), constructorParameters.ToEquatableArray());
     }
 
     private static string Rightmost(ExpressionSyntax expression) => expression switch

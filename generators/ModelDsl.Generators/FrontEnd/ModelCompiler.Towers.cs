@@ -33,10 +33,11 @@ public static partial class ModelCompiler
 
         internal void CheckTowerMember(int index, StageSpec stage)
         {
-            if (!stage.MemberTypeFacts.IsModel)
+            if (!stage.MemberTypeFacts.IsModel || stage.MemberTypeFacts.IsAbstract)
             {
                 broken.Add(index);
-                Report(Descriptors.TowerNotModel, DiagnosticTarget.Member(index), stage.Member, ShortType(stage.MemberType), "is not a [Model] class");
+                Report(Descriptors.TowerNotModel, DiagnosticTarget.Member(index), stage.Member, ShortType(stage.MemberType),
+                    stage.MemberTypeFacts.IsModel ? "is an abstract [Model] class, which cannot be built" : "is not a [Model] class");
                 return;
             }
             if (FindTower(stage.MemberType) is not { } tower)

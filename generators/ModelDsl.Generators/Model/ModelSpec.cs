@@ -85,6 +85,7 @@ public sealed record MemberTypeFacts(
     bool IsTensorModule,
     bool HasPublicParameterlessConstructor,
     bool IsModel = false,
+    bool IsAbstract = false,
     string? StageContract = null,
     EquatableArray<string> StageParameters = default,
     EquatableArray<string> ConstructorParameters = default);

@@ -41,6 +41,14 @@ internal abstract class LossStage(StageKind kind, string attribute, StageKind he
         ReadOwnArguments(c, index, stage, resolved);
         var head = c.ReadOf(index, stage, HeadKind);
         var target = stage.Get("Target") ?? (head?.Task is { } task ? StageCatalog.SnakeCase(task) : Kind == StageKind.CrossEntropyLoss ? "label" : "target");
+        // The target is a column of the dataset and a field of the generated batch record: a name, not any text.
+        if (target.Length == 0 || !(char.IsLetter(target[0]) || target[0] == '_') || !target.All(ch => ch < 128 && (char.IsLetterOrDigit(ch) || ch == '_')))
+        {
+            c.broken.Add(index);
+            c.Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "Target"), stage.Member, "Target", $"\"{target}\"",
+                "a column name that is an identifier (letters, digits, '_'), e.g. \"label\"");
+            return null;
+        }
         resolved.Add(new("Target", target));
         var weight = stage.Get("Weight") is { } w ? ParseDouble(w) ?? 1 : 1;
         if (!(weight > 0) || double.IsInfinity(weight))

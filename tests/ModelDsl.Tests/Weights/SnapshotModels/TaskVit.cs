@@ -1,6 +1,5 @@
-// A runtime copy of the generator snapshot tests' declaration Declarations.TaskVit (tests/ModelDsl.Generators.Tests/Infrastructure/Declarations.cs), so that
-// tests/ModelDsl.Tests can build and run it (LandedFixtureTests). Keep it identical to the declaration there:
-// LandedFixtureTests checks that this file generates exactly Snapshots/TaskVit.verified.cs.
+// The declaration of the generator snapshot test TaskVit (Snapshots/TaskVit.verified.cs), in one place: the generator
+// tests read this file (Declarations / TowerTests), and tests/ModelDsl.Tests builds and runs it (LandedFixtureTests).
 
 using ModelDsl;
 using ModelDsl.Blocks;
