@@ -12,7 +12,7 @@ namespace ModelDsl.Generators.Stages;
 /// Everything the generator knows about one stage kind, in one place: its attribute and member type, how its
 /// arguments are checked and its output shape inferred, the parameters it registers (names and shapes, from which
 /// the counts are derived), the members it adds to the generated class, and its statements in the forward pass.
-/// The kinds are listed once, in <see cref="StageDefinitions.All"/>.
+/// A definition's class is its registration: <see cref="StageDefinitions.All"/> finds it by its type.
 /// </summary>
 /// <remarks>
 /// Adding a kind is its attribute (src/ModelDsl/Attributes.cs), a definition here, and its runtime block:

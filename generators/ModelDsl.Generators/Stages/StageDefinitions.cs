@@ -5,40 +5,20 @@ using ModelDsl.Generators.Model;
 
 namespace ModelDsl.Generators.Stages;
 
-/// <summary>Every stage kind the generator knows, listed once; lookups by kind and by attribute come from this list.</summary>
+/// <summary>Every stage kind the generator knows; lookups by kind and by attribute come from <see cref="All"/>.</summary>
 internal static class StageDefinitions
 {
+    /// <summary>
+    /// Every non-abstract <see cref="StageDefinition"/> in this assembly, ordered by attribute name. A definition's
+    /// class is its registration: adding a kind is its attribute, its definition and its runtime block, with no list
+    /// to edit as well. Found once, when the generator loads (compile time; generated code uses no reflection).
+    /// </summary>
     public static readonly IReadOnlyList<StageDefinition> All =
-    [
-        new PatchEmbeddingStage(),
-        new ChannelPatchEmbeddingStage(),
-        new ClsTokenStage(),
-        new RegisterTokensStage(),
-        new TokensStage(),
-        new TokenBankStage(),
-        new PositionEmbeddingStage(),
-        new TransformerEncoderStage(),
-        new DeepPromptTokensStage(),
-        new QueryTokensStage(),
-        new ResamplerStage(),
-        new ClassifierHeadStage(),
-        new CrossEntropyLossStage(),
-        new TaskTokensStage(),
-        new TaskDecoderStage(),
-        new RegressionHeadStage(),
-        new MaskHeadStage(),
-        new MseLossStage(),
-        new BinaryCrossEntropyLossStage(),
-        new TokenEmbeddingStage(),
-        new PromptTokensStage(),
-        new VocabularyTokensStage(),
-        new FeatureProjectionStage(),
-        new TowerStage(),
-        new CosineLogitsStage(),
-        new ContrastiveLossStage(),
-        new CustomModuleStage(),
-        new UserStageDefinition(),
-    ];
+        typeof(StageDefinition).Assembly.GetTypes()
+            .Where(type => !type.IsAbstract && typeof(StageDefinition).IsAssignableFrom(type))
+            .Select(type => (StageDefinition)Activator.CreateInstance(type)!)
+            .OrderBy(definition => definition.ShortName, StringComparer.Ordinal)
+            .ToArray();
 
     private static readonly Dictionary<StageKind, StageDefinition> ByKind = All.ToDictionary(d => d.Kind);
     private static readonly Dictionary<string, StageDefinition> ByAttribute = All.ToDictionary(d => d.AttributeName);
