@@ -47,7 +47,7 @@ public sealed class ModelGenerator : IIncrementalGenerator
     // only the declaration carrying the first [Model] of the symbol goes on.
     private static bool IsFirstModelDeclaration(GeneratorAttributeSyntaxContext ctx) =>
         ctx.TargetSymbol.GetAttributes()
-            .FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == StageCatalog.ModelAttribute)?
+            .FirstOrDefault(a => StageCatalog.Is(a.AttributeClass, StageCatalog.ModelAttribute))?
             .ApplicationSyntaxReference is not { } first
         || (first.SyntaxTree == ctx.TargetNode.SyntaxTree && ctx.TargetNode.Span.Contains(first.Span));
 

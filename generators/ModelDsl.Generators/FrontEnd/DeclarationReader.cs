@@ -38,8 +38,8 @@ public static class DeclarationReader
             foreach (var property in pending.Pop().GetMembers().OfType<IPropertySymbol>())
             {
                 if (property.Type is not INamedTypeSymbol tower
-                    || !property.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == StageCatalog.TowerAttribute)
-                    || !tower.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == StageCatalog.ModelAttribute))
+                    || !property.GetAttributes().Any(a => StageCatalog.Is(a.AttributeClass, StageCatalog.TowerAttribute))
+                    || !tower.GetAttributes().Any(a => StageCatalog.Is(a.AttributeClass, StageCatalog.ModelAttribute)))
                     continue;
                 var name = TypeName(tower);
                 if (found.ContainsKey(name))
@@ -77,7 +77,7 @@ public static class DeclarationReader
 
     private static WeightsSpec? ReadWeights(INamedTypeSymbol type, SourceMap? map, CancellationToken cancellationToken)
     {
-        var attribute = type.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == StageCatalog.PretrainedWeightsAttribute);
+        var attribute = type.GetAttributes().FirstOrDefault(a => StageCatalog.Is(a.AttributeClass, StageCatalog.PretrainedWeightsAttribute));
         if (attribute is not { ConstructorArguments.Length: 1 } || attribute.ConstructorArguments[0].Value is not string path)
             return null;
         if (map is not null)
@@ -108,7 +108,7 @@ public static class DeclarationReader
         var inputs = new List<InputSpec>();
         foreach (var parameter in method.Parameters)
         {
-            var shapeAttribute = parameter.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == StageCatalog.ShapeAttribute);
+            var shapeAttribute = parameter.GetAttributes().FirstOrDefault(a => StageCatalog.Is(a.AttributeClass, StageCatalog.ShapeAttribute));
             var shape = shapeAttribute is { ConstructorArguments.Length: 1 } ? shapeAttribute.ConstructorArguments[0].Value as string : null;
             var refKind = parameter.IsParams ? "params" : parameter.RefKind switch
             {
@@ -136,7 +136,7 @@ public static class DeclarationReader
         var others = new List<string>();
         foreach (var attribute in property.GetAttributes())
         {
-            if (attribute.AttributeClass is null || !StageDefinitions.TryGet(attribute.AttributeClass.ToDisplayString(), out var candidate))
+            if (StageCatalog.ModelDslName(attribute.AttributeClass) is not { } attributeName || !StageDefinitions.TryGet(attributeName, out var candidate))
                 continue;
             if (entry is null)
             {
@@ -255,17 +255,17 @@ public static class DeclarationReader
         for (var t = type as INamedTypeSymbol; t is not null && !isTensorModule; t = t.BaseType)
         {
             isTensorModule = t is { Name: "Module", Arity: 2 } && t.ContainingType?.Name == "nn"
-                && t.TypeArguments.All(a => a.ToDisplayString() == "TorchSharp.torch.Tensor");
+                && t.TypeArguments.All(IsTensor);
         }
         var constructible = type is INamedTypeSymbol { IsAbstract: false } named
             && named.InstanceConstructors.Any(c => c.Parameters.Length == 0 && c.DeclaredAccessibility == Accessibility.Public);
-        var isModel = type.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == StageCatalog.ModelAttribute);
-        if (type.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == StageCatalog.StageAttribute) is not { } stage)
+        var isModel = type.GetAttributes().Any(a => StageCatalog.Is(a.AttributeClass, StageCatalog.ModelAttribute));
+        if (type.GetAttributes().FirstOrDefault(a => StageCatalog.Is(a.AttributeClass, StageCatalog.StageAttribute)) is not { } stage)
             return new MemberTypeFacts(isTensorModule, constructible, isModel, type.IsAbstract);
         // A user-defined stage kind: its contract, declared parameters and constructor, as plain strings.
         var contract = stage.ConstructorArguments.FirstOrDefault().Value as string ?? "";
         var parameters = type.GetAttributes()
-            .Where(a => a.AttributeClass?.ToDisplayString() == StageCatalog.StageParameterAttribute && a.ConstructorArguments.Length == 2)
+            .Where(a => StageCatalog.Is(a.AttributeClass, StageCatalog.StageParameterAttribute) && a.ConstructorArguments.Length == 2)
             .Select(a => $"{a.ConstructorArguments[0].Value as string ?? ""}|{a.ConstructorArguments[1].Value as string ?? ""}|" +
                 (a.NamedArguments.Any(n => n.Key == "NoWeightDecay" && n.Value.Value is true) ? "1" : "0"));
         var constructor = (type as INamedTypeSymbol)?.InstanceConstructors.Where(c => c.DeclaredAccessibility == Accessibility.Public)
@@ -273,6 +273,10 @@ public static class DeclarationReader
         var constructorParameters = constructor?.Parameters.Select(p => p.Name + ":" + p.Type.ToDisplayString()) ?? [];
         return new MemberTypeFacts(isTensorModule, constructible, isModel, type.IsAbstract, contract, parameters.ToEquatableArray(), constructorParameters.ToEquatableArray());
     }
+
+    // TorchSharp.torch.Tensor, compared by name (no display formatting on the per-edit path).
+    private static bool IsTensor(ITypeSymbol type) =>
+        type is { Name: "Tensor", ContainingType: { Name: "torch", ContainingType: null, ContainingNamespace: { Name: "TorchSharp", ContainingNamespace.IsGlobalNamespace: true } } };
 
     private static string Rightmost(ExpressionSyntax expression) => expression switch
     {
