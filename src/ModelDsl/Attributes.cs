@@ -118,7 +118,7 @@ public sealed class TransformerEncoderAttribute : Attribute
 {
     public int Depth { get; set; }
     public int Heads { get; set; }
-    public double MlpRatio { get; set; } = 4.0;
+    public double MlpRatio { get; set; } = AttributeDefaults.MlpRatio;
     public int Dim { get; set; }
     /// <summary>Each token attends only to itself and earlier tokens (a text encoder, as in CLIP).</summary>
     public bool Causal { get; set; }
@@ -181,7 +181,7 @@ public sealed class CrossEntropyLossAttribute : Attribute
     /// <summary>The batch tensor that holds the class indices <c>[B]</c>: <c>label</c> when not set, or a task head's task name in snake_case.</summary>
     public string? Target { get; set; }
     /// <summary>The loss's weight in the model's objective, a weighted sum when the model has several losses.</summary>
-    public double Weight { get; set; } = 1.0;
+    public double Weight { get; set; } = AttributeDefaults.LossWeight;
     /// <summary>
     /// Not every sample carries the target: the batch also holds <c>{Target}_present</c> <c>[B]</c> (bool or 0/1),
     /// and the loss and its metric average over the present samples only (0 when a batch has none).
@@ -203,7 +203,7 @@ public sealed class MseLossAttribute : Attribute
     /// <summary>The batch tensor that holds the targets: the head's task name in snake_case when not set.</summary>
     public string? Target { get; set; }
     /// <inheritdoc cref="CrossEntropyLossAttribute.Weight"/>
-    public double Weight { get; set; } = 1.0;
+    public double Weight { get; set; } = AttributeDefaults.LossWeight;
     /// <inheritdoc cref="CrossEntropyLossAttribute.Optional"/>
     public bool Optional { get; set; }
 }
@@ -222,7 +222,7 @@ public sealed class BinaryCrossEntropyLossAttribute : Attribute
     /// <summary>The batch tensor that holds the masks: the head's task name in snake_case when not set.</summary>
     public string? Target { get; set; }
     /// <inheritdoc cref="CrossEntropyLossAttribute.Weight"/>
-    public double Weight { get; set; } = 1.0;
+    public double Weight { get; set; } = AttributeDefaults.LossWeight;
     /// <inheritdoc cref="CrossEntropyLossAttribute.Optional"/>
     public bool Optional { get; set; }
 }
@@ -248,11 +248,11 @@ public sealed class TaskTokensAttribute(params string[] names) : Attribute
 [AttributeUsage(AttributeTargets.Property, Inherited = false)]
 public sealed class TaskDecoderAttribute : Attribute
 {
-    public int Depth { get; set; } = 1;
+    public int Depth { get; set; } = AttributeDefaults.DecoderDepth;
     public int Heads { get; set; }
     /// <summary>The encoder whose tokens the task tokens read, as <c>nameof(Encoder)</c>; default: the sequence so far.</summary>
     public string? Over { get; set; }
-    public double MlpRatio { get; set; } = 4.0;
+    public double MlpRatio { get; set; } = AttributeDefaults.MlpRatio;
     public bool Frozen { get; set; }
 }
 
@@ -266,7 +266,7 @@ public sealed class RegressionHeadAttribute : Attribute
     public string? Reads { get; set; }
     /// <summary>How a segment it <see cref="Reads"/> is pooled: <see cref="Pool.Avg"/> (the mean), <see cref="Pool.First"/> or <see cref="Pool.Last"/>.</summary>
     public Pool Pool { get; set; } = Pool.Avg;
-    public int Outputs { get; set; } = 1;
+    public int Outputs { get; set; } = AttributeDefaults.RegressionOutputs;
     public bool Frozen { get; set; }
 }
 
@@ -284,7 +284,7 @@ public sealed class MaskHeadAttribute : Attribute
     /// <summary>The encoder whose patch tokens give the pixels, as <c>nameof(Encoder)</c>; optional when the model has one encoder.</summary>
     public string? Over { get; set; }
     /// <summary>The width of each pixel's embedding: the head has <c>Ds*P*P*PixelDim</c> weights for the pixels.</summary>
-    public int PixelDim { get; set; } = 16;
+    public int PixelDim { get; set; } = AttributeDefaults.MaskPixelDim;
     public bool Frozen { get; set; }
 }
 
@@ -388,13 +388,13 @@ public sealed class QueryTokensAttribute : Attribute
 public sealed class ResamplerAttribute : Attribute
 {
     public int Queries { get; set; }
-    public int Depth { get; set; } = 1;
+    public int Depth { get; set; } = AttributeDefaults.DecoderDepth;
     public int Heads { get; set; }
     /// <summary>The width of the queries and the output; 0 keeps the source's width.</summary>
     public int Dim { get; set; }
     /// <summary>The stage whose tokens the queries read, as <c>nameof(Encoder)</c>; default: the sequence so far.</summary>
     public string? Over { get; set; }
-    public double MlpRatio { get; set; } = 4.0;
+    public double MlpRatio { get; set; } = AttributeDefaults.MlpRatio;
     public bool Frozen { get; set; }
 }
 
@@ -463,7 +463,7 @@ public sealed class CosineLogitsAttribute(string left, string right) : Attribute
     /// <summary>The column features, as <c>nameof(Text)</c>.</summary>
     public string Right { get; } = right;
     /// <summary>The logit scale (inverse temperature); CLIP starts at 1/0.07.</summary>
-    public double Scale { get; set; } = 1 / 0.07;
+    public double Scale { get; set; } = AttributeDefaults.LogitScale;
     /// <summary>Learns the scale (as its logarithm, registered as <c>logit_scale</c>), as CLIP pretraining does.</summary>
     public bool LearnScale { get; set; }
     public bool Frozen { get; set; }
@@ -509,7 +509,7 @@ public sealed class PromptTokensAttribute : Attribute
 {
     public int Count { get; set; }
     /// <summary>How many leading tokens stay in front of the prompts.</summary>
-    public int After { get; set; } = 1;
+    public int After { get; set; } = AttributeDefaults.PromptsAfter;
     /// <summary>One set of prompts per class: the token rows must be the <c>Classes</c> classes.</summary>
     public bool PerClass { get; set; }
     /// <summary>The number of classes (rows), for <c>PerClass</c>.</summary>
@@ -518,7 +518,7 @@ public sealed class PromptTokensAttribute : Attribute
     /// <summary>Width of the reparameterisation encoder; 0 for the token width.</summary>
     public int Hidden { get; set; }
     /// <summary>Prompts = vectors + encoder(vectors) (PRE), rather than encoder(vectors).</summary>
-    public bool Residual { get; set; } = true;
+    public bool Residual { get; set; } = AttributeDefaults.PromptResidual;
     public int Dim { get; set; }
     public bool Frozen { get; set; }
 }
@@ -573,5 +573,5 @@ public sealed class FeatureProjectionAttribute : Attribute
 [AttributeUsage(AttributeTargets.Property, Inherited = false)]
 public sealed class ContrastiveLossAttribute : Attribute
 {
-    public double Weight { get; set; } = 1.0;
+    public double Weight { get; set; } = AttributeDefaults.LossWeight;
 }

@@ -209,11 +209,11 @@ internal static partial class ModelEmitter
         var featureLocals = System.Text.RegularExpressions.Regex.Matches(features.ToString(), @"\bvar (\w+) =")
             .Cast<System.Text.RegularExpressions.Match>().Select(m => m.Groups[1].Value).Where(n => n != "x").ToList();
         var headText = head + returns;
-        var split = featuresShape is not null
+        var split = featuresShape is not null && graph.Inputs.All(i => i.Name != "x")
             && !featureLocals.Any(local => System.Text.RegularExpressions.Regex.IsMatch(headText, $@"\b{local}\b"));
         if (split)
         {
-            w.Line($"/// <summary>The token sequence the heads read, <c>{featuresShape}</c> (timm's <c>forward_features</c>); <see cref=\"{forward.Name}\"/> runs it, then the heads.</summary>");
+            w.Line($"/// <summary>The token sequence the heads read, <c>{featuresShape}</c> (timm's <c>forward_features</c>); <see cref=\"{forward.Name}\"/> runs it, then <see cref=\"ForwardHead\"/>.</summary>");
             WriteInputDocs(w, graph);
             using (w.Block($"public {Tensor} ForwardFeatures({parameters})"))
             {
@@ -223,22 +223,81 @@ internal static partial class ModelEmitter
             }
             w.Line();
         }
+        if (split)
+        {
+            WriteForwardHead(w, graph, featuresShape!, head, returns);
+            w.Line();
+        }
         WriteInputDocs(w, graph);
         using (w.Block($"{modifiers}partial {forward.ReturnType} {forward.Name}({parameters})"))
         {
+            if (split)
+            {
+                // timm's forward: forward_features, then forward_head.
+                w.Line($"var x = ForwardFeatures({arguments});");
+                w.Line($"return ForwardHead({string.Join(", ", new[] { "x" }.Concat(HeadInputs(graph, head + returns).Select(i => i.Name)))});");
+                return;
+            }
             // One body, so its shape comments align together.
             var body = new CodeWriter();
-            if (split)
-                body.Line(Shaped($"var x = ForwardFeatures({arguments});", featuresShape!));
-            else
-            {
-                WriteInputChecks(w, graph);
-                body.Append(features);
-            }
+            WriteInputChecks(w, graph);
+            body.Append(features);
             w.Lines(body.Append(head));
             w.Line(returns);
         }
     }
+
+    // timm's forward_head: the heads on the features. It checks the features it is given (it is public: a caller may
+    // hand it any tensor), and the forward inputs the heads read besides them.
+    private static void WriteForwardHead(CodeWriter w, ModelGraph graph, string featuresShape, CodeWriter head, string returns)
+    {
+        var forward = graph.Spec.Forward!;
+        var inputs = HeadInputs(graph, head + returns);
+        var checkable = !featuresShape.Contains("?");
+        if (checkable)
+        {
+            // The sequence length is left free: stages may change it at run time (ChannelViT's channel sampling in
+            // training); the batch and width dimensions must match.
+            w.Line("// The token count is free: a stage may change it at run time (channel sampling while training).");
+            w.Line($"private static readonly global::ModelDsl.SymbolicShape HeadInputShape = global::ModelDsl.SymbolicShape.Parse(\"{WithFreeTokenCount(graph, featuresShape)}\");");
+            w.Line();
+        }
+        w.Line($"/// <summary>The heads on the token sequence <see cref=\"ForwardFeatures\"/> gives (timm's <c>forward_head</c>).</summary>");
+        w.Line($"/// <param name=\"x\">The token sequence, shape <c>{featuresShape}</c>.</param>");
+        foreach (var input in inputs)
+            w.Line($"/// <param name=\"{input.Name}\">Shape <c>{input.Shape ?? "?"}</c>.</param>");
+        var parameters = string.Join(", ", new[] { $"{Tensor} x" }.Concat(inputs.Select(i => $"{i.Type} {i.Name}")));
+        using (w.Block($"public {forward.ReturnType} ForwardHead({parameters})"))
+        {
+            if (checkable)
+            {
+                w.Line("var dims = new global::ModelDsl.ShapeBindings();");
+                var dtype = graph.Inputs.Any(i => i.Shape is not null && i.Dtype == "Float") ? ", ParameterType" : "";
+                w.Line($"global::ModelDsl.ShapeCheck.Require(x, nameof(x), HeadInputShape, dims{dtype});");
+                foreach (var input in inputs.Where(i => i.Shape is not null))
+                    w.Line($"global::ModelDsl.ShapeCheck.Require({input.Name}, nameof({input.Name}), {ShapeField(input)}, dims{DtypeArgument(input)});");
+                w.Line();
+            }
+            w.Lines(head);
+            w.Line(returns);
+        }
+    }
+
+    // [B,21,64] -> "B,T,64", with a symbol no input shape uses.
+    private static string WithFreeTokenCount(ModelGraph graph, string shape)
+    {
+        var dims = shape.Trim('[', ']').Split(',');
+        if (dims.Length != 3)
+            return string.Join(",", dims);
+        var used = new HashSet<string>(graph.Inputs.Where(i => i.Shape is not null)
+            .SelectMany(i => System.Text.RegularExpressions.Regex.Matches(i.Shape!, "[A-Za-z_][A-Za-z0-9_]*").Cast<System.Text.RegularExpressions.Match>().Select(m => m.Value)));
+        var symbol = new[] { "T", "Tokens", "TokenCount" }.FirstOrDefault(n => !used.Contains(n) && !dims.Contains(n)) ?? "TokenCount_";
+        return $"{dims[0]},{symbol},{dims[2]}";
+    }
+
+    // The forward inputs the head part's statements name.
+    private static List<GraphInput> HeadInputs(ModelGraph graph, string headText) =>
+        graph.Inputs.Where(i => System.Text.RegularExpressions.Regex.IsMatch(headText, $@"\b{i.Name}\b")).ToList();
 
     private static void WriteInputDocs(CodeWriter w, ModelGraph graph)
     {
@@ -255,12 +314,7 @@ internal static partial class ModelEmitter
         foreach (var input in checkedInputs)
         {
             // The dtype its stage needs, before the shape: a float64 image is refused by name, not by libtorch.
-            var dtype = input.Dtype switch
-            {
-                "Int64" => ", global::TorchSharp.torch.ScalarType.Int64",
-                "Float" => ", ParameterType",
-                _ => "",
-            };
+            var dtype = DtypeArgument(input);
             w.Line($"global::ModelDsl.ShapeCheck.Require({input.Name}, nameof({input.Name}), {ShapeField(input)}, dims{dtype});");
         }
         w.Line();
@@ -438,6 +492,13 @@ internal static partial class ModelEmitter
     private static string LossField(GraphStage loss) => loss.Text("Field");
 
     private static string StageField(GraphStage stage) => StageDefinitions.IsLoss(stage.Kind) ? LossField(stage) : Registered(stage);
+
+    private static string DtypeArgument(GraphInput input) => input.Dtype switch
+    {
+        "Int64" => ", global::TorchSharp.torch.ScalarType.Int64",
+        "Float" => ", ParameterType",
+        _ => "",
+    };
 
     private static string ShapeField(GraphInput input) => ModelCompiler.Pascal(input.Name) + "Shape";
 }

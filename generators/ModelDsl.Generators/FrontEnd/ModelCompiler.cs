@@ -140,6 +140,8 @@ public static partial class ModelCompiler
         {
             ["Summary"] = "the static shape table (Summary)",
             ["ForwardFeatures"] = "the features pass (ForwardFeatures)",
+            ["ForwardHead"] = "the heads pass (ForwardHead)",
+            ["HeadInputShape"] = "the heads pass's input shape (HeadInputShape)",
             ["ParameterType"] = "the input dtype check's parameter type (ParameterType)",
             ["CreateBatch"] = "the training batch reader (CreateBatch)",
             ["TrainingStep"] = "the training step (TrainingStep)",

@@ -79,7 +79,7 @@ internal sealed class ClassifierHeadStage() : StageDefinition(StageKind.Classifi
             var encoder = c.Spec.Stages.FirstOrDefault(s => s.Kind == StageKind.TransformerEncoder);
             c.Heads(index, stage, "PoolHeads", resolved, width, ParseInt(encoder?.Get("Heads")) ?? 1);
             // timm's AttentionPoolLatent takes the model's mlp_ratio.
-            var poolMlpRatio = ParseDouble(encoder?.Get("MlpRatio")) is > 0 and var ratio ? ratio : 4.0;
+            var poolMlpRatio = ParseDouble(encoder?.Get("MlpRatio")) is > 0 and var ratio ? ratio : AttributeDefaults.MlpRatio;
             resolved.Add(new("PoolMlpRatio", Format(poolMlpRatio)));
             var hidden = (long)(w * poolMlpRatio);
             parameters += w + (w * w + w) + (w * 2 * w + 2 * w) + (w * w + w) + 2 * w + (w * hidden + hidden) + (hidden * w + w);

@@ -50,7 +50,7 @@ internal abstract class LossStage(StageKind kind, string attribute, StageKind he
             return null;
         }
         resolved.Add(new("Target", target));
-        var weight = stage.Get("Weight") is { } w ? ParseDouble(w) ?? 1 : 1;
+        var weight = stage.Get("Weight") is { } w ? ParseDouble(w) ?? AttributeDefaults.LossWeight : AttributeDefaults.LossWeight;
         if (!(weight > 0) || double.IsInfinity(weight))
         {
             c.Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "Weight"), stage.Member, "Weight", Format(weight), "a positive, finite loss weight");

@@ -43,9 +43,9 @@ internal sealed class ResamplerStage() : StageDefinition(StageKind.Resampler, "R
         resolved.Add(new("Dim", dim.ToString(CultureInfo.InvariantCulture)));
         resolved.Add(new("Source", sourceName == c.sequenceSource ? "" : sourceName!));
         var queries = c.PositiveInt(index, stage, "Queries", resolved, fallback: 1, "a positive number of query tokens");
-        var depth = c.PositiveInt(index, stage, "Depth", resolved, fallback: 1, "a positive number of cross-attention layers", attributeDefault: 1);
+        var depth = c.PositiveInt(index, stage, "Depth", resolved, fallback: 1, "a positive number of cross-attention layers", attributeDefault: AttributeDefaults.DecoderDepth);
         c.Heads(index, stage, "Heads", resolved, dim);
-        var mlpRatio = c.PositiveDouble(index, stage, "MlpRatio", resolved, fallback: 4.0, "a positive MLP width ratio");
+        var mlpRatio = c.PositiveDouble(index, stage, "MlpRatio", resolved, fallback: AttributeDefaults.MlpRatio, "a positive MLP width ratio");
         long d = dim, s = sourceDim, hidden = (long)(dim * mlpRatio);
         var layer = 2 * d + 2 * s + (d * d + d) + (s * 2 * d + 2 * d) + (d * d + d) + 2 * d + (d * hidden + hidden) + (hidden * d + d);
         c.prefixTokens = 0;

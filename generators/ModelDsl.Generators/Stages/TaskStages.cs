@@ -62,9 +62,9 @@ internal sealed class TaskDecoderStage() : StageDefinition(StageKind.TaskDecoder
         resolved.Add(new("Dim", width.ToString(CultureInfo.InvariantCulture)));
         resolved.Add(new("SourceDim", sourceDim.ToString(CultureInfo.InvariantCulture)));
         resolved.Add(new("Source", source is null || sourceName == c.sequenceSource ? "" : sourceName!));
-        var depth = c.PositiveInt(index, stage, "Depth", resolved, fallback: 1, "a positive number of decoder layers", attributeDefault: 1);
+        var depth = c.PositiveInt(index, stage, "Depth", resolved, fallback: 1, "a positive number of decoder layers", attributeDefault: AttributeDefaults.DecoderDepth);
         c.Heads(index, stage, "Heads", resolved, width);
-        var mlpRatio = c.PositiveDouble(index, stage, "MlpRatio", resolved, fallback: 4.0, "a positive MLP width ratio");
+        var mlpRatio = c.PositiveDouble(index, stage, "MlpRatio", resolved, fallback: AttributeDefaults.MlpRatio, "a positive MLP width ratio");
         if (c.taskTokensMember is null || !c.outputsByMember.ContainsKey(c.taskTokensMember))
         {
             // The emitted forward pass passes the task tokens in, so without them the decoder is left out.
@@ -142,12 +142,12 @@ internal sealed class RegressionHeadStage() : StageDefinition(StageKind.Regressi
         stage.Get("Reads") is not null && stage.Get("Task") is null
             ? SegmentHeads.Infer(c, index, stage, resolved, width =>
             {
-                var outputs = c.PositiveInt(index, stage, "Outputs", resolved, fallback: 1, "a positive number of outputs", attributeDefault: 1);
+                var outputs = c.PositiveInt(index, stage, "Outputs", resolved, fallback: 1, "a positive number of outputs", attributeDefault: AttributeDefaults.RegressionOutputs);
                 return (Shape.Of(c.batch, Dim.Constant(outputs)), $"Outputs of '{stage.Member}' over '{stage.Get("Reads")}'");
             })
             : TaskHeads.Infer(c, index, stage, resolved, (width, task) =>
         {
-            var outputs = c.PositiveInt(index, stage, "Outputs", resolved, fallback: 1, "a positive number of outputs", attributeDefault: 1);
+            var outputs = c.PositiveInt(index, stage, "Outputs", resolved, fallback: 1, "a positive number of outputs", attributeDefault: AttributeDefaults.RegressionOutputs);
             return (Shape.Of(c.batch, Dim.Constant(outputs)), $"Outputs of task \"{task}\"{From(stage, task)}");
         });
 
@@ -218,7 +218,7 @@ internal sealed class MaskHeadStage() : StageDefinition(StageKind.MaskHead, "Mas
         }
         var (h, wd) = ((int)(height.Value ?? 1), (int)(gridWidth.Value ?? 1));
         var sourceDim = (int)(source?.Last.Value ?? 1);
-        var pixelDim = c.PositiveInt(index, stage, "PixelDim", resolved, fallback: 16, "a positive pixel embedding width", attributeDefault: 16);
+        var pixelDim = c.PositiveInt(index, stage, "PixelDim", resolved, fallback: AttributeDefaults.MaskPixelDim, "a positive pixel embedding width", attributeDefault: AttributeDefaults.MaskPixelDim);
         resolved.Add(new("Source", source is null ? "" : over!));
         resolved.Add(new("SourceDim", sourceDim.ToString(CultureInfo.InvariantCulture)));
         resolved.Add(new("PatchSize", patch.ToString(CultureInfo.InvariantCulture)));

@@ -103,9 +103,9 @@ internal sealed class PromptTokensStage() : StageDefinition(StageKind.PromptToke
             reparam = "None";
         }
         resolved.Add(new("Reparameterize", reparam));
-        var residual = (stage.Get("Residual") ?? "true") == "true";
+        var residual = stage.Get("Residual") is { } written ? written == "true" : AttributeDefaults.PromptResidual;
         resolved.Add(new("Residual", residual ? "true" : "false"));
-        var after = ParseInt(stage.Get("After")) ?? 1;
+        var after = ParseInt(stage.Get("After")) ?? AttributeDefaults.PromptsAfter;
         if (source?.Kind != StageKind.TokenEmbedding)
         {
             if (!c.upstreamBroken)

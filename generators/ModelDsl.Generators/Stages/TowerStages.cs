@@ -119,11 +119,11 @@ internal sealed class CosineLogitsStage() : StageDefinition(StageKind.CosineLogi
 
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
     {
-        var scale = stage.Get("Scale") is { } text ? ParseDouble(text) ?? 0 : 1 / 0.07;
+        var scale = stage.Get("Scale") is { } text ? ParseDouble(text) ?? 0 : AttributeDefaults.LogitScale;
         if (!(scale > 0) || double.IsInfinity(scale))
         {
             c.Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "Scale"), stage.Member, "Scale", Format(scale), "a positive, finite logit scale such as 14.3 (1/0.07)");
-            scale = 1 / 0.07;
+            scale = AttributeDefaults.LogitScale;
         }
         resolved.Add(new("Scale", Format(scale)));
         var learn = Bool(stage, "LearnScale", resolved);
@@ -190,7 +190,7 @@ internal sealed class ContrastiveLossStage() : StageDefinition(StageKind.Contras
 
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
     {
-        var weight = stage.Get("Weight") is { } w ? ParseDouble(w) ?? 1 : 1;
+        var weight = stage.Get("Weight") is { } w ? ParseDouble(w) ?? AttributeDefaults.LossWeight : AttributeDefaults.LossWeight;
         if (!(weight > 0) || double.IsInfinity(weight))
         {
             c.Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "Weight"), stage.Member, "Weight", Format(weight), "a positive, finite loss weight");

@@ -21,7 +21,7 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
         var width = c.Width(index, stage, resolved, "a token sequence [B,N,D]");
         var depth = c.PositiveInt(index, stage, "Depth", resolved, fallback: 1, "a positive number of blocks");
         c.Heads(index, stage, "Heads", resolved, width);
-        var mlpRatio = c.PositiveDouble(index, stage, "MlpRatio", resolved, fallback: 4.0, "a positive MLP width ratio");
+        var mlpRatio = c.PositiveDouble(index, stage, "MlpRatio", resolved, fallback: AttributeDefaults.MlpRatio, "a positive MLP width ratio");
         Bool(stage, "Causal", resolved);
         var avgPooled = c.Spec.Stages.Any(s => s.Kind == StageKind.ClassifierHead && s.Get("Pool") == "Avg" && s.Get("Reads") is null && s.Get("Task") is null);
         resolved.Add(new("FinalNorm", avgPooled ? "false" : "true"));

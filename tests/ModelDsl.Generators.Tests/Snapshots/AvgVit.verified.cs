@@ -80,7 +80,7 @@ namespace Samples.Avg
         /// <summary>Stage <c>Loss</c>: output <c>[]</c>, 0 parameters.</summary>
         public partial global::ModelDsl.Blocks.CrossEntropyLoss Loss => loss;
 
-        /// <summary>The token sequence the heads read, <c>[N,50,48]</c> (timm's <c>forward_features</c>); <see cref="Forward"/> runs it, then the heads.</summary>
+        /// <summary>The token sequence the heads read, <c>[N,50,48]</c> (timm's <c>forward_features</c>); <see cref="Forward"/> runs it, then <see cref="ForwardHead"/>.</summary>
         /// <param name="pixels">Shape <c>[N,1,28,28]</c>.</param>
         public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor pixels)
         {
@@ -94,13 +94,26 @@ namespace Samples.Avg
             return x;
         }
 
-        /// <param name="pixels">Shape <c>[N,1,28,28]</c>.</param>
-        public partial AvgVitOutput Forward(global::TorchSharp.torch.Tensor pixels)
+        // The token count is free: a stage may change it at run time (channel sampling while training).
+        private static readonly global::ModelDsl.SymbolicShape HeadInputShape = global::ModelDsl.SymbolicShape.Parse("N,T,48");
+
+        /// <summary>The heads on the token sequence <see cref="ForwardFeatures"/> gives (timm's <c>forward_head</c>).</summary>
+        /// <param name="x">The token sequence, shape <c>[N,50,48]</c>.</param>
+        public AvgVitOutput ForwardHead(global::TorchSharp.torch.Tensor x)
         {
-            var x = ForwardFeatures(pixels);    // [N,50,48]
+            var dims = new global::ModelDsl.ShapeBindings();
+            global::ModelDsl.ShapeCheck.Require(x, nameof(x), HeadInputShape, dims, ParameterType);
+
             var pooled = fc_norm.forward(global::ModelDsl.Blocks.Pooling.AveragePatches(x, prefixTokens: 1));  // [N,48]
             var logits = head.forward(pooled);  // [N,10]
             return new AvgVitOutput(logits, pooled, x);
+        }
+
+        /// <param name="pixels">Shape <c>[N,1,28,28]</c>.</param>
+        public partial AvgVitOutput Forward(global::TorchSharp.torch.Tensor pixels)
+        {
+            var x = ForwardFeatures(pixels);
+            return ForwardHead(x);
         }
 
         /// <inheritdoc/>

@@ -85,7 +85,7 @@ namespace FashionVitExample
         /// <summary>Stage <c>Loss</c>: output <c>[]</c>, 0 parameters.</summary>
         public partial global::ModelDsl.Blocks.CrossEntropyLoss Loss => loss;
 
-        /// <summary>The token sequence the heads read, <c>[B,21,64]</c> (timm's <c>forward_features</c>); <see cref="Forward"/> runs it, then the heads.</summary>
+        /// <summary>The token sequence the heads read, <c>[B,21,64]</c> (timm's <c>forward_features</c>); <see cref="Forward"/> runs it, then <see cref="ForwardHead"/>.</summary>
         /// <param name="image">Shape <c>[B,1,28,28]</c>.</param>
         public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor image)
         {
@@ -100,13 +100,26 @@ namespace FashionVitExample
             return x;
         }
 
-        /// <param name="image">Shape <c>[B,1,28,28]</c>.</param>
-        public partial FashionVitOutput Forward(global::TorchSharp.torch.Tensor image)
+        // The token count is free: a stage may change it at run time (channel sampling while training).
+        private static readonly global::ModelDsl.SymbolicShape HeadInputShape = global::ModelDsl.SymbolicShape.Parse("B,T,64");
+
+        /// <summary>The heads on the token sequence <see cref="ForwardFeatures"/> gives (timm's <c>forward_head</c>).</summary>
+        /// <param name="x">The token sequence, shape <c>[B,21,64]</c>.</param>
+        public FashionVitOutput ForwardHead(global::TorchSharp.torch.Tensor x)
         {
-            var x = ForwardFeatures(image);                       // [B,21,64]
+            var dims = new global::ModelDsl.ShapeBindings();
+            global::ModelDsl.ShapeCheck.Require(x, nameof(x), HeadInputShape, dims, ParameterType);
+
             var pooled = global::ModelDsl.Blocks.Pooling.Cls(x);  // [B,64]
             var logits = head.forward(pooled);                    // [B,10]
             return new FashionVitOutput(logits, pooled, x);
+        }
+
+        /// <param name="image">Shape <c>[B,1,28,28]</c>.</param>
+        public partial FashionVitOutput Forward(global::TorchSharp.torch.Tensor image)
+        {
+            var x = ForwardFeatures(image);
+            return ForwardHead(x);
         }
 
         /// <inheritdoc/>

@@ -75,7 +75,7 @@ namespace Samples.Map
             /// <summary>Stage <c>Loss</c>: output <c>[]</c>, 0 parameters.</summary>
             public partial global::ModelDsl.Blocks.CrossEntropyLoss Loss => loss;
 
-            /// <summary>The token sequence the heads read, <c>[B,16,32]</c> (timm's <c>forward_features</c>); <see cref="Forward"/> runs it, then the heads.</summary>
+            /// <summary>The token sequence the heads read, <c>[B,16,32]</c> (timm's <c>forward_features</c>); <see cref="Forward"/> runs it, then <see cref="ForwardHead"/>.</summary>
             /// <param name="image">Shape <c>[B,3,32,32]</c>.</param>
             public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor image)
             {
@@ -89,13 +89,26 @@ namespace Samples.Map
                 return x;
             }
 
-            /// <param name="image">Shape <c>[B,3,32,32]</c>.</param>
-            public partial MapVitOutput Forward(global::TorchSharp.torch.Tensor image)
+            // The token count is free: a stage may change it at run time (channel sampling while training).
+            private static readonly global::ModelDsl.SymbolicShape HeadInputShape = global::ModelDsl.SymbolicShape.Parse("B,T,32");
+
+            /// <summary>The heads on the token sequence <see cref="ForwardFeatures"/> gives (timm's <c>forward_head</c>).</summary>
+            /// <param name="x">The token sequence, shape <c>[B,16,32]</c>.</param>
+            public MapVitOutput ForwardHead(global::TorchSharp.torch.Tensor x)
             {
-                var x = ForwardFeatures(image);     // [B,16,32]
+                var dims = new global::ModelDsl.ShapeBindings();
+                global::ModelDsl.ShapeCheck.Require(x, nameof(x), HeadInputShape, dims, ParameterType);
+
                 var pooled = attn_pool.forward(x);  // [B,32]
                 var logits = head.forward(pooled);  // [B,100]
                 return new MapVitOutput(logits, pooled, x);
+            }
+
+            /// <param name="image">Shape <c>[B,3,32,32]</c>.</param>
+            public partial MapVitOutput Forward(global::TorchSharp.torch.Tensor image)
+            {
+                var x = ForwardFeatures(image);
+                return ForwardHead(x);
             }
 
             /// <inheritdoc/>

@@ -65,7 +65,7 @@ namespace PromptLearningExample
         /// <summary>Stage <c>Projection</c>: output <c>[C,32]</c>, 2,048 parameters, frozen.</summary>
         public partial global::ModelDsl.Blocks.FeatureProjection Projection => projection;
 
-        /// <summary>The token sequence the heads read, <c>[C,12,64]</c> (timm's <c>forward_features</c>); <see cref="Forward"/> runs it, then the heads.</summary>
+        /// <summary>The token sequence the heads read, <c>[C,12,64]</c> (timm's <c>forward_features</c>); <see cref="Forward"/> runs it, then <see cref="ForwardHead"/>.</summary>
         /// <param name="classNames">Shape <c>[C,8]</c>.</param>
         public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor classNames)
         {
@@ -80,13 +80,28 @@ namespace PromptLearningExample
             return x;
         }
 
+        // The token count is free: a stage may change it at run time (channel sampling while training).
+        private static readonly global::ModelDsl.SymbolicShape HeadInputShape = global::ModelDsl.SymbolicShape.Parse("C,T,64");
+
+        /// <summary>The heads on the token sequence <see cref="ForwardFeatures"/> gives (timm's <c>forward_head</c>).</summary>
+        /// <param name="x">The token sequence, shape <c>[C,12,64]</c>.</param>
         /// <param name="classNames">Shape <c>[C,8]</c>.</param>
-        public partial CoOpTextOutput Forward(global::TorchSharp.torch.Tensor classNames)
+        public CoOpTextOutput ForwardHead(global::TorchSharp.torch.Tensor x, global::TorchSharp.torch.Tensor classNames)
         {
-            var x = ForwardFeatures(classNames);              // [C,12,64]
+            var dims = new global::ModelDsl.ShapeBindings();
+            global::ModelDsl.ShapeCheck.Require(x, nameof(x), HeadInputShape, dims);
+            global::ModelDsl.ShapeCheck.Require(classNames, nameof(classNames), ClassNamesShape, dims, global::TorchSharp.torch.ScalarType.Int64);
+
             var featureToken = global::ModelDsl.Blocks.FeatureProjection.AtEndToken(x, classNames, endToken: 2, offset: 4);  // [C,64]
             var features = projection.forward(featureToken);  // [C,32]
             return new CoOpTextOutput(features);
+        }
+
+        /// <param name="classNames">Shape <c>[C,8]</c>.</param>
+        public partial CoOpTextOutput Forward(global::TorchSharp.torch.Tensor classNames)
+        {
+            var x = ForwardFeatures(classNames);
+            return ForwardHead(x, classNames);
         }
 
         /// <summary>Stages, output shapes and parameter counts, computed at compile time; <c>ToString()</c> gives the table above.</summary>

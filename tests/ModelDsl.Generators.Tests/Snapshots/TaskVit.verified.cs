@@ -131,7 +131,7 @@ namespace Samples.Tasks
         /// <summary>Stage <c>MaskLoss</c>: output <c>[]</c>, 0 parameters.</summary>
         public partial global::ModelDsl.Blocks.BinaryCrossEntropyLoss MaskLoss => mask_loss;
 
-        /// <summary>The token sequence the heads read, <c>[B,50,32]</c> (timm's <c>forward_features</c>); <see cref="Forward"/> runs it, then the heads.</summary>
+        /// <summary>The token sequence the heads read, <c>[B,50,32]</c> (timm's <c>forward_features</c>); <see cref="Forward"/> runs it, then <see cref="ForwardHead"/>.</summary>
         /// <param name="image">Shape <c>[B,1,28,28]</c>.</param>
         public global::TorchSharp.torch.Tensor ForwardFeatures(global::TorchSharp.torch.Tensor image)
         {
@@ -146,10 +146,16 @@ namespace Samples.Tasks
             return x;
         }
 
-        /// <param name="image">Shape <c>[B,1,28,28]</c>.</param>
-        public partial TaskVitOutput Forward(global::TorchSharp.torch.Tensor image)
+        // The token count is free: a stage may change it at run time (channel sampling while training).
+        private static readonly global::ModelDsl.SymbolicShape HeadInputShape = global::ModelDsl.SymbolicShape.Parse("B,T,32");
+
+        /// <summary>The heads on the token sequence <see cref="ForwardFeatures"/> gives (timm's <c>forward_head</c>).</summary>
+        /// <param name="x">The token sequence, shape <c>[B,50,32]</c>.</param>
+        public TaskVitOutput ForwardHead(global::TorchSharp.torch.Tensor x)
         {
-            var x = ForwardFeatures(image);                           // [B,50,32]
+            var dims = new global::ModelDsl.ShapeBindings();
+            global::ModelDsl.ShapeCheck.Require(x, nameof(x), HeadInputShape, dims, ParameterType);
+
             var encoderOutput = x;
             x = decoder.forward(tasks, x);                            // [B,4,32]
             var categoryToken = x.select(1, 0);                       // [B,32]
@@ -162,6 +168,13 @@ namespace Samples.Tasks
             var angleOutput = angle.forward(angleToken);              // [B,1]
             var maskOutput = mask.forward(maskToken, encoderOutput);  // [B,1,28,28]
             return new TaskVitOutput(categoryOutput, coarseOutput, angleOutput, maskOutput, decoderOutput);
+        }
+
+        /// <param name="image">Shape <c>[B,1,28,28]</c>.</param>
+        public partial TaskVitOutput Forward(global::TorchSharp.torch.Tensor image)
+        {
+            var x = ForwardFeatures(image);
+            return ForwardHead(x);
         }
 
         /// <inheritdoc/>

@@ -76,6 +76,27 @@ public class GeneratedModelTests
     }
 
     [Fact]
+    public void Forward_is_ForwardFeatures_then_ForwardHead_and_ForwardHead_checks_what_it_is_given()
+    {
+        manual_seed(1);
+        using var model = new TinyVit(CPU);
+        model.eval();
+        using var image = randn(3, 1, 28, 28);
+        var whole = model.Forward(image);
+        var features = model.ForwardFeatures(image);
+        var split = model.ForwardHead(features);
+
+        Assert.Equal(0.0, (whole.Logits - split.Logits).abs().max().item<float>());
+        Assert.Equal([3L, 1 + 2 + 16, 32], features.shape);
+        // A sequence of another length is accepted (a stage may change the token count at run time), another width is not.
+        Assert.Equal([3L, 10], model.ForwardHead(features[.., ..5]).Logits.shape);
+        var error = Assert.Throws<ShapeMismatchException>(() => model.ForwardHead(randn(3, 19, 48)));
+        Assert.Contains("'x'", error.Message);
+        Assert.Contains("[3,19,48]", error.Message);
+        Assert.Contains("32", error.Message);
+    }
+
+    [Fact]
     public void Input_of_the_wrong_shape_names_the_input_and_both_shapes()
     {
         using var model = new TinyVit(CPU);
