@@ -219,17 +219,13 @@ public class HostileHeaderTests
             json.Append(',').Append(Entry($"blocks.{i}.weight", "F32", [4], i * 16L, i * 16L + 16));
         var text = json.Append('}').ToString();
 
-        var watch = Stopwatch.StartNew();
         var first = WeightsCheck.ParseCached(SourceText.From(text), WeightsCheck.DefaultMaxHeaderBytes);
-        var firstTime = watch.Elapsed;
-        watch.Restart();
         var second = WeightsCheck.ParseCached(SourceText.From(text), WeightsCheck.DefaultMaxHeaderBytes);   // another instance, same content
-        var secondTime = watch.Elapsed;
 
+        // The same parsed object back is the proof that nothing was parsed again (no timing: these machines are noisy).
         Assert.Null(first.Error);
         Assert.Equal(50_000, first.Header!.Entries.Count);
         Assert.Same(first, second);
-        Assert.True(secondTime < TimeSpan.FromMilliseconds(100), $"cached: {secondTime.TotalMilliseconds:F1} ms (first parse {firstTime.TotalMilliseconds:F1} ms)");
         Assert.NotSame(first, WeightsCheck.ParseCached(SourceText.From(text + " "), WeightsCheck.DefaultMaxHeaderBytes));
     }
 

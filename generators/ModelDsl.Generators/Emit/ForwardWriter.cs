@@ -31,6 +31,15 @@ internal sealed class ForwardWriter(CodeWriter code, ModelGraph graph, IReadOnly
     /// <summary>The batch dimension's name in the documented shapes.</summary>
     public string Batch => graph.Outputs.FirstOrDefault()?.Shape.TrimStart('[').Split(',')[0] ?? "B";
 
+    /// <summary>The forward statements of the PyTorch twin with their output shapes, written by each definition next to its C# statements.</summary>
+    public List<(string Statement, string? Shape)> Python { get; } = [];
+
+    /// <summary>The twin's expression of each output, by output name.</summary>
+    public Dictionary<string, string> PythonValues { get; } = [];
+
+    /// <summary>A statement of the PyTorch twin's forward, with its output shape for the trailing comment.</summary>
+    public void Py(string statement, string? shape = null) => Python.Add((statement, shape));
+
     public void Line(string statement)
     {
         Flush();

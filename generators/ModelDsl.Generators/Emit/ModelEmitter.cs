@@ -72,7 +72,9 @@ internal static partial class ModelEmitter
             if (spec.Forward is { IsPartial: true } && !graph.ForwardBroken)
             {
                 w.Line();
-                WriteForward(w, graph);
+                var forward = WriteForward(w, graph);
+                w.Line();
+                WritePyTorchTwin(w, graph, forward);
             }
             if (IsTrainable(graph))
             {
@@ -170,7 +172,7 @@ internal static partial class ModelEmitter
         }
     }
 
-    private static void WriteForward(CodeWriter w, ModelGraph graph)
+    private static ForwardWriter WriteForward(CodeWriter w, ModelGraph graph)
     {
         var forward = graph.Spec.Forward!;
         var modifiers = forward.Modifiers.Length > 0 ? forward.Modifiers + " " : "";
@@ -236,7 +238,7 @@ internal static partial class ModelEmitter
                 // timm's forward: forward_features, then forward_head.
                 w.Line($"var x = ForwardFeatures({arguments});");
                 w.Line($"return ForwardHead({string.Join(", ", new[] { "x" }.Concat(HeadInputs(graph, head + returns).Select(i => i.Name)))});");
-                return;
+                return f;
             }
             // One body, so its shape comments align together.
             var body = new CodeWriter();
@@ -245,6 +247,7 @@ internal static partial class ModelEmitter
             w.Lines(body.Append(head));
             w.Line(returns);
         }
+        return f;
     }
 
     // timm's forward_head: the heads on the features. It checks the features it is given (it is public: a caller may

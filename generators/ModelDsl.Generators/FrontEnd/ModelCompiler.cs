@@ -142,6 +142,8 @@ public static partial class ModelCompiler
             ["ForwardFeatures"] = "the features pass (ForwardFeatures)",
             ["ForwardHead"] = "the heads pass (ForwardHead)",
             ["HeadInputShape"] = "the heads pass's input shape (HeadInputShape)",
+            ["PyTorchSource"] = "the PyTorch twin's source (PyTorchSource)",
+            ["ExportPyTorch"] = "the PyTorch export (ExportPyTorch)",
             ["ParameterType"] = "the input dtype check's parameter type (ParameterType)",
             ["CreateBatch"] = "the training batch reader (CreateBatch)",
             ["TrainingStep"] = "the training step (TrainingStep)",

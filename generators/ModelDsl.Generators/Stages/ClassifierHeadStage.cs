@@ -138,6 +138,20 @@ internal sealed class ClassifierHeadStage() : StageDefinition(StageKind.Classifi
         layout.Linear("head", stage.Int("InFeatures"), stage.Int("Classes"));
     }
 
+    // The pooled classifier of the ViT slice; task, segment and named heads, and extra pooled query outputs, have none yet.
+    public override IEnumerable<string>? PyTorchMembers(GraphStage stage)
+    {
+        if (IsNamedHead(stage.Spec) || IsTaskHead(stage.Spec) || IsSegmentHead(stage.Spec) || stage.Resolved.Any(a => a.Name == "Also"))
+            return null;
+        var members = new List<string>();
+        if (stage.Text("Pool") == "Avg")
+            members.Add($"self.fc_norm = nn.LayerNorm({stage.Int("Dim")}, eps=layers.NORM_EPS)");
+        if (stage.Text("Pool") == "Map")
+            members.Add($"self.attn_pool = layers.AttentionPoolLatent(dim={stage.Int("Dim")}, heads={stage.Int("PoolHeads")}, mlp_ratio={Number(stage.Double("PoolMlpRatio"))})");
+        members.Add($"self.head = layers.LinearHead(dim={stage.Int("InFeatures")}, outputs={stage.Int("Classes")})");
+        return members;
+    }
+
     public override IEnumerable<StageMember> Members(GraphStage stage)
     {
         if (IsNamedHead(stage.Spec))
@@ -169,19 +183,28 @@ internal sealed class ClassifierHeadStage() : StageDefinition(StageKind.Classifi
             return;
         }
         var pooledShape = f.Graph.Outputs.FirstOrDefault(o => o.Name == "Pooled")?.Shape ?? "?";
+        var contentTokens = stage.Resolved.Any(a => a.Name == "ContentTokens");
+        var (start, length) = (stage.Int("PrefixTokens"), contentTokens ? stage.Int("ContentTokens") : 0);
         f.Line(stage.Text("Pool") switch
         {
-            "Avg" when stage.Resolved.Any(a => a.Name == "ContentTokens") =>
-                $"var pooled = fc_norm.forward({Blocks}.Pooling.Mean(x, start: {stage.Int("PrefixTokens")}, length: {stage.Int("ContentTokens")}));",
-            "Avg" => $"var pooled = fc_norm.forward({Blocks}.Pooling.AveragePatches(x, prefixTokens: {stage.Int("PrefixTokens")}));",
+            "Avg" when contentTokens => $"var pooled = fc_norm.forward({Blocks}.Pooling.Mean(x, start: {start}, length: {length}));",
+            "Avg" => $"var pooled = fc_norm.forward({Blocks}.Pooling.AveragePatches(x, prefixTokens: {start}));",
             "Map" => "var pooled = attn_pool.forward(x);",
             _ => $"var pooled = {Blocks}.Pooling.Cls(x);",
+        }, $"[{f.Batch},{stage.Int("Dim")}]");
+        f.Py(stage.Text("Pool") switch
+        {
+            "Avg" when contentTokens => $"pooled = self.fc_norm(x[:, {start}:{start + length}].mean(dim=1))",
+            "Avg" => $"pooled = self.fc_norm(x[:, {start}:].mean(dim=1))",
+            "Map" => "pooled = self.attn_pool(x)",
+            _ => "pooled = x[:, 0]",
         }, $"[{f.Batch},{stage.Int("Dim")}]");
         if (stage.Resolved.Any(a => a.Name == "Also"))
             f.Line($"pooled = global::TorchSharp.torch.cat([pooled, {QueryTokensStage.Outputs(stage.Text("Also"))}.flatten(1)], 1);", pooledShape);
         f.Line("var logits = head.forward(pooled);", stage.Output);
-        f.Values["Logits"] = "logits";
-        f.Values["Pooled"] = "pooled";
+        f.Py("logits = self.head(pooled)", stage.Output);
+        f.Values["Logits"] = f.PythonValues["Logits"] = "logits";
+        f.Values["Pooled"] = f.PythonValues["Pooled"] = "pooled";
     }
 }
 

@@ -93,6 +93,9 @@ internal abstract class LossStage(StageKind kind, string attribute, StageKind he
 /// <summary><c>[CrossEntropyLoss]</c> over a classifier head's logits (or cosine logits), with label smoothing.</summary>
 internal sealed class CrossEntropyLossStage() : LossStage(StageKind.CrossEntropyLoss, "CrossEntropyLoss", StageKind.ClassifierHead)
 {
+    // Not registered and stateless: the twin has nothing to build (train.py computes the loss).
+    public override IEnumerable<string>? PyTorchMembers(GraphStage stage) => [];
+
     // A model without task tokens has one head and one loss.
     public override StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => taskModel ? null : Kind;
 

@@ -103,12 +103,12 @@ internal sealed class PatchEmbeddingStage() : StageDefinition(StageKind.PatchEmb
     public override void Forward(ForwardWriter f, GraphStage stage)
     {
         if (stage.Resolved.Any(a => a.Name == "Input"))
-            WriteSequenceStart(f, $"patch_embed.forward({stage.Text("Input")})", stage.Output);
+            WriteSequenceStart(f, $"patch_embed.forward({stage.Text("Input")})", stage.Output, $"self.patch_embed({stage.Text("Input")})");
     }
 
     // The content tokens, then timm's _pos_embed: [CLS | registers | content] whatever the declaration
     // order, positions added before the prefix tokens join (PatchesOnly) or after (PrefixAndPatches).
-    internal static void WriteSequenceStart(ForwardWriter f, string content, string contentShape)
+    internal static void WriteSequenceStart(ForwardWriter f, string content, string contentShape, string? pythonContent = null)
     {
         if (f.HasTokens)
             return;
@@ -118,17 +118,35 @@ internal sealed class PatchEmbeddingStage() : StageDefinition(StageKind.PatchEmb
         var prefix = placed.Where(p => p.Placed!.Value.Place == Placement.Prefix).OrderBy(p => p.Placed!.Value.Rank).Select(p => p.Stage).ToList();
         var after = placed.Where(p => p.Placed!.Value.Place == Placement.AfterContent).Select(p => p.Stage).ToList();
         f.Line($"var x = {content};", contentShape);
+        f.Py($"x = {pythonContent ?? "?"}", contentShape);
         if (positions?.Text("Covers") == "PatchesOnly")
-            f.Line("x = x + pos_embed;", contentShape);
+            AddPositions(f, contentShape);
         if (prefix.Count > 0)
-            f.Line($"x = {Blocks}.Tokens.Prepend(x, {string.Join(", ", prefix.Select(p => StageDefinitions.Of(p.Kind).PlacedExpression(p)))});", f.Stages.Last(prefix.Contains).Output);
+        {
+            var shape = f.Stages.Last(prefix.Contains).Output;
+            f.Line($"x = {Blocks}.Tokens.Prepend(x, {string.Join(", ", prefix.Select(p => StageDefinitions.Of(p.Kind).PlacedExpression(p)))});", shape);
+            f.Py($"x = layers.prepend(x, [{string.Join(", ", prefix.Select(p => StageDefinitions.Of(p.Kind).PyTorchPlacedExpression(p)))}])", shape);
+        }
         if (positions?.Text("Covers") == "PrefixAndPatches")
-            f.Line("x = x + pos_embed;", positions.Output);
+            AddPositions(f, positions.Output);
         if (after.Count > 0)
-            f.Line($"x = {Blocks}.Tokens.Append(x, {string.Join(", ", after.Select(p => StageDefinitions.Of(p.Kind).PlacedExpression(p)))});", f.Stages.Last(after.Contains).Output);
+        {
+            var shape = f.Stages.Last(after.Contains).Output;
+            f.Line($"x = {Blocks}.Tokens.Append(x, {string.Join(", ", after.Select(p => StageDefinitions.Of(p.Kind).PlacedExpression(p)))});", shape);
+            f.Py($"x = layers.append(x, [{string.Join(", ", after.Select(p => StageDefinitions.Of(p.Kind).PyTorchPlacedExpression(p)))}])", shape);
+        }
         if (positions?.Text("Covers") == "All")
-            f.Line("x = x + pos_embed;", positions.Output);
+            AddPositions(f, positions.Output);
     }
+
+    private static void AddPositions(ForwardWriter f, string shape)
+    {
+        f.Line("x = x + pos_embed;", shape);
+        f.Py("x = x + self.pos_embed", shape);
+    }
+
+    public override IEnumerable<string>? PyTorchMembers(GraphStage stage) =>
+        [$"self.patch_embed = layers.PatchEmbed(in_chans={stage.Int("InChannels")}, patch_size={stage.Int("PatchSize")}, dim={stage.Int("Dim")})"];
 }
 
 /// <summary><c>[ChannelPatchEmbedding]</c> (ChannelViT): one shared single-channel projection, a learned embedding per channel, positions shared across channels.</summary>

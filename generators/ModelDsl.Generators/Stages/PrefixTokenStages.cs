@@ -43,6 +43,9 @@ internal sealed class ClsTokenStage() : StageDefinition(StageKind.ClsToken, "Cls
 
     public override IEnumerable<StageMember> Members(GraphStage stage) =>
         [OwnParameter(Registered(stage), $"{Blocks}.Tokens.Create(count: {stage.Int("Count")}, dim: {stage.Int("Dim")})")];
+
+    public override IEnumerable<string>? PyTorchMembers(GraphStage stage) =>
+        [$"self.{Registered(stage)} = layers.tokens(count={stage.Int("Count")}, dim={stage.Int("Dim")})"];
 }
 
 /// <summary><c>[RegisterTokens]</c>: timm's <c>reg_token</c> <c>[1,R,D]</c>, after the CLS token.</summary>
@@ -61,6 +64,9 @@ internal sealed class RegisterTokensStage() : StageDefinition(StageKind.Register
 
     public override IEnumerable<StageMember> Members(GraphStage stage) =>
         [OwnParameter(Registered(stage), $"{Blocks}.Tokens.Create(count: {stage.Int("Count")}, dim: {stage.Int("Dim")})")];
+
+    public override IEnumerable<string>? PyTorchMembers(GraphStage stage) =>
+        [$"self.{Registered(stage)} = layers.tokens(count={stage.Int("Count")}, dim={stage.Int("Dim")})"];
 }
 
 /// <summary><c>[PositionEmbedding]</c>: timm's learned <c>pos_embed</c> <c>[1,L,D]</c> over the patches and, by default, the prefix tokens.</summary>
@@ -98,6 +104,9 @@ internal sealed class PositionEmbeddingStage() : StageDefinition(StageKind.Posit
 
     public override IEnumerable<StageMember> Members(GraphStage stage) =>
         [OwnParameter(Registered(stage), $"{Blocks}.Tokens.CreatePositions(length: {stage.Int("Length")}, dim: {stage.Int("Dim")})")];
+
+    public override IEnumerable<string>? PyTorchMembers(GraphStage stage) =>
+        [$"self.{Registered(stage)} = layers.tokens(count={stage.Int("Length")}, dim={stage.Int("Dim")})"];
 }
 
 public readonly partial record struct StageKind

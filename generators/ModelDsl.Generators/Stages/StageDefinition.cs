@@ -146,6 +146,17 @@ internal abstract class StageDefinition
     {
     }
 
+    /// <summary>
+    /// The stage in the model's PyTorch twin (<c>ExportPyTorch</c>): the <c>__init__</c> statements that register its
+    /// modules and parameters under the names <see cref="Members"/> registers, built from <c>modeldsl_torch.layers</c>.
+    /// Its forward statements are written by <see cref="Forward"/> through <see cref="ForwardWriter.Python"/>, next to the
+    /// C# ones. Null when this kind, or this configuration of it, has no twin yet: the export then names the stage.
+    /// </summary>
+    public virtual IEnumerable<string>? PyTorchMembers(GraphStage stage) => null;
+
+    /// <summary>The Python expression of the tokens a placed stage contributes (<see cref="PlacedExpression"/>'s twin).</summary>
+    public virtual string PyTorchPlacedExpression(GraphStage stage) => "self." + EmitText.Registered(stage);
+
     /// <summary>A module member registered under <paramref name="name"/>.</summary>
     protected static StageMember Module(string name, string type, string construction) => new(name, type, construction, MemberRole.Module);
 

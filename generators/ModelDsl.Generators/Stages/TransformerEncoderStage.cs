@@ -77,6 +77,11 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
             yield return Module("norm", "global::TorchSharp.Modules.LayerNorm", $"global::TorchSharp.torch.nn.LayerNorm({stage.Int("Dim")}, eps: 1e-6)");
     }
 
+    // Hooks (deep prompts, query tokens) have no twin yet.
+    public override IEnumerable<string>? PyTorchMembers(GraphStage stage) => stage.Text("Hooks").Length > 0 ? null :
+        new[] { $"self.blocks = layers.encoder(dim={stage.Int("Dim")}, depth={stage.Int("Depth")}, heads={stage.Int("Heads")}, mlp_ratio={Number(stage.Double("MlpRatio"))}{(stage.Bool("Causal") ? ", causal=True" : "")})" }
+            .Concat(stage.Bool("FinalNorm") ? [$"self.norm = nn.LayerNorm({stage.Int("Dim")}, eps=layers.NORM_EPS)"] : []);
+
     public override void Forward(ForwardWriter f, GraphStage stage)
     {
         if (!f.HasTokens)
@@ -97,10 +102,14 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
             arguments.Add(Camel(hook.Member) + "Hook");
         }
         f.Line(hooks.Count == 0 ? "x = blocks.forward(x);" : $"x = blocks.Forward(x, {string.Join(", ", arguments)});", stage.Output);
+        f.Py("x = self.blocks(x)", stage.Output);
         foreach (var hook in hooks)
             StageDefinitions.Of(hook.Kind).AfterEncoder(f, hook);
         if (stage.Bool("FinalNorm"))
+        {
             f.Line("x = norm.forward(x);", stage.Output);
+            f.Py("x = self.norm(x)", stage.Output);
+        }
     }
 }
 

@@ -74,6 +74,10 @@ namespace Samples.Towers
             return new MatcherOutput(logits, imageFeatures, sketchFeatures);
         }
 
+        /// <summary>Would write the PyTorch twin of this model; 'Image' ([Tower]), 'Sketch' ([Tower]), 'Logits' ([CosineLogits]) have no PyTorch twin yet, so it throws.</summary>
+        /// <param name="directory">Where the twin would go.</param>
+        public void ExportPyTorch(string directory) => throw new global::System.NotSupportedException("Matcher cannot be exported to PyTorch: 'Image' ([Tower]), 'Sketch' ([Tower]), 'Logits' ([CosineLogits]) have no PyTorch twin yet. The kinds with a twin are listed in docs/pytorch.md.");
+
         /// <summary>The forward input <c>sketches</c> <c>[C,1,14,14]</c> for training and evaluation, on the model's device: its first dimension is not the batch's, so it is the same for every batch.</summary>
         public global::TorchSharp.torch.Tensor? SketchesInput { get; set; }
 

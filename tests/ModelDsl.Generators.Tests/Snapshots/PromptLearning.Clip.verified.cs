@@ -72,6 +72,10 @@ namespace PromptLearningExample
             return new ClipOutput(logits, imageFeatures, textFeatures);
         }
 
+        /// <summary>Would write the PyTorch twin of this model; 'Image' ([Tower]), 'Text' ([Tower]), 'Logits' ([CosineLogits]), 'Loss' ([ContrastiveLoss]) have no PyTorch twin yet, so it throws.</summary>
+        /// <param name="directory">Where the twin would go.</param>
+        public void ExportPyTorch(string directory) => throw new global::System.NotSupportedException("Clip cannot be exported to PyTorch: 'Image' ([Tower]), 'Text' ([Tower]), 'Logits' ([CosineLogits]), 'Loss' ([ContrastiveLoss]) have no PyTorch twin yet. The kinds with a twin are listed in docs/pytorch.md.");
+
         /// <inheritdoc/>
         public override ClipBatch CreateBatch(global::ModelDsl.Data.NamedBatch batch) => new(batch["image"], batch["text"]);
 

@@ -79,6 +79,10 @@ namespace PromptLearningExample
             return new CoOpOutput(logits, imageFeatures, textFeatures);
         }
 
+        /// <summary>Would write the PyTorch twin of this model; 'Image' ([Tower]), 'Text' ([Tower]), 'Logits' ([CosineLogits]) have no PyTorch twin yet, so it throws.</summary>
+        /// <param name="directory">Where the twin would go.</param>
+        public void ExportPyTorch(string directory) => throw new global::System.NotSupportedException("CoOp cannot be exported to PyTorch: 'Image' ([Tower]), 'Text' ([Tower]), 'Logits' ([CosineLogits]) have no PyTorch twin yet. The kinds with a twin are listed in docs/pytorch.md.");
+
         /// <summary>The forward input <c>classNames</c> <c>[C,8]</c> for training and evaluation, on the model's device: its first dimension is not the batch's, so it is the same for every batch.</summary>
         public global::TorchSharp.torch.Tensor? ClassNamesInput { get; set; }
 

@@ -104,6 +104,10 @@ namespace PromptLearningExample
             return ForwardHead(x, pairPrompts);
         }
 
+        /// <summary>Would write the PyTorch twin of this model; 'Embed' ([TokenEmbedding]), 'Concepts' ([VocabularyTokens]), 'Projection' ([FeatureProjection]) have no PyTorch twin yet, so it throws.</summary>
+        /// <param name="directory">Where the twin would go.</param>
+        public void ExportPyTorch(string directory) => throw new global::System.NotSupportedException("CspText cannot be exported to PyTorch: 'Embed' ([TokenEmbedding]), 'Concepts' ([VocabularyTokens]), 'Projection' ([FeatureProjection]) have no PyTorch twin yet. The kinds with a twin are listed in docs/pytorch.md.");
+
         /// <summary>Stages, output shapes and parameter counts, computed at compile time; <c>ToString()</c> gives the table above.</summary>
         public static global::ModelDsl.ModelSummary Summary { get; } = new(
             "CspText",

@@ -177,6 +177,10 @@ namespace Samples.Tasks
             return ForwardHead(x);
         }
 
+        /// <summary>Would write the PyTorch twin of this model; 'Tasks' ([TaskTokens]), 'Decoder' ([TaskDecoder]), 'Category' ([ClassifierHead]), 'Coarse' ([ClassifierHead]), 'Angle' ([RegressionHead]), 'Mask' ([MaskHead]), 'AngleLoss' ([MseLoss]), 'MaskLoss' ([BinaryCrossEntropyLoss]) have no PyTorch twin yet, so it throws.</summary>
+        /// <param name="directory">Where the twin would go.</param>
+        public void ExportPyTorch(string directory) => throw new global::System.NotSupportedException("TaskVit cannot be exported to PyTorch: 'Tasks' ([TaskTokens]), 'Decoder' ([TaskDecoder]), 'Category' ([ClassifierHead]), 'Coarse' ([ClassifierHead]), 'Angle' ([RegressionHead]), 'Mask' ([MaskHead]), 'AngleLoss' ([MseLoss]), 'MaskLoss' ([BinaryCrossEntropyLoss]) have no PyTorch twin yet. The kinds with a twin are listed in docs/pytorch.md.");
+
         /// <inheritdoc/>
         public override TaskVitBatch CreateBatch(global::ModelDsl.Data.NamedBatch batch) => new(batch["image"], batch["category"], batch["coarse"], batch["coarse_present"], batch["angle"], batch["foreground"]);
 
