@@ -53,6 +53,24 @@ internal static partial class ModelEmitter
         }
     }
 
+    // The C# TrainingStep for a model with one loss whose kind has a twin (train.py calls it); none otherwise.
+    private static void WriteTrainingStep(CodeWriter p, ModelGraph graph)
+    {
+        var losses = Built(graph).Where(s => StageDefinitions.IsLoss(s.Kind)).ToList();
+        if (losses.Count != 1 || StageDefinitions.Of(losses[0].Kind).PyTorchTraining(losses[0]) is not { } terms)
+            return;
+        p.Line();
+        p.Line("    def training_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:");
+        p.Line("        # The C# TrainingStep: the objective and the metrics of one batch, each a mean over its samples.");
+        p.Line("        return self.terms(self(**{name: batch[name] for name in self.forward_inputs}), batch)");
+        p.Line();
+        p.Line("    def terms(self, outputs: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:");
+        p.Line($"        loss = {terms.Loss}");
+        foreach (var (name, expression) in terms.Metrics)
+            p.Line($"        {name} = {expression}");
+        p.Line($"        return {{\"loss\": loss{string.Concat(terms.Metrics.Select(m => $", \"{m.Name}\": {m.Name}"))}}}");
+    }
+
     // A frozen stage's parameters do not train in the twin either.
     private static IEnumerable<string> FrozenAware(GraphStage stage, List<string> lines)
     {
@@ -78,6 +96,7 @@ internal static partial class ModelEmitter
         p.Line("from typing import Dict");
         p.Line();
         p.Line("import torch");
+        p.Line("import torch.nn.functional as F");
         p.Line("from torch import nn");
         p.Line();
         p.Line("from modeldsl_torch import layers");
@@ -86,6 +105,8 @@ internal static partial class ModelEmitter
         p.Line($"class {name}(nn.Module):");
         p.Line($"    # Inputs: {string.Join(", ", graph.Inputs.Select(i => $"{i.Name} {i.Shape ?? "?"}"))}.");
         p.Line($"    # Outputs: {string.Join(", ", graph.Outputs.Select(o => $"{o.Name} {o.Shape}"))}.");
+        p.Line();
+        p.Line($"    forward_inputs = ({string.Join(", ", graph.Inputs.Select(i => $"\"{i.Name}\""))}{(graph.Inputs.Count == 1 ? "," : "")})");
         p.Line();
         p.Line("    def __init__(self) -> None:");
         p.Line("        super().__init__()");
@@ -99,6 +120,7 @@ internal static partial class ModelEmitter
             p.Line("        " + (shape is null ? statement : statement.PadRight(System.Math.Max(column, statement.Length + 2)) + "# " + shape));
         var values = graph.Outputs.Select(o => $"\"{o.Name}\": {(f.PythonValues.TryGetValue(o.Name, out var value) ? value : "x")}");
         p.Line($"        return {{{string.Join(", ", values)}}}");
+        WriteTrainingStep(p, graph);
         return p.ToString();
     }
 
@@ -107,7 +129,7 @@ internal static partial class ModelEmitter
     [
         "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else",
         "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise",
-        "return", "try", "while", "with", "yield", "self", "x", "pooled", "logits", "torch", "nn", "layers", "Dict",
+        "return", "try", "while", "with", "yield", "self", "x", "pooled", "logits", "torch", "nn", "F", "layers", "Dict",
     ];
 
     private static string EscapeXml(string text) => text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");

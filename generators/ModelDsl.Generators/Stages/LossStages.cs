@@ -93,8 +93,19 @@ internal abstract class LossStage(StageKind kind, string attribute, StageKind he
 /// <summary><c>[CrossEntropyLoss]</c> over a classifier head's logits (or cosine logits), with label smoothing.</summary>
 internal sealed class CrossEntropyLossStage() : LossStage(StageKind.CrossEntropyLoss, "CrossEntropyLoss", StageKind.ClassifierHead)
 {
-    // Not registered and stateless: the twin has nothing to build (train.py computes the loss).
+    // Not registered and stateless: the twin has nothing to build; its training_step computes the loss.
     public override IEnumerable<string>? PyTorchMembers(GraphStage stage) => [];
+
+    // Blocks.CrossEntropyLoss: the mean over the batch with label smoothing; Metrics.Accuracy. An optional target has no twin yet.
+    public override (string Loss, IReadOnlyList<(string Name, string Expression)> Metrics)? PyTorchTraining(GraphStage stage)
+    {
+        if (stage.Bool("Optional"))
+            return null;
+        var (logits, target) = ("outputs[\"Logits\"]", $"batch[\"{stage.Text("Target")}\"]");
+        var weight = stage.Double("Weight");
+        var loss = $"F.cross_entropy({logits}, {target}, label_smoothing={Number(stage.Double("LabelSmoothing"))})" + (weight == 1.0 ? "" : $" * {Number(weight)}");
+        return (loss, [("accuracy", $"({logits}.argmax(dim=-1) == {target}).float().mean()")]);
+    }
 
     // A model without task tokens has one head and one loss.
     public override StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => taskModel ? null : Kind;

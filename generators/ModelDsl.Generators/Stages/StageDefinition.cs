@@ -154,6 +154,13 @@ internal abstract class StageDefinition
     /// </summary>
     public virtual IEnumerable<string>? PyTorchMembers(GraphStage stage) => null;
 
+    /// <summary>
+    /// A loss's term in the twin's <c>training_step</c> (the C# <c>TrainingStep</c>'s): its Python expression over
+    /// <c>outputs</c> (the forward's named outputs) and <c>batch</c> (the batch's tensors by name), and the metrics it
+    /// logs. Null for a kind that is not a loss, or a loss with no twin yet (the twin then has no training_step).
+    /// </summary>
+    public virtual (string Loss, IReadOnlyList<(string Name, string Expression)> Metrics)? PyTorchTraining(GraphStage stage) => null;
+
     /// <summary>The Python expression of the tokens a placed stage contributes (<see cref="PlacedExpression"/>'s twin).</summary>
     public virtual string PyTorchPlacedExpression(GraphStage stage) => "self." + EmitText.Registered(stage);
 

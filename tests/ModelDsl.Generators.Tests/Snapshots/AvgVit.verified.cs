@@ -126,6 +126,7 @@ namespace Samples.Avg
 from typing import Dict
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from modeldsl_torch import layers
@@ -134,6 +135,8 @@ from modeldsl_torch import layers
 class AvgVit(nn.Module):
     # Inputs: pixels [N,1,28,28].
     # Outputs: Logits [N,10], Pooled [N,48], Tokens [N,50,48].
+
+    forward_inputs = (""pixels"",)
 
     def __init__(self) -> None:
         super().__init__()
@@ -152,7 +155,16 @@ class AvgVit(nn.Module):
         x = self.blocks(x)                           # [N,50,48]
         pooled = self.fc_norm(x[:, 1:].mean(dim=1))  # [N,48]
         logits = self.head(pooled)                   # [N,10]
-        return {""Logits"": logits, ""Pooled"": pooled, ""Tokens"": x}";
+        return {""Logits"": logits, ""Pooled"": pooled, ""Tokens"": x}
+
+    def training_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        # The C# TrainingStep: the objective and the metrics of one batch, each a mean over its samples.
+        return self.terms(self(**{name: batch[name] for name in self.forward_inputs}), batch)
+
+    def terms(self, outputs: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        loss = F.cross_entropy(outputs[""Logits""], batch[""target""], label_smoothing=0.0) * 0.5
+        accuracy = (outputs[""Logits""].argmax(dim=-1) == batch[""target""]).float().mean()
+        return {""loss"": loss, ""accuracy"": accuracy}";
 
         /// <summary>
         /// Writes the PyTorch twin to <paramref name="directory"/>: <c>model.py</c>, the <c>modeldsl_torch</c> package, the current

@@ -132,6 +132,7 @@ namespace FashionVitExample
 from typing import Dict
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from modeldsl_torch import layers
@@ -140,6 +141,8 @@ from modeldsl_torch import layers
 class FashionVit(nn.Module):
     # Inputs: image [B,1,28,28].
     # Outputs: Logits [B,10], Pooled [B,64], Tokens [B,21,64].
+
+    forward_inputs = (""image"",)
 
     def __init__(self) -> None:
         super().__init__()
@@ -159,7 +162,16 @@ class FashionVit(nn.Module):
         x = self.norm(x)                                         # [B,21,64]
         pooled = x[:, 0]                                         # [B,64]
         logits = self.head(pooled)                               # [B,10]
-        return {""Logits"": logits, ""Pooled"": pooled, ""Tokens"": x}";
+        return {""Logits"": logits, ""Pooled"": pooled, ""Tokens"": x}
+
+    def training_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        # The C# TrainingStep: the objective and the metrics of one batch, each a mean over its samples.
+        return self.terms(self(**{name: batch[name] for name in self.forward_inputs}), batch)
+
+    def terms(self, outputs: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        loss = F.cross_entropy(outputs[""Logits""], batch[""label""], label_smoothing=0.1)
+        accuracy = (outputs[""Logits""].argmax(dim=-1) == batch[""label""]).float().mean()
+        return {""loss"": loss, ""accuracy"": accuracy}";
 
         /// <summary>
         /// Writes the PyTorch twin to <paramref name="directory"/>: <c>model.py</c>, the <c>modeldsl_torch</c> package, the current

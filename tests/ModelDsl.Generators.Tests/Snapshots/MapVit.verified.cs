@@ -121,6 +121,7 @@ namespace Samples.Map
 from typing import Dict
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from modeldsl_torch import layers
@@ -129,6 +130,8 @@ from modeldsl_torch import layers
 class MapVit(nn.Module):
     # Inputs: image [B,3,32,32].
     # Outputs: Logits [B,100], Pooled [B,32], Tokens [B,16,32].
+
+    forward_inputs = (""image"",)
 
     def __init__(self) -> None:
         super().__init__()
@@ -146,7 +149,16 @@ class MapVit(nn.Module):
         x = self.norm(x)             # [B,16,32]
         pooled = self.attn_pool(x)   # [B,32]
         logits = self.head(pooled)   # [B,100]
-        return {""Logits"": logits, ""Pooled"": pooled, ""Tokens"": x}";
+        return {""Logits"": logits, ""Pooled"": pooled, ""Tokens"": x}
+
+    def training_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        # The C# TrainingStep: the objective and the metrics of one batch, each a mean over its samples.
+        return self.terms(self(**{name: batch[name] for name in self.forward_inputs}), batch)
+
+    def terms(self, outputs: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        loss = F.cross_entropy(outputs[""Logits""], batch[""label""], label_smoothing=0.2)
+        accuracy = (outputs[""Logits""].argmax(dim=-1) == batch[""label""]).float().mean()
+        return {""loss"": loss, ""accuracy"": accuracy}";
 
             /// <summary>
             /// Writes the PyTorch twin to <paramref name="directory"/>: <c>model.py</c>, the <c>modeldsl_torch</c> package, the current

@@ -17,11 +17,15 @@ internal static class Python
     private static string Interpreter =>
         RuntimeInformation.IsOSPlatform(OSPlatform.Linux) && File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python";
 
-    public static string Run(string script, params string[] arguments)
+    /// <summary>Runs <c>python -c script arguments...</c>; returns its output, or fails the test with its error.</summary>
+    public static string Run(string script, params string[] arguments) => Execute(["-c", script, .. arguments]);
+
+    /// <summary>Runs <c>python arguments...</c> (a file, <c>-m module</c>, ...).</summary>
+    public static string Execute(string[] arguments, string? workingDirectory = null)
     {
         var start = new ProcessStartInfo(Interpreter) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add("-c");
-        start.ArgumentList.Add(script);
+        if (workingDirectory is not null)
+            start.WorkingDirectory = workingDirectory;
         foreach (var argument in arguments)
             start.ArgumentList.Add(argument);
         Process process;
@@ -37,10 +41,10 @@ internal static class Python
         {
             var stdout = process.StandardOutput.ReadToEndAsync();
             var stderr = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
+            if (!process.WaitForExit(TimeSpan.FromMinutes(8)))
             {
                 process.Kill(entireProcessTree: true);
-                throw new XunitException("The Python script did not finish in 5 minutes.");
+                throw new XunitException("The Python script did not finish in 8 minutes.");
             }
             var error = stderr.Result;
             if (process.ExitCode != 0 && error.Contains("No module named 'torch'", StringComparison.Ordinal))
