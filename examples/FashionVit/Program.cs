@@ -25,13 +25,16 @@ public static class Program
     private const string Usage =
         "usage: dotnet run -c Release --project examples/FashionVit -- [--full | --data DIR] [--epochs N] [--out DIR] [--seed N]\n" +
         "       [--smoke] [--resume] [--bf16] [--accumulate N] [--eval-every N] [--schedule cosine|linear] [--patience N] [--threads N]\n" +
+        "       [--export-pytorch DIR]\n" +
         "  --smoke       two training steps and two validation batches, end to end (all files written)\n" +
         "  --resume      continue from OUT/last.ckpt (after Ctrl+C, a crash or a finished shorter run)\n" +
         "  --bf16        bf16 mixed precision (fp32 master weights); the default is bf16 on CUDA, fp32 on the CPU\n" +
         "  --accumulate  batches of 128 accumulated per optimizer step (default 1)\n" +
         "  --eval-every  evaluate and checkpoint every N optimizer steps instead of every epoch\n" +
         "  --patience    stop after N evaluations without a better val_accuracy (default 8; 0 turns it off)\n" +
-        "  --threads     CPU threads for TorchSharp (default: all cores; 1 is often faster on a busy machine)";
+        "  --threads     CPU threads for TorchSharp (default: all cores; 1 is often faster on a busy machine)\n" +
+        "  --export-pytorch  write the model's PyTorch twin, its initial weights, the data split and this recipe to DIR\n" +
+        "                and stop: then `torchrun --nproc_per_node=N train.py` there (docs/pytorch.md)";
 
     public static int Main(string[] args)
     {
@@ -68,6 +71,17 @@ public static class Program
         var device = Devices.Default;
         using var model = new FashionVit(device);
         Console.WriteLine($"Device: {device}");
+
+        if (options.ExportPyTorch is string export)
+        {
+            // Declared here, trained there: the twin, these initial weights, the same split and the same recipe.
+            model.ExportPyTorch(export);
+            ModelDsl.Export.PyTorchExport.WriteTraining(export, model, train, validation, Recipe(options, device, null, CancellationToken.None));
+            Console.WriteLine($"PyTorch twin, weights, data and train.py written to {Path.GetFullPath(export)}:");
+            Console.WriteLine($"  cd {export} && torchrun --nproc_per_node=2 train.py      (or: python train.py; PyTorch 1.13 on Python 3.11: python -m modeldsl_torch.torchrun ...)");
+            Console.WriteLine("  then model.Load(\"run/weights.trained.safetensors\") brings the weights back.");
+            return 0;
+        }
 
         var lastCheckpoint = Path.Combine(options.OutputDirectory, Checkpoint.LastFileName);
         string? resumeFrom = null;
@@ -109,7 +123,10 @@ public static class Program
 
     private static TrainReport Train(FashionVit model, TensorDataset train, TensorDataset validation, ExampleOptions options,
         Device device, string? resumeFrom, CancellationToken interrupt) =>
-        model.Fit(train, validation, new TrainOptions
+        model.Fit(train, validation, Recipe(options, device, resumeFrom, interrupt));
+
+    private static TrainOptions Recipe(ExampleOptions options, Device device, string? resumeFrom, CancellationToken interrupt) =>
+        new()
         {
             Epochs = options.Epochs,
             BatchSize = 128,
@@ -132,7 +149,7 @@ public static class Program
             Smoke = options.Smoke,
             CancellationToken = interrupt,
             Log = Console.Out,
-        });
+        };
 
     private static void PrintResults(TrainReport report, IReadOnlyDictionary<string, double> test)
     {
@@ -155,12 +172,12 @@ public static class Program
 
     private sealed record ExampleOptions(
         bool Full, string? DataFolder, int Epochs, string OutputDirectory, bool Smoke, long Seed,
-        bool Resume, bool BFloat16, int Accumulate, int? EvaluateEvery, ScheduleKind Schedule, int Patience, int? Threads)
+        bool Resume, bool BFloat16, int Accumulate, int? EvaluateEvery, ScheduleKind Schedule, int Patience, int? Threads, string? ExportPyTorch)
     {
         public static ExampleOptions? Parse(string[] args)
         {
             var options = new ExampleOptions(false, null, 0, Path.Combine("runs", "fashion-vit"), false, 0,
-                false, false, 1, null, ScheduleKind.Cosine, 8, null);
+                false, false, 1, null, ScheduleKind.Cosine, 8, null, null);
             for (var i = 0; i < args.Length; i++)
             {
                 string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -179,6 +196,7 @@ public static class Program
                     "--eval-every" => options with { EvaluateEvery = NextInt() },
                     "--patience" => options with { Patience = NextInt() },
                     "--threads" => options with { Threads = NextInt() },
+                    "--export-pytorch" => options with { ExportPyTorch = Next() },
                     "--schedule" => options with { Schedule = Enum.Parse<ScheduleKind>(Next(), ignoreCase: true) },
                     _ => null!,
                 };

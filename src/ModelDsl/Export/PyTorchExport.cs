@@ -80,8 +80,8 @@ public static class PyTorchExport
             throw new InvalidOperationException($"'{root}' has no exported twin (model.py): call ExportPyTorch(\"{directory}\") first.");
         if (!File.ReadAllText(twin).Contains("def training_step(", StringComparison.Ordinal))
             throw new InvalidOperationException($"The twin in '{twin}' has no training_step: its model's loss has no PyTorch twin yet (docs/pytorch.md lists the kinds that do).");
-        if (options.GradientAccumulationSteps != 1 || options.MaxStepsPerEpoch is not null || options.DropLast)
-            throw new NotSupportedException("train.py follows the recipe without gradient accumulation, MaxStepsPerEpoch or DropLast; leave them at their defaults for an export.");
+        if (options.GradientAccumulationSteps != 1 || options.MaxStepsPerEpoch is not null || options.DropLast || options.Precision == Training.Precision.BFloat16)
+            throw new NotSupportedException("train.py follows the recipe in fp32 without gradient accumulation, MaxStepsPerEpoch or DropLast; leave GradientAccumulationSteps, MaxStepsPerEpoch, DropLast and Precision at their defaults for an export.");
 
         var config = new
         {
@@ -98,6 +98,7 @@ public static class PyTorchExport
             schedule = options.Schedule.ToString(),
             gradient_clip_norm = options.GradientClipNorm,
             seed = options.Seed,
+            lr_scales = options.LearningRateScales,
             no_weight_decay = model.NoWeightDecayNames,
         };
         WriteText(Path.Combine(root, "train.json"), JsonSerializer.Serialize(config, new JsonSerializerOptions { WriteIndented = true }) + "\n");

@@ -42,15 +42,23 @@ def schedule_factor(step: int, total: int, warmup: int, min_ratio: float, kind: 
     return 1.0
 
 
-def parameter_groups(model: torch.nn.Module, no_decay_names: List[str], weight_decay: float):
-    """timm's param_groups_weight_decay with the model's own names (ModelDsl.Training.ParameterGroups)."""
-    decay, no_decay = [], []
+def parameter_groups(model: torch.nn.Module, no_decay_names: List[str], weight_decay: float, lr: float, lr_scales: Dict[str, float]):
+    """timm's param_groups_weight_decay with the model's own names (ModelDsl.Training.ParameterGroups): no decay for
+    ndim <= 1, .bias and the no-weight-decay names; a parameter under a name of lr_scales (the longest that matches)
+    learns at that multiple of the rate."""
+    def under(name: str, key: str) -> bool:
+        return name == key or name.startswith(key + ".")
+
+    groups: Dict[tuple, list] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        exempt = p.ndim <= 1 or name.endswith(".bias") or any(name == n or name.startswith(n + ".") for n in no_decay_names)
-        (no_decay if exempt else decay).append(p)
-    return [g for g in ({"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+        exempt = p.ndim <= 1 or name.endswith(".bias") or any(under(name, n) for n in no_decay_names)
+        keys = [k for k in lr_scales if under(name, k)]
+        scale = lr_scales[max(keys, key=len)] if keys else 1.0
+        groups.setdefault((exempt, scale), []).append(p)
+    return [{"params": params, "weight_decay": 0.0 if exempt else weight_decay, "lr": lr * scale, "initial_lr": lr * scale}
+            for (exempt, scale), params in sorted(groups.items(), key=lambda kv: kv[0])]
 
 
 def _save_atomic(obj, path: str, write) -> None:
@@ -103,7 +111,7 @@ def main(argv=None) -> int:
     total = steps_per_epoch * config["epochs"]
     warmup = min(total, config["warmup_steps"] if config["warmup_steps"] is not None else round(config["warmup_fraction"] * total))
 
-    groups = parameter_groups(twin, config["no_weight_decay"], config["weight_decay"])
+    groups = parameter_groups(twin, config["no_weight_decay"], config["weight_decay"], config["learning_rate"], config.get("lr_scales") or {})
     optimizer = torch.optim.AdamW(groups, lr=config["learning_rate"], betas=tuple(config["betas"]), eps=config["epsilon"])
     sampler = DistributedSampler(range(count), num_replicas=world, rank=rank, shuffle=True, seed=config["seed"], drop_last=False)
 
@@ -117,8 +125,9 @@ def main(argv=None) -> int:
         model.train()
         started, sums, samples = time.time(), {}, 0
         for batch in _batches(train, list(sampler), local_batch, device):
+            factor = schedule_factor(step, total, warmup, config["min_lr_ratio"], config["schedule"])
             for group in optimizer.param_groups:
-                group["lr"] = config["learning_rate"] * schedule_factor(step, total, warmup, config["min_lr_ratio"], config["schedule"])
+                group["lr"] = group["initial_lr"] * factor
             # Through the (DDP-wrapped) module's forward, so DDP synchronises the gradients.
             terms = twin.terms(model(**{k: batch[k] for k in twin.forward_inputs}), batch)
             optimizer.zero_grad(set_to_none=True)
@@ -144,7 +153,7 @@ def main(argv=None) -> int:
         record.update({"train_" + k: v / samples for k, v in sums.items() if k != "loss"})
         if val:
             record.update(_evaluate(twin, val, config["batch_size"], device))
-        record["lr"] = optimizer.param_groups[0]["lr"]
+        record["lr"] = config["learning_rate"] * schedule_factor(step - 1, total, warmup, config["min_lr_ratio"], config["schedule"])
         record["seconds"] = round(time.time() - started, 3)
         record["samples_per_second"] = round(samples / max(time.time() - started, 1e-9), 1)
         if rank == 0:
