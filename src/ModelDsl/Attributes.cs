@@ -575,3 +575,72 @@ public sealed class ContrastiveLossAttribute : Attribute
 {
     public double Weight { get; set; } = 1.0;
 }
+
+/// <summary>
+/// A codebook of <c>Codes</c> learnable vectors <c>[Codes,Dim]</c> that several towers read (FDT's shared discrete
+/// tokens, <c>space_dict</c>): each <see cref="CodebookQueryAttribute"/> stage scores one tower's tokens against it.
+/// Registered once, under the member's snake_case name, however many queries read it; initialised from N(0,1) as FDT's.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class CodebookAttribute : Attribute
+{
+    /// <summary>The number of codes K.</summary>
+    public int Codes { get; set; }
+    /// <summary>The width D of each code (the shared feature width).</summary>
+    public int Dim { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>How a <see cref="CodebookQueryAttribute"/> turns pooled scores <c>[B,K]</c> into code weights.</summary>
+public enum CodeWeighting
+{
+    /// <summary>The projection onto the simplex: weights sum to 1 and most are exactly 0 (FDT's choice).</summary>
+    Sparsemax,
+    /// <summary>Softmax over all codes: dense weights.</summary>
+    Softmax,
+    /// <summary>Softmax over the <c>TopK</c> highest-scoring codes; the others get 0.</summary>
+    TopK,
+}
+
+/// <summary>How a <see cref="CodebookQueryAttribute"/> pools each code's scores over a tower's tokens.</summary>
+public enum CodePool
+{
+    /// <summary>The largest score over the tokens (FDT's setting).</summary>
+    Max,
+    /// <summary>The mean over the tokens (padded positions included, as FDT does).</summary>
+    Mean,
+    /// <summary>The sum over the tokens.</summary>
+    Sum,
+}
+
+/// <summary>
+/// One tower's reading of a shared <see cref="CodebookAttribute"/> (FDT's <c>Query_model</c>): the tower's tokens
+/// <c>[B,L,E]</c> are projected to queries (<c>q_map</c>: LayerNorm, Linear E->D, GELU, LayerNorm, Linear D->D), scored
+/// against the codes (<c>q C^T / sqrt(D) / Temperature</c>, <c>[B,L,K]</c>, padded positions multiplied by 0), pooled over
+/// the tokens (<see cref="CodePool"/>), weighted over the codes (<see cref="CodeWeighting"/>), and embedded as the
+/// L2-normalised weighted sum of codes, <c>[B,D]</c>. The forward record also gives the weights <c>[B,K]</c> as
+/// <c>{Member}Weights</c>.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class CodebookQueryAttribute(string codebook, string tokens) : Attribute
+{
+    /// <summary>The <see cref="CodebookAttribute"/> stage read, as <c>nameof(Codes)</c>.</summary>
+    public string Codebook { get; } = codebook;
+    /// <summary>The stage whose tokens <c>[B,L,E]</c> are scored, as <c>nameof(Image)</c> (a tower with <c>Output = "Tokens"</c>).</summary>
+    public string Tokens { get; } = tokens;
+    public CodeWeighting Weighting { get; set; }
+    /// <summary>With <see cref="CodeWeighting.TopK"/>: how many codes keep weight (between 2 and Codes - 1).</summary>
+    public int TopK { get; set; }
+    public CodePool Pool { get; set; }
+    /// <summary>Divides the scores before they are weighted; FDT's Query_model defaults to 1 (its CC3M config uses 1000).</summary>
+    public double Temperature { get; set; } = 1.0;
+    /// <summary>False: the tokens are scored as they are, without <c>q_map</c> (their width must then be the codebook's).</summary>
+    public bool Project { get; set; } = true;
+    /// <summary>The query width; inferred from the codebook, and when written it must equal the codebook's width.</summary>
+    public int Dim { get; set; }
+    /// <summary>The forward input of token ids <c>[B,L]</c> whose <c>PadToken</c> positions are padding, as <c>nameof(text)</c>.</summary>
+    public string? Padding { get; set; }
+    /// <summary>The id that marks padding in <c>Padding</c>.</summary>
+    public int PadToken { get; set; }
+    public bool Frozen { get; set; }
+}

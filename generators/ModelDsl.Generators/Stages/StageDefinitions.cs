@@ -36,6 +36,8 @@ internal static class StageDefinitions
         new TowerStage(),
         new CosineLogitsStage(),
         new ContrastiveLossStage(),
+        new CodebookStage(),
+        new CodebookQueryStage(),
         new CustomModuleStage(),
         new UserStageDefinition(),
     ];

@@ -112,7 +112,7 @@ internal sealed class TowerStage() : StageDefinition(StageKind.Tower, "Tower", "
     }
 }
 
-/// <summary><c>[CosineLogits(Left, Right)]</c>: scaled cosine similarities of two towers' features, <c>[N,M]</c> (CLIP).</summary>
+/// <summary><c>[CosineLogits(Left, Right)]</c>: scaled cosine similarities of two towers' (or codebook queries') features, <c>[N,M]</c> (CLIP).</summary>
 internal sealed class CosineLogitsStage() : StageDefinition(StageKind.CosineLogits, "CosineLogits", "global::ModelDsl.Blocks.CosineLogits")
 {
     public override bool IsHeadPart => true;
@@ -127,8 +127,12 @@ internal sealed class CosineLogitsStage() : StageDefinition(StageKind.CosineLogi
         }
         resolved.Add(new("Scale", Format(scale)));
         var learn = Bool(stage, "LearnScale", resolved);
-        c.CheckReference(index, stage, "Left", StageKind.Tower);
-        c.CheckReference(index, stage, "Right", StageKind.Tower);
+        // Features [N,D] come from a tower or from a codebook query (FDT's features of shared codes).
+        foreach (var side in new[] { "Left", "Right" })
+        {
+            if (!c.Spec.Stages.Any(s => s.Member == stage.Get(side) && s.Kind == StageKind.CodebookQuery))
+                c.CheckReference(index, stage, side, StageKind.Tower);
+        }
         resolved.Add(new("Left", stage.Get("Left") ?? ""));
         resolved.Add(new("Right", stage.Get("Right") ?? ""));
         long parameters = learn ? 1 : 0;
