@@ -449,6 +449,13 @@ public sealed class TowerAttribute : Attribute
     public string? Input { get; set; }
     /// <summary>The tower output to use, e.g. <c>"Pooled"</c>; default <c>Features</c>, else <c>Pooled</c>.</summary>
     public string? Output { get; set; }
+    /// <summary>
+    /// A frozen teacher for <see cref="DistillAttribute"/>: not registered (so absent from <c>named_parameters()</c>, the
+    /// optimizer and the student's checkpoint), frozen, and run in eval mode under <c>no_grad</c> on the input's device.
+    /// </summary>
+    public bool Teacher { get; set; }
+    /// <summary>With <see cref="Teacher"/>: a weights file of the tower's own names (safetensors or a PyTorch state_dict) loaded when the model is built.</summary>
+    public string? Weights { get; set; }
 }
 
 /// <summary>
@@ -643,4 +650,54 @@ public sealed class CodebookQueryAttribute(string codebook, string tokens) : Att
     /// <summary>The id that marks padding in <c>Padding</c>.</summary>
     public int PadToken { get; set; }
     public bool Frozen { get; set; }
+}
+
+/// <summary>How a <see cref="DistillAttribute"/> compares the student's output with the teacher's, over the last dimension.</summary>
+public enum DistillLoss
+{
+    /// <summary><c>1 - cos(student, teacher)</c>, averaged over the rows (tokens and samples).</summary>
+    Cosine,
+    /// <summary>The mean squared error.</summary>
+    Mse,
+    /// <summary>The smooth L1 (Huber, beta 1) error.</summary>
+    SmoothL1,
+    /// <summary>Hinton's <c>T^2 KL(softmax(teacher/T) || softmax(student/T))</c>, averaged over the rows.</summary>
+    KL,
+}
+
+/// <summary>How a <see cref="DistillAttribute"/>'s loss weight moves from <c>Weight</c> to <c>FinalWeight</c> over <c>ScheduleSteps</c> training steps.</summary>
+public enum WeightSchedule
+{
+    /// <summary><c>Weight</c> throughout.</summary>
+    Constant,
+    /// <summary>A straight line from <c>Weight</c> to <c>FinalWeight</c>, then <c>FinalWeight</c>.</summary>
+    Linear,
+    /// <summary>A half cosine from <c>Weight</c> to <c>FinalWeight</c>, then <c>FinalWeight</c>.</summary>
+    Cosine,
+}
+
+/// <summary>
+/// Distillation from a frozen teacher (BREEN, Q-Former-style, CasPL): a teacher's output (a <c>[Tower(Teacher = true)]</c>)
+/// supervises a named output of the student (a stage's output, or a segment of the token sequence such as learnable
+/// queries or the CLS token), added to the training objective with its weight. <c>Project</c> learns a linear map from the
+/// student's width to the teacher's (registered as <c>M.proj</c>) when they differ.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class DistillAttribute(string teacher, string student) : Attribute
+{
+    /// <summary>The teacher tower, as <c>nameof(Teacher)</c>.</summary>
+    public string Teacher { get; } = teacher;
+    /// <summary>The student output supervised: a stage of the model, or a named segment of its token sequence (<c>nameof(Queries)</c>, <c>nameof(Cls)</c>).</summary>
+    public string Student { get; } = student;
+    public DistillLoss Loss { get; set; }
+    /// <summary>The softening temperature of <see cref="DistillLoss.KL"/>.</summary>
+    public double Temperature { get; set; } = 1.0;
+    /// <summary>Learns <c>Linear(student width, teacher width)</c> before the comparison.</summary>
+    public bool Project { get; set; }
+    /// <summary>The loss weight (at the first step, under a schedule).</summary>
+    public double Weight { get; set; } = 1.0;
+    public WeightSchedule Schedule { get; set; }
+    /// <summary>The weight after <c>ScheduleSteps</c> training steps.</summary>
+    public double FinalWeight { get; set; }
+    public int ScheduleSteps { get; set; }
 }

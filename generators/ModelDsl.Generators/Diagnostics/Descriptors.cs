@@ -243,6 +243,14 @@ public static class Descriptors
         "MD0084", "Padding input does not fit the tokens",
         "'{0}' has Padding = \"{1}\", but {2}; the padding input is the token ids [B,L] of the tokens it masks ('{3}' {4})");
 
+    public static readonly DiagnosticDescriptor TeacherShapeMismatch = Error(
+        "MD0085", "Teacher output cannot supervise the student output",
+        "'{0}' distills '{1}' {2} from the teacher '{3}' {4}, but {5}");
+
+    public static readonly DiagnosticDescriptor TrainableTeacher = Error(
+        "MD0086", "Distillation from a tower that is not a teacher",
+        "'{0}' distills from '{1}', {2}; declare it [Tower(Teacher = true)], which is frozen, runs in eval mode under no_grad and is not saved with the student");
+
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

@@ -38,6 +38,7 @@ internal static class StageDefinitions
         new ContrastiveLossStage(),
         new CodebookStage(),
         new CodebookQueryStage(),
+        new DistillStage(),
         new CustomModuleStage(),
         new UserStageDefinition(),
     ];

@@ -49,6 +49,9 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(WordTokenEncoder))]
     [InlineData(nameof(SharedCodebookClip))]
     [InlineData(nameof(DenseCodebookClip))]
+    [InlineData(nameof(TeacherVit))]
+    [InlineData(nameof(QueryDistilledStudent))]
+    [InlineData(nameof(LogitDistilledStudent))]
     public void Compile_time_table_equals_the_runtime_named_parameters(string model)
     {
         var table = ParameterTable.Of(Graph(model));
@@ -247,6 +250,9 @@ public sealed class ParameterTableTests : IDisposable
             nameof(WordTokenEncoder) => new WordTokenEncoder(CPU),
             nameof(SharedCodebookClip) => new SharedCodebookClip(CPU),
             nameof(DenseCodebookClip) => new DenseCodebookClip(CPU),
+            nameof(TeacherVit) => new TeacherVit(CPU),
+            nameof(QueryDistilledStudent) => new QueryDistilledStudent(CPU),
+            nameof(LogitDistilledStudent) => new LogitDistilledStudent(CPU),
             _ => new TinyVitFiveClasses(CPU),
         };
     }
