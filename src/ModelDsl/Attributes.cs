@@ -701,3 +701,32 @@ public sealed class DistillAttribute(string teacher, string student) : Attribute
     public double FinalWeight { get; set; }
     public int ScheduleSteps { get; set; }
 }
+
+/// <summary>
+/// A penalty that keeps learnable token sets apart: the mean squared cosine similarity between the vectors of
+/// <c>Set</c> and those of <c>Other</c> (or, without <c>Other</c>, between the distinct vectors of <c>Set</c>), times
+/// <c>Weight</c>, added to the training objective. The sets are stages that own their vectors (<c>[Tokens]</c>,
+/// <c>[TokenBank]</c>, <c>[TaskTokens]</c>, <c>[Codebook]</c>, ...), of one width.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class OrthogonalityPenaltyAttribute(string set) : Attribute
+{
+    /// <summary>The first token set, as <c>nameof(Prompts)</c>.</summary>
+    public string Set { get; } = set;
+    /// <summary>The second token set; unset: the vectors of <c>Set</c> among themselves.</summary>
+    public string? Other { get; set; }
+    public double Weight { get; set; } = 1.0;
+}
+
+/// <summary>
+/// A code-usage regulariser for a <see cref="CodebookQueryAttribute"/>: <c>log K - H(mean over the batch of the code
+/// weights)</c>, 0 when the batch uses every code equally, up to <c>log K</c> when it uses one; times <c>Weight</c>, added
+/// to the training objective, so that more of the codebook is used.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class CodeUsageRegularizerAttribute(string query) : Attribute
+{
+    /// <summary>The codebook query whose weights are regularised, as <c>nameof(ImageQuery)</c>.</summary>
+    public string Query { get; } = query;
+    public double Weight { get; set; } = 1.0;
+}

@@ -251,6 +251,14 @@ public static class Descriptors
         "MD0086", "Distillation from a tower that is not a teacher",
         "'{0}' distills from '{1}', {2}; declare it [Tower(Teacher = true)], which is frozen, runs in eval mode under no_grad and is not saved with the student");
 
+    public static readonly DiagnosticDescriptor TokenSetWidthMismatch = Error(
+        "MD0087", "Token sets of different widths",
+        "'{0}' keeps '{1}' {2} orthogonal to '{3}' {4}, but their vectors have different widths, so their cosine is not defined; compare sets of one width");
+
+    public static readonly DiagnosticDescriptor NotATokenSet = Error(
+        "MD0088", "Regulariser reads no set of learnable vectors",
+        "'{0}' has {1} = nameof({2}), which {3}");
+
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

@@ -311,7 +311,7 @@ internal static partial class ModelEmitter
         var present = loss.Bool("Optional") ? $", {target}Present" : "";
         var weight = loss.Double("Weight");
         w.Line($"var objective = {LossField(loss)}.Compute(output.Logits, {target}{present}){(weight == 1.0 ? "" : " * " + Number(weight))};");
-        var extra = ExtraMetrics(DistillStage.WriteTerms(w, graph.Stages));
+        var extra = ExtraMetrics(WriteObjectiveTerms(w, graph));
         if (present.Length == 0)
         {
             w.Line($"var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, {target});");
@@ -353,7 +353,7 @@ internal static partial class ModelEmitter
             weighted.Add((samples, $"{prefix}loss", $"{prefix}{metric}"));
         }
         w.Line($"var objective = {(terms.Count == 0 ? "global::TorchSharp.torch.zeros(global::System.Array.Empty<long>())" : string.Join(" + ", terms))};");
-        metrics.AddRange(DistillStage.WriteTerms(w, graph.Stages).Select(m => $"(\"{m.Metric}\", {m.Local})"));
+        metrics.AddRange(WriteObjectiveTerms(w, graph).Select(m => $"(\"{m.Metric}\", {m.Local})"));
         if (metrics.Count == 0)
         {
             w.Line($"return {StepOutput}.From(objective);");
@@ -430,7 +430,12 @@ internal static partial class ModelEmitter
 
     private static bool IsTrainable(ModelGraph graph) =>
         graph.Spec.Forward is { IsPartial: true } && !graph.ForwardBroken
-        && (graph.Targets.Count > 0 || graph.Stages.Any(s => s.Kind is var k && (k == StageKind.ContrastiveLoss || k == StageKind.Distill) && s.Output != "?"));
+        && (graph.Targets.Count > 0 || graph.Stages.Any(s => (s.Kind == StageKind.ContrastiveLoss || StageDefinitions.Of(s.Kind).AddsToObjective) && s.Output != "?"));
+
+    // The terms stages add to the objective (distillations, regularisers), written after it; their logged metrics.
+    private static List<(string Metric, string Local)> WriteObjectiveTerms(CodeWriter w, ModelGraph graph) =>
+        Built(graph).Where(s => s.Output != "?" && StageDefinitions.Of(s.Kind).AddsToObjective)
+            .Select(s => StageDefinitions.Of(s.Kind).WriteObjectiveTerm(w, s)).ToList();
 
     // Metrics logged beside a step's own: each as ", (\"name\", local)".
     private static string ExtraMetrics(IEnumerable<(string Metric, string Local)> metrics) =>

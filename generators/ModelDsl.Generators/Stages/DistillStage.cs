@@ -162,20 +162,15 @@ internal sealed class DistillStage() : StageDefinition(StageKind.Distill, "Disti
         f.Values[SegmentOutput(stage.Member)] = local;
     }
 
-    /// <summary>The training step's lines for each distillation of the model (after its objective): the loss, added with its scheduled weight; returns the logged metrics.</summary>
-    public static List<(string Metric, string Local)> WriteTerms(CodeWriter w, IEnumerable<GraphStage> stages)
+    public override bool AddsToObjective => true;
+
+    public override (string Metric, string Local) WriteObjectiveTerm(CodeWriter w, GraphStage stage)
     {
-        var metrics = new List<(string, string)>();
-        foreach (var stage in stages.Where(s => s.Kind == StageKind.Distill && s.Output != "?"))
-        {
-            var local = Camel(stage.Member) + "Value";
-            var registered = StageDefinitions.Of(stage.Kind).RegisteredName(stage.Spec);
-            w.Line($"// The teacher '{stage.Text("Teacher")}' supervises '{stage.Spec.Get("Student")}'; the weight follows its schedule over training steps.");
-            w.Line($"var {local} = this.{registered}.Compute(output.{stage.Text("StudentOutput")}, output.{stage.Text("Teacher")});");
-            w.Line($"objective = objective + {local} * this.{registered}.StepWeight();");
-            metrics.Add((stage.Text("Metric"), local));
-        }
-        return metrics;
+        var local = Camel(stage.Member) + "Value";
+        w.Line($"// The teacher '{stage.Text("Teacher")}' supervises '{stage.Spec.Get("Student")}'; the weight follows its schedule over training steps.");
+        w.Line($"var {local} = this.{Registered(stage)}.Compute(output.{stage.Text("StudentOutput")}, output.{stage.Text("Teacher")});");
+        w.Line($"objective = objective + {local} * this.{Registered(stage)}.StepWeight();");
+        return (stage.Text("Metric"), local);
     }
 }
 

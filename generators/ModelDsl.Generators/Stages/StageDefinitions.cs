@@ -39,6 +39,8 @@ internal static class StageDefinitions
         new CodebookStage(),
         new CodebookQueryStage(),
         new DistillStage(),
+        new OrthogonalityPenaltyStage(),
+        new CodeUsageRegularizerStage(),
         new CustomModuleStage(),
         new UserStageDefinition(),
     ];

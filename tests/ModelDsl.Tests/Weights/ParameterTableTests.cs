@@ -52,6 +52,8 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(TeacherVit))]
     [InlineData(nameof(QueryDistilledStudent))]
     [InlineData(nameof(LogitDistilledStudent))]
+    [InlineData(nameof(TwoSetVit))]
+    [InlineData(nameof(RegularizedCodebookClip))]
     public void Compile_time_table_equals_the_runtime_named_parameters(string model)
     {
         var table = ParameterTable.Of(Graph(model));
@@ -253,6 +255,8 @@ public sealed class ParameterTableTests : IDisposable
             nameof(TeacherVit) => new TeacherVit(CPU),
             nameof(QueryDistilledStudent) => new QueryDistilledStudent(CPU),
             nameof(LogitDistilledStudent) => new LogitDistilledStudent(CPU),
+            nameof(TwoSetVit) => new TwoSetVit(CPU),
+            nameof(RegularizedCodebookClip) => new RegularizedCodebookClip(CPU),
             _ => new TinyVitFiveClasses(CPU),
         };
     }
