@@ -36,6 +36,10 @@ public sealed class CodebookQuery : nn.Module
 
     /// <param name="tokenDim">The width E of the tower's tokens.</param>
     /// <param name="dim">The codebook's width D.</param>
+    /// <param name="weighting">Sparsemax (FDT's), softmax, or softmax over the <paramref name="topK"/> best codes.</param>
+    /// <param name="topK">With top-k weighting: how many codes keep weight.</param>
+    /// <param name="pool">How each code's scores are pooled over the tokens (FDT: the maximum).</param>
+    /// <param name="temperature">Divides the scores before weighting.</param>
     /// <param name="project">False: no <c>q_map</c>; the tokens are the queries (E must equal D).</param>
     public CodebookQuery(int tokenDim, int dim, CodeWeighting weighting = CodeWeighting.Sparsemax, int topK = 0,
         CodePool pool = CodePool.Max, double temperature = 1.0, bool project = true) : base(nameof(CodebookQuery))
