@@ -449,6 +449,13 @@ public sealed class TowerAttribute : Attribute
     public string? Input { get; set; }
     /// <summary>The tower output to use, e.g. <c>"Pooled"</c>; default <c>Features</c>, else <c>Pooled</c>.</summary>
     public string? Output { get; set; }
+    /// <summary>
+    /// A frozen teacher for <see cref="DistillAttribute"/>: not registered (so absent from <c>named_parameters()</c>, the
+    /// optimizer and the student's checkpoint), frozen, and run in eval mode under <c>no_grad</c> on the input's device.
+    /// </summary>
+    public bool Teacher { get; set; }
+    /// <summary>With <see cref="Teacher"/>: a weights file of the tower's own names (safetensors or a PyTorch state_dict) loaded when the model is built.</summary>
+    public string? Weights { get; set; }
 }
 
 /// <summary>
@@ -574,4 +581,152 @@ public sealed class FeatureProjectionAttribute : Attribute
 public sealed class ContrastiveLossAttribute : Attribute
 {
     public double Weight { get; set; } = AttributeDefaults.LossWeight;
+}
+
+/// <summary>
+/// A codebook of <c>Codes</c> learnable vectors <c>[Codes,Dim]</c> that several towers read (FDT's shared discrete
+/// tokens, <c>space_dict</c>): each <see cref="CodebookQueryAttribute"/> stage scores one tower's tokens against it.
+/// Registered once, under the member's snake_case name, however many queries read it; initialised from N(0,1) as FDT's.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class CodebookAttribute : Attribute
+{
+    /// <summary>The number of codes K.</summary>
+    public int Codes { get; set; }
+    /// <summary>The width D of each code (the shared feature width).</summary>
+    public int Dim { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>How a <see cref="CodebookQueryAttribute"/> turns pooled scores <c>[B,K]</c> into code weights.</summary>
+public enum CodeWeighting
+{
+    /// <summary>The projection onto the simplex: weights sum to 1 and most are exactly 0 (FDT's choice).</summary>
+    Sparsemax,
+    /// <summary>Softmax over all codes: dense weights.</summary>
+    Softmax,
+    /// <summary>Softmax over the <c>TopK</c> highest-scoring codes; the others get 0.</summary>
+    TopK,
+}
+
+/// <summary>How a <see cref="CodebookQueryAttribute"/> pools each code's scores over a tower's tokens.</summary>
+public enum CodePool
+{
+    /// <summary>The largest score over the tokens (FDT's setting).</summary>
+    Max,
+    /// <summary>The mean over the tokens (padded positions included, as FDT does).</summary>
+    Mean,
+    /// <summary>The sum over the tokens.</summary>
+    Sum,
+}
+
+/// <summary>
+/// One tower's reading of a shared <see cref="CodebookAttribute"/> (FDT's <c>Query_model</c>): the tower's tokens
+/// <c>[B,L,E]</c> are projected to queries (<c>q_map</c>: LayerNorm, Linear E->D, GELU, LayerNorm, Linear D->D), scored
+/// against the codes (<c>q C^T / sqrt(D) / Temperature</c>, <c>[B,L,K]</c>, padded positions multiplied by 0), pooled over
+/// the tokens (<see cref="CodePool"/>), weighted over the codes (<see cref="CodeWeighting"/>), and embedded as the
+/// L2-normalised weighted sum of codes, <c>[B,D]</c>. The forward record also gives the weights <c>[B,K]</c> as
+/// <c>{Member}Weights</c>.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class CodebookQueryAttribute(string codebook, string tokens) : Attribute
+{
+    /// <summary>The <see cref="CodebookAttribute"/> stage read, as <c>nameof(Codes)</c>.</summary>
+    public string Codebook { get; } = codebook;
+    /// <summary>The stage whose tokens <c>[B,L,E]</c> are scored, as <c>nameof(Image)</c> (a tower with <c>Output = "Tokens"</c>).</summary>
+    public string Tokens { get; } = tokens;
+    public CodeWeighting Weighting { get; set; }
+    /// <summary>With <see cref="CodeWeighting.TopK"/>: how many codes keep weight (between 2 and Codes - 1).</summary>
+    public int TopK { get; set; }
+    public CodePool Pool { get; set; }
+    /// <summary>Divides the scores before they are weighted; FDT's Query_model defaults to 1 (its CC3M config uses 1000).</summary>
+    public double Temperature { get; set; } = 1.0;
+    /// <summary>False: the tokens are scored as they are, without <c>q_map</c> (their width must then be the codebook's).</summary>
+    public bool Project { get; set; } = true;
+    /// <summary>The query width; inferred from the codebook, and when written it must equal the codebook's width.</summary>
+    public int Dim { get; set; }
+    /// <summary>The forward input of token ids <c>[B,L]</c> whose <c>PadToken</c> positions are padding, as <c>nameof(text)</c>.</summary>
+    public string? Padding { get; set; }
+    /// <summary>The id that marks padding in <c>Padding</c>.</summary>
+    public int PadToken { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>How a <see cref="DistillAttribute"/> compares the student's output with the teacher's, over the last dimension.</summary>
+public enum DistillLoss
+{
+    /// <summary><c>1 - cos(student, teacher)</c>, averaged over the rows (tokens and samples).</summary>
+    Cosine,
+    /// <summary>The mean squared error.</summary>
+    Mse,
+    /// <summary>The smooth L1 (Huber, beta 1) error.</summary>
+    SmoothL1,
+    /// <summary>Hinton's <c>T^2 KL(softmax(teacher/T) || softmax(student/T))</c>, averaged over the rows.</summary>
+    KL,
+}
+
+/// <summary>How a <see cref="DistillAttribute"/>'s loss weight moves from <c>Weight</c> to <c>FinalWeight</c> over <c>ScheduleSteps</c> training steps.</summary>
+public enum WeightSchedule
+{
+    /// <summary><c>Weight</c> throughout.</summary>
+    Constant,
+    /// <summary>A straight line from <c>Weight</c> to <c>FinalWeight</c>, then <c>FinalWeight</c>.</summary>
+    Linear,
+    /// <summary>A half cosine from <c>Weight</c> to <c>FinalWeight</c>, then <c>FinalWeight</c>.</summary>
+    Cosine,
+}
+
+/// <summary>
+/// Distillation from a frozen teacher (BREEN, Q-Former-style, CasPL): a teacher's output (a <c>[Tower(Teacher = true)]</c>)
+/// supervises a named output of the student (a stage's output, or a segment of the token sequence such as learnable
+/// queries or the CLS token), added to the training objective with its weight. <c>Project</c> learns a linear map from the
+/// student's width to the teacher's (registered as <c>M.proj</c>) when they differ.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class DistillAttribute(string teacher, string student) : Attribute
+{
+    /// <summary>The teacher tower, as <c>nameof(Teacher)</c>.</summary>
+    public string Teacher { get; } = teacher;
+    /// <summary>The student output supervised: a stage of the model, or a named segment of its token sequence (<c>nameof(Queries)</c>, <c>nameof(Cls)</c>).</summary>
+    public string Student { get; } = student;
+    public DistillLoss Loss { get; set; }
+    /// <summary>The softening temperature of <see cref="DistillLoss.KL"/>.</summary>
+    public double Temperature { get; set; } = 1.0;
+    /// <summary>Learns <c>Linear(student width, teacher width)</c> before the comparison.</summary>
+    public bool Project { get; set; }
+    /// <summary>The loss weight (at the first step, under a schedule).</summary>
+    public double Weight { get; set; } = 1.0;
+    public WeightSchedule Schedule { get; set; }
+    /// <summary>The weight after <c>ScheduleSteps</c> training steps.</summary>
+    public double FinalWeight { get; set; }
+    public int ScheduleSteps { get; set; }
+}
+
+/// <summary>
+/// A penalty that keeps learnable token sets apart: the mean squared cosine similarity between the vectors of
+/// <c>Set</c> and those of <c>Other</c> (or, without <c>Other</c>, between the distinct vectors of <c>Set</c>), times
+/// <c>Weight</c>, added to the training objective. The sets are stages that own their vectors (<c>[Tokens]</c>,
+/// <c>[TokenBank]</c>, <c>[TaskTokens]</c>, <c>[Codebook]</c>, ...), of one width.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class OrthogonalityPenaltyAttribute(string set) : Attribute
+{
+    /// <summary>The first token set, as <c>nameof(Prompts)</c>.</summary>
+    public string Set { get; } = set;
+    /// <summary>The second token set; unset: the vectors of <c>Set</c> among themselves.</summary>
+    public string? Other { get; set; }
+    public double Weight { get; set; } = 1.0;
+}
+
+/// <summary>
+/// A code-usage regulariser for a <see cref="CodebookQueryAttribute"/>: <c>log K - H(mean over the batch of the code
+/// weights)</c>, 0 when the batch uses every code equally, up to <c>log K</c> when it uses one; times <c>Weight</c>, added
+/// to the training objective, so that more of the codebook is used.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class CodeUsageRegularizerAttribute(string query) : Attribute
+{
+    /// <summary>The codebook query whose weights are regularised, as <c>nameof(ImageQuery)</c>.</summary>
+    public string Query { get; } = query;
+    public double Weight { get; set; } = 1.0;
 }

@@ -223,6 +223,42 @@ public static class Descriptors
         "MD0029", "Loss target name is taken",
         "'{0}' has Target = \"{1}\", which {2}; give each target a batch name of its own");
 
+    public static readonly DiagnosticDescriptor CodebookWidthMismatch = Error(
+        "MD0080", "Codebook query width differs from the codebook's",
+        "'{0}' {1}, but the codebook '{2}' has codes of width {3} ([{4},{3}]); {5}");
+
+    public static readonly DiagnosticDescriptor CodebookNeedsTokens = Error(
+        "MD0081", "Codebook query reads no token sequence",
+        "'{0}' scores the tokens of '{1}', which gives {2}; a codebook query reads tokens [B,L,E]: {3}");
+
+    public static readonly DiagnosticDescriptor WeightingOverOneCode = Error(
+        "MD0082", "Code weighting over a single code",
+        "'{0}' weights the codes of '{1}' by {2}, but '{1}' has Codes = 1, so every sample gets weight 1 on that code and the feature is the same for all; give the codebook more codes");
+
+    public static readonly DiagnosticDescriptor TopKDoesNotFit = Error(
+        "MD0083", "Top-k does not fit the codebook or the weighting",
+        "'{0}' has TopK = {1}, but {2}");
+
+    public static readonly DiagnosticDescriptor CodebookPaddingMismatch = Error(
+        "MD0084", "Padding input does not fit the tokens",
+        "'{0}' has Padding = \"{1}\", but {2}; the padding input is the token ids [B,L] of the tokens it masks ('{3}' {4})");
+
+    public static readonly DiagnosticDescriptor TeacherShapeMismatch = Error(
+        "MD0085", "Teacher output cannot supervise the student output",
+        "'{0}' distills '{1}' {2} from the teacher '{3}' {4}, but {5}");
+
+    public static readonly DiagnosticDescriptor TrainableTeacher = Error(
+        "MD0086", "Distillation from a tower that is not a teacher",
+        "'{0}' distills from '{1}', {2}; declare it [Tower(Teacher = true)], which is frozen, runs in eval mode under no_grad and is not saved with the student");
+
+    public static readonly DiagnosticDescriptor TokenSetWidthMismatch = Error(
+        "MD0087", "Token sets of different widths",
+        "'{0}' keeps '{1}' {2} orthogonal to '{3}' {4}, but their vectors have different widths, so their cosine is not defined; compare sets of one width");
+
+    public static readonly DiagnosticDescriptor NotATokenSet = Error(
+        "MD0088", "Regulariser reads no set of learnable vectors",
+        "'{0}' has {1} = nameof({2}), which {3}");
+
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

@@ -57,7 +57,7 @@ internal static partial class ModelEmitter
     private static void WriteTrainingStep(CodeWriter p, ModelGraph graph)
     {
         var losses = Built(graph).Where(s => StageDefinitions.IsLoss(s.Kind)).ToList();
-        if (losses.Count != 1 || StageDefinitions.Of(losses[0].Kind).PyTorchTraining(losses[0]) is not { } terms)
+        if (losses.Count != 1 || Built(graph).Any(s => StageDefinitions.Of(s.Kind).AddsToObjective) || StageDefinitions.Of(losses[0].Kind).PyTorchTraining(losses[0]) is not { } terms)
             return;
         p.Line();
         p.Line("    def training_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:");

@@ -87,8 +87,9 @@ internal static partial class ModelEmitter
             var weight = loss.Double("Weight");
             w.Line("// The pairs of the batch are the labels: row i matches column i.");
             w.Line($"var objective = {Registered(loss)}.Compute(output.Logits){(weight == 1.0 ? "" : " * " + Number(weight))};");
+            var extra = string.Concat(WriteObjectiveTerms(w, graph).Select(m => $", [\"{m.Metric}\"] = {m.Local}"));
             w.Line($"var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, {Blocks}.ContrastiveLoss.Targets(output.Logits));");
-            w.Line("return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> { [\"accuracy\"] = accuracy });");
+            w.Line($"return new(objective, new global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> {{ [\"accuracy\"] = accuracy{extra} }});");
         }
         w.Line();
         w.Line("/// <inheritdoc/>");

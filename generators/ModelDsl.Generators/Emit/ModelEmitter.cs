@@ -141,11 +141,12 @@ internal static partial class ModelEmitter
             w.Line();
             foreach (var member in members.SelectMany(m => m.Members).Where(m => m.IsRegistered))
                 w.Line(member.Role == MemberRole.Parameter ? $"register_parameter(\"{member.Name}\", {member.Name});" : $"register_module(\"{member.Name}\", {member.Name});");
-            var frozen = members.Where(m => m.Stage.Frozen).ToList();
+            // A frozen stage with nothing registered (a teacher, a plain field) has nothing to freeze here.
+            var frozen = members.Where(m => m.Stage.Frozen).SelectMany(m => m.Members).Where(m => m.IsRegistered).ToList();
             if (frozen.Count > 0)
             {
                 w.Line();
-                foreach (var member in frozen.SelectMany(m => m.Members).Where(m => m.IsRegistered))
+                foreach (var member in frozen)
                     w.Line($"global::ModelDsl.Blocks.Freezing.Freeze({member.Name});");
             }
             w.Line();
@@ -351,9 +352,9 @@ internal static partial class ModelEmitter
             // The losses that read a head; the others were reported and train nothing.
             var losses = Built(graph).Where(s => s.Resolved.Any(a => a.Name == "Head")).ToList();
             if (losses.Count == 1 && losses[0].Text("HeadOutput") == "Logits")
-                WriteSingleLoss(w, losses[0]);
+                WriteSingleLoss(w, graph, losses[0]);
             else
-                WriteTaskLosses(w, losses);
+                WriteTaskLosses(w, graph, losses);
         }
         w.Line();
         w.Line("/// <inheritdoc/>");
@@ -361,21 +362,22 @@ internal static partial class ModelEmitter
     }
 
     // A model with one head and one loss: the objective is that loss, and its metric is logged as "accuracy".
-    private static void WriteSingleLoss(CodeWriter w, GraphStage loss)
+    private static void WriteSingleLoss(CodeWriter w, ModelGraph graph, GraphStage loss)
     {
         var target = "batch." + ModelCompiler.Pascal(loss.Text("Target"));
         var present = loss.Bool("Optional") ? $", {target}Present" : "";
         var weight = loss.Double("Weight");
         w.Line($"var objective = {LossField(loss)}.Compute(output.Logits, {target}{present}){(weight == 1.0 ? "" : " * " + Number(weight))};");
+        var extra = ExtraMetrics(WriteObjectiveTerms(w, graph));
         if (present.Length == 0)
         {
             w.Line($"var accuracy = global::ModelDsl.Training.Metrics.Accuracy(output.Logits, {target});");
-            w.Line($"return {StepOutput}.From(objective, (\"accuracy\", accuracy));");
+            w.Line($"return {StepOutput}.From(objective, (\"accuracy\", accuracy){extra});");
             return;
         }
         w.Line($"var accuracy = {Blocks}.TaskMetrics.Accuracy(output.Logits, {target}{present});");
         w.Line("// Both are means over the samples that carry the target: the logged means weight each batch by their count.");
-        w.Line($"return {StepOutput}.From(objective, (\"accuracy\", accuracy))");
+        w.Line($"return {StepOutput}.From(objective, (\"accuracy\", accuracy){extra})");
         w.Line($"    .WeightedBy({Blocks}.TaskMetrics.PresentCount({target}Present), \"loss\", \"accuracy\");");
     }
 
@@ -383,7 +385,7 @@ internal static partial class ModelEmitter
 
     // Task losses: each is a mean over the samples that carry its target; the objective is their
     // weighted sum, and each task's loss and metric are logged under the task's snake_case name.
-    private static void WriteTaskLosses(CodeWriter w, IReadOnlyList<GraphStage> losses)
+    private static void WriteTaskLosses(CodeWriter w, ModelGraph graph, IReadOnlyList<GraphStage> losses)
     {
         var terms = new List<string>();
         var metrics = new List<string>();
@@ -408,6 +410,7 @@ internal static partial class ModelEmitter
             weighted.Add((samples, $"{prefix}loss", $"{prefix}{metric}"));
         }
         w.Line($"var objective = {(terms.Count == 0 ? "global::TorchSharp.torch.zeros(global::System.Array.Empty<long>())" : string.Join(" + ", terms))};");
+        metrics.AddRange(WriteObjectiveTerms(w, graph).Select(m => $"(\"{m.Metric}\", {m.Local})"));
         if (metrics.Count == 0)
         {
             w.Line($"return {StepOutput}.From(objective);");
@@ -483,7 +486,17 @@ internal static partial class ModelEmitter
             .Concat(graph.Targets);
 
     private static bool IsTrainable(ModelGraph graph) =>
-        graph.Spec.Forward is { IsPartial: true } && !graph.ForwardBroken && (graph.Targets.Count > 0 || graph.Stages.Any(s => s.Kind == StageKind.ContrastiveLoss && s.Output != "?"));
+        graph.Spec.Forward is { IsPartial: true } && !graph.ForwardBroken
+        && (graph.Targets.Count > 0 || graph.Stages.Any(s => (s.Kind == StageKind.ContrastiveLoss || StageDefinitions.Of(s.Kind).AddsToObjective) && s.Output != "?"));
+
+    // The terms stages add to the objective (distillations, regularisers), written after it; their logged metrics.
+    private static List<(string Metric, string Local)> WriteObjectiveTerms(CodeWriter w, ModelGraph graph) =>
+        Built(graph).Where(s => s.Output != "?" && StageDefinitions.Of(s.Kind).AddsToObjective)
+            .Select(s => StageDefinitions.Of(s.Kind).WriteObjectiveTerm(w, s)).ToList();
+
+    // Metrics logged beside a step's own: each as ", (\"name\", local)".
+    private static string ExtraMetrics(IEnumerable<(string Metric, string Local)> metrics) =>
+        string.Concat(metrics.Select(m => $", (\"{m.Metric}\", {m.Local})"));
 
     private static string BatchName(ModelSpec spec) => spec.ClassName + "Batch";
 

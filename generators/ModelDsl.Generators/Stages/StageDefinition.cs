@@ -164,6 +164,15 @@ internal abstract class StageDefinition
     /// <summary>The Python expression of the tokens a placed stage contributes (<see cref="PlacedExpression"/>'s twin).</summary>
     public virtual string PyTorchPlacedExpression(GraphStage stage) => "self." + EmitText.Registered(stage);
 
+    /// <summary>The stage adds a term of its own to the training objective (a distillation, a regulariser): a model with one is trainable.</summary>
+    public virtual bool AddsToObjective => false;
+
+    /// <summary>
+    /// Writes the stage's term into the training step, after <c>objective</c> and <c>output</c> exist (<c>objective = objective + ...;</c>),
+    /// and returns the metric it logs with the local that holds it; only called when <see cref="AddsToObjective"/>.
+    /// </summary>
+    public virtual (string Metric, string Local) WriteObjectiveTerm(CodeWriter w, GraphStage stage) => throw new System.NotSupportedException($"[{ShortName}] adds nothing to the objective.");
+
     /// <summary>A module member registered under <paramref name="name"/>.</summary>
     protected static StageMember Module(string name, string type, string construction) => new(name, type, construction, MemberRole.Module);
 

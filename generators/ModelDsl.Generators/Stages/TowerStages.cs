@@ -31,14 +31,31 @@ internal sealed class TowerStage() : StageDefinition(StageKind.Tower, "Tower", "
         return false;
     }
 
+    /// <summary>A teacher (<c>[Tower(Teacher = true)]</c>): frozen, not registered, run under no_grad in eval mode.</summary>
+    public static bool IsTeacher(StageSpec stage) => stage.Get("Teacher") == "true";
+
+    public override string KindName(StageSpec stage) => IsTeacher(stage) ? "Tower (teacher, not saved)" : base.KindName(stage);
+
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
     {
         var (tower, graph, hasErrors) = c.towerGraphs[stage.Member];
         var registered = RegisteredName(stage);
-        foreach (var name in graph.NoWeightDecay)
-            c.noWeightDecay.Add(registered + "." + name);
-        var parameters = graph.Stages.Any(s => s.Parameters < 0) ? UnknownParameters : graph.TotalParameters;
-        if (graph.TotalParameters > 0 && graph.TrainableParameters == 0)
+        var teacher = IsTeacher(stage);
+        resolved.Add(new("Teacher", teacher ? "true" : "false"));
+        if (stage.Get("Weights") is { } weights)
+        {
+            if (!teacher)
+                c.Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "Weights"), stage.Member, "Weights", $"\"{weights}\"",
+                    "no weights file on a tower that is not a teacher (load a trainable tower's weights with the model's, or set Teacher = true)");
+            resolved.Add(new("Weights", weights));
+        }
+        // The teacher's weights are not the student's: no decay names, and frozen whatever its stages say.
+        if (!teacher)
+        {
+            foreach (var name in graph.NoWeightDecay)
+                c.noWeightDecay.Add(registered + "." + name);
+        }
+        if (teacher || graph.TotalParameters > 0 && graph.TrainableParameters == 0)
             c.frozenWithin.Add(stage.Member);
         resolved.Add(new("Forward", tower.Forward!.Name));
         // The tower reports its own errors at its own declaration; here they only make its shapes unknown.
@@ -78,7 +95,7 @@ internal sealed class TowerStage() : StageDefinition(StageKind.Tower, "Tower", "
         c.outputs.Add(new(stage.Member, shape.Text, $"The {output.Name} output of the tower '{stage.Member}' ({ShortType(stage.MemberType)})"));
         // A tower that passes tokens [B,N,D] before any sequence exists starts the sequence: an encoder, heads,
         // CLS and positions may follow it as they follow a patch embedding.
-        if (c.sequence is null && shape.Rank == 3 && shape[0].Equals(c.batch))
+        if (!teacher && c.sequence is null && shape.Rank == 3 && shape[0].Equals(c.batch))
         {
             resolved.Add(new("StartsSequence", "true"));
             c.patchTokens = shape[1];
@@ -88,14 +105,20 @@ internal sealed class TowerStage() : StageDefinition(StageKind.Tower, "Tower", "
         return shape;
     }
 
+    // A teacher is not registered: none of its parameters are the student's.
     public override void Parameters(GraphStage stage, ParameterLayout layout)
     {
-        layout.Include(Registered(stage), stage.Inner);
+        if (!IsTeacher(stage.Spec))
+            layout.Include(Registered(stage), stage.Inner);
     }
 
-    // The tower builds on the same device; the model's own to(device) then finds it there.
+    // The tower builds on the same device; the model's own to(device) then finds it there. A teacher is a plain field,
+    // built frozen in eval mode (its weights loaded when given), so the student's checkpoint and optimizer never see it.
     public override IEnumerable<StageMember> Members(GraphStage stage) =>
-        [Module(Registered(stage), stage.Spec.MemberType, $"new {stage.Spec.MemberType}(device)")];
+        IsTeacher(stage.Spec)
+            ? [new StageMember(Registered(stage), stage.Spec.MemberType,
+                $"{Blocks}.Teachers.Frozen(new {stage.Spec.MemberType}(device){(stage.Resolved.Any(a => a.Name == "Weights") ? ", weights: " + Literal(stage.Text("Weights")) : "")})", MemberRole.Field)]
+            : [Module(Registered(stage), stage.Spec.MemberType, $"new {stage.Spec.MemberType}(device)")];
 
     // Fields are read through `this.` because a field and a forward input may share a name (the tower
     // `Image` registered as `image`, the input `image`).
@@ -105,14 +128,18 @@ internal sealed class TowerStage() : StageDefinition(StageKind.Tower, "Tower", "
             return;
         var local = Camel(stage.Member) + "Features";
         var inputs = string.Join(", ", stage.Text("Inputs").Split(','));
-        f.Line($"var {local} = this.{Registered(stage)}.{stage.Text("Forward")}({inputs}).{stage.Text("Output")};", stage.Output);
+        var call = $"this.{Registered(stage)}.{stage.Text("Forward")}({inputs}).{stage.Text("Output")}";
+        if (stage.Bool("Teacher"))
+            f.Line($"var {local} = {Blocks}.Teachers.Run(this.{Registered(stage)}, {stage.Text("Inputs").Split(',')[0]}.device, () => {call});", stage.Output);
+        else
+            f.Line($"var {local} = {call};", stage.Output);
         f.Values[stage.Member] = local;
         if (stage.Resolved.Any(a => a.Name == "StartsSequence"))
             PatchEmbeddingStage.WriteSequenceStart(f, local, stage.Output);
     }
 }
 
-/// <summary><c>[CosineLogits(Left, Right)]</c>: scaled cosine similarities of two towers' features, <c>[N,M]</c> (CLIP).</summary>
+/// <summary><c>[CosineLogits(Left, Right)]</c>: scaled cosine similarities of two towers' (or codebook queries') features, <c>[N,M]</c> (CLIP).</summary>
 internal sealed class CosineLogitsStage() : StageDefinition(StageKind.CosineLogits, "CosineLogits", "global::ModelDsl.Blocks.CosineLogits")
 {
     public override bool IsHeadPart => true;
@@ -127,8 +154,12 @@ internal sealed class CosineLogitsStage() : StageDefinition(StageKind.CosineLogi
         }
         resolved.Add(new("Scale", Format(scale)));
         var learn = Bool(stage, "LearnScale", resolved);
-        c.CheckReference(index, stage, "Left", StageKind.Tower);
-        c.CheckReference(index, stage, "Right", StageKind.Tower);
+        // Features [N,D] come from a tower or from a codebook query (FDT's features of shared codes).
+        foreach (var side in new[] { "Left", "Right" })
+        {
+            if (!c.Spec.Stages.Any(s => s.Member == stage.Get(side) && s.Kind == StageKind.CodebookQuery))
+                c.CheckReference(index, stage, side, StageKind.Tower);
+        }
         resolved.Add(new("Left", stage.Get("Left") ?? ""));
         resolved.Add(new("Right", stage.Get("Right") ?? ""));
         long parameters = learn ? 1 : 0;

@@ -45,6 +45,15 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(ExemplarMatcher))]
     [InlineData(nameof(TinyTextEncoder))]
     [InlineData(nameof(TinyCspText))]
+    [InlineData(nameof(PatchTokenEncoder))]
+    [InlineData(nameof(WordTokenEncoder))]
+    [InlineData(nameof(SharedCodebookClip))]
+    [InlineData(nameof(DenseCodebookClip))]
+    [InlineData(nameof(TeacherVit))]
+    [InlineData(nameof(QueryDistilledStudent))]
+    [InlineData(nameof(LogitDistilledStudent))]
+    [InlineData(nameof(TwoSetVit))]
+    [InlineData(nameof(RegularizedCodebookClip))]
     public void Compile_time_table_equals_the_runtime_named_parameters(string model)
     {
         var table = ParameterTable.Of(Graph(model));
@@ -239,6 +248,15 @@ public sealed class ParameterTableTests : IDisposable
             nameof(ExemplarMatcher) => new ExemplarMatcher(CPU),
             nameof(TinyTextEncoder) => new TinyTextEncoder(CPU),
             nameof(TinyCspText) => new TinyCspText(CPU),
+            nameof(PatchTokenEncoder) => new PatchTokenEncoder(CPU),
+            nameof(WordTokenEncoder) => new WordTokenEncoder(CPU),
+            nameof(SharedCodebookClip) => new SharedCodebookClip(CPU),
+            nameof(DenseCodebookClip) => new DenseCodebookClip(CPU),
+            nameof(TeacherVit) => new TeacherVit(CPU),
+            nameof(QueryDistilledStudent) => new QueryDistilledStudent(CPU),
+            nameof(LogitDistilledStudent) => new LogitDistilledStudent(CPU),
+            nameof(TwoSetVit) => new TwoSetVit(CPU),
+            nameof(RegularizedCodebookClip) => new RegularizedCodebookClip(CPU),
             _ => new TinyVitFiveClasses(CPU),
         };
     }
