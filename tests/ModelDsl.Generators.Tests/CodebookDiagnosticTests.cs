@@ -119,6 +119,19 @@ public class CodebookDiagnosticTests
         Assert.All(diagnostics, d => Assert.Equal(@case.Id, d.Id));
     }
 
+    // A wrong declaration leaves the stage out of the module: the generated file still compiles.
+    [Theory]
+    [MemberData(nameof(FailingNames))]
+    public void Failing_declaration_leaves_a_generated_file_without_errors(string name)
+    {
+        var run = TestCompilation.Run(Markup.Parse(Failing[name].Markup).Source);
+
+        var errors = run.Generator.Output.GetDiagnostics()
+            .Where(d => d.Severity == Microsoft.CodeAnalysis.DiagnosticSeverity.Error && d.Location.SourceTree?.FilePath.EndsWith(".g.cs", StringComparison.Ordinal) == true)
+            .ToList();
+        Assert.True(errors.Count == 0, TestCompilation.Describe(errors));
+    }
+
     [Theory]
     [MemberData(nameof(PassingNames))]
     public void Passing_declaration_reports_nothing(string name) => DiagnosticAssert.Clean(Passing[name]);

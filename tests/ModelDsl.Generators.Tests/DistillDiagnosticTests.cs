@@ -56,6 +56,7 @@ public class DistillDiagnosticTests
         ["MD0085 equal widths without a projection"] = Edit(Models, ("[PatchEmbedding(PatchSize = 7, Dim = 32)]\n    public partial PatchEmbedding Patches { get; }\n\n    [ClsToken]\n    public partial Parameter Cls { get; }\n\n    [Tokens",
             "[PatchEmbedding(PatchSize = 7, Dim = 48)]\n    public partial PatchEmbedding Patches { get; }\n\n    [ClsToken]\n    public partial Parameter Cls { get; }\n\n    [Tokens"),
             (QueryDistill, "[Distill(nameof(Teacher), nameof(Query), Loss = DistillLoss.Mse)]")),
+        ["MD0085 the CLS token bridged by a projection"] = Edit(Models, (QueryDistill, "[Distill(nameof(Teacher), nameof(Cls), Loss = DistillLoss.SmoothL1, Project = true)]")),
         ["MD0086 a teacher tower"] = Models,
     };
 
@@ -77,9 +78,32 @@ public class DistillDiagnosticTests
         Assert.Equal(@case.Id, diagnostic.Id);
     }
 
+    // A wrong declaration leaves the stage out of the module: the generated file still compiles.
+    [Theory]
+    [MemberData(nameof(FailingNames))]
+    public void Failing_declaration_leaves_a_generated_file_without_errors(string name)
+    {
+        var run = TestCompilation.Run(Markup.Parse(Failing[name].Markup).Source);
+
+        var errors = run.Generator.Output.GetDiagnostics()
+            .Where(d => d.Severity == Microsoft.CodeAnalysis.DiagnosticSeverity.Error && d.Location.SourceTree?.FilePath.EndsWith(".g.cs", StringComparison.Ordinal) == true)
+            .ToList();
+        Assert.True(errors.Count == 0, TestCompilation.Describe(errors));
+    }
+
     [Theory]
     [MemberData(nameof(PassingNames))]
     public void Passing_declaration_reports_nothing(string name) => DiagnosticAssert.Clean(Passing[name]);
+
+    [Fact]
+    public void The_CLS_token_is_a_student_output_read_at_its_place()
+    {
+        var markup = Edit(Models, (QueryDistill, "[Distill(nameof(Teacher), nameof(Cls), Loss = DistillLoss.SmoothL1, Project = true)]"));
+        var source = TestCompilation.RunGenerator(TestCompilation.Create(markup)).Result.GeneratedSources
+            .Single(s => s.HintName == "ModelDsl.Tests.Generated.QueryDistilledStudent.g.cs").SourceText.ToString();
+        Assert.Contains("var distillStudent = x.select(1, 0);", source);
+        Assert.Contains("this.distill.Compute(output.DistillStudent, output.Teacher)", source);
+    }
 
     [Fact]
     public void A_weights_file_on_a_tower_that_is_not_a_teacher_is_out_of_range()

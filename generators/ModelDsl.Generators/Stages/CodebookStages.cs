@@ -65,7 +65,7 @@ internal sealed class CodebookQueryStage() : StageDefinition(StageKind.CodebookQ
         resolved.Add(new("TopK", topK.ToString(CultureInfo.InvariantCulture)));
         if (!c.outputsByMember.TryGetValue(codebookName, out var codebook) || !c.Spec.Stages.Any(s => s.Member == codebookName && s.Kind == StageKind.Codebook)
             || !c.outputsByMember.TryGetValue(tokensName, out var tokens))
-            return null;
+            return Broken(c, index);
 
         var codes = (int)codebook[0].Value!.Value;
         var width = (int)codebook[1].Value!.Value;
@@ -75,7 +75,7 @@ internal sealed class CodebookQueryStage() : StageDefinition(StageKind.CodebookQ
         {
             c.Report(Descriptors.CodebookNeedsTokens, DiagnosticTarget.Attribute(index, "Tokens"), stage.Member, tokensName, $"{tokens.Text} of rank {tokens.Rank}",
                 "read a tower's token sequence with [Tower(Output = \"Tokens\")], or a tower that has no head or projection");
-            return null;
+            return Broken(c, index);
         }
         var tokenDim = (int)tokens.Last.Value.Value;
         resolved.Add(new("TokenDim", tokenDim.ToString(CultureInfo.InvariantCulture)));
@@ -84,25 +84,25 @@ internal sealed class CodebookQueryStage() : StageDefinition(StageKind.CodebookQ
         {
             c.Report(Descriptors.CodebookWidthMismatch, DiagnosticTarget.Attribute(index, "Dim"), stage.Member, $"has Dim = {declared}",
                 codebookName, width, codes, $"set Dim = {width} or leave it out to infer it");
-            return null;
+            return Broken(c, index);
         }
         if (!project && tokenDim != width)
         {
             c.Report(Descriptors.CodebookWidthMismatch, DiagnosticTarget.Attribute(index, "Tokens"), stage.Member,
                 $"scores the tokens of '{tokensName}' {tokens.Text} (width {tokenDim}) without a projection (Project = false)",
                 codebookName, width, codes, "remove Project = false to learn FDT's query projection, or give the tokens the codebook's width");
-            return null;
+            return Broken(c, index);
         }
         if (codes == 1)
         {
             c.Report(Descriptors.WeightingOverOneCode, DiagnosticTarget.Attribute(index, "Codebook"), stage.Member, codebookName, weighting);
-            return null;
+            return Broken(c, index);
         }
         if (weighting == "TopK" && topK <= 0)
         {
             c.Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, stage.Get("TopK") is null ? "Weighting" : "TopK"), stage.Member, "TopK",
                 stage.Get("TopK") is null ? "0 (not set)" : topK.ToString(CultureInfo.InvariantCulture), $"the number of codes that keep weight, between 1 and {codes - 1}");
-            return null;
+            return Broken(c, index);
         }
         if (topK != 0 && (weighting != "TopK" || topK >= codes))
         {
@@ -110,7 +110,7 @@ internal sealed class CodebookQueryStage() : StageDefinition(StageKind.CodebookQ
                 weighting != "TopK"
                     ? $"Weighting is CodeWeighting.{weighting}, which ignores it; set Weighting = CodeWeighting.TopK or remove TopK"
                     : $"'{codebookName}' has {codes} codes, so it keeps every code (plain softmax); use a TopK below {codes}, or Weighting = CodeWeighting.Softmax");
-            return null;
+            return Broken(c, index);
         }
 
         if (stage.Get("Padding") is { } padding)
@@ -122,7 +122,7 @@ internal sealed class CodebookQueryStage() : StageDefinition(StageKind.CodebookQ
             if (problem is not null)
             {
                 c.Report(Descriptors.CodebookPaddingMismatch, DiagnosticTarget.Attribute(index, "Padding"), stage.Member, padding, problem, tokensName, tokens.Text);
-                return null;
+                return Broken(c, index);
             }
             c.MarkRead(padding, "Int64");
             resolved.Add(new("Padding", padding));
@@ -137,6 +137,13 @@ internal sealed class CodebookQueryStage() : StageDefinition(StageKind.CodebookQ
     }
 
     // An enum argument: the written member, or the first (the attribute's default).
+    // A stage whose declaration is wrong (reported) or whose source is (reported there) is left out of the module.
+    private static Shape? Broken(CompileContext c, int index)
+    {
+        c.broken.Add(index);
+        return null;
+    }
+
     private static string Choice(CompileContext c, int index, StageSpec stage, List<Argument> resolved, string argument, string[] allowed, string enumName)
     {
         var value = stage.Get(argument) ?? allowed[0];

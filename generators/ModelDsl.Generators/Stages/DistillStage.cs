@@ -52,18 +52,18 @@ internal sealed class DistillStage() : StageDefinition(StageKind.Distill, "Disti
         var studentName = stage.Get("Student") ?? "";
         c.CheckReference(index, stage, "Teacher", StageKind.Tower);
         if (c.Spec.Stages.FirstOrDefault(s => s.Member == teacherName && s.Kind == StageKind.Tower) is not { } teacherStage)
-            return null;
+            return Broken(c, index);
         if (!TowerStage.IsTeacher(teacherStage))
         {
             var trainable = teacherStage.Get("Frozen") != "true";
             c.Report(Descriptors.TrainableTeacher, DiagnosticTarget.Attribute(index, "Teacher"), stage.Member, teacherName,
                 trainable ? "a trainable [Tower]: the distillation loss would train the teacher towards the student, and its weights would be saved in the student's checkpoint"
                           : "a frozen but registered [Tower]: its weights would be saved in the student's checkpoint, and it would run in training mode (dropout) while the student trains");
-            return null;
+            return Broken(c, index);
         }
         resolved.Add(new("Teacher", teacherName));
         if (!c.outputsByMember.TryGetValue(teacherName, out var teacher))
-            return null;
+            return Broken(c, index);
 
         // The student: a named segment of the final token sequence, else a stage's output in the forward record.
         Shape student;
@@ -73,7 +73,6 @@ internal sealed class DistillStage() : StageDefinition(StageKind.Distill, "Disti
             resolved.Add(new("SegmentStart", segment.Start.ToString(CultureInfo.InvariantCulture)));
             resolved.Add(new("SegmentLength", segment.Length.ToString(CultureInfo.InvariantCulture)));
             resolved.Add(new("StudentOutput", SegmentOutput(stage.Member)));
-            c.outputs.Add(new(SegmentOutput(stage.Member), student.Text, $"The tokens of '{studentName}' that '{stage.Member}' distills from '{teacherName}'"));
         }
         else if (c.outputs.FirstOrDefault(o => o.Name == (c.heads.TryGetValue(studentName, out var head) ? head.OutputName : studentName)) is { } named
                  && Shape.TryParse(named.Shape, out var parsed, out _))
@@ -87,7 +86,7 @@ internal sealed class DistillStage() : StageDefinition(StageKind.Distill, "Disti
                 c.Report(Descriptors.MissingSource, DiagnosticTarget.Attribute(index, "Student"), stage.Member,
                     $"the student output '{studentName}' (a named segment of the token sequence, or an output of the forward record)",
                     c.layout.Count == 0 ? "the model has no such output" : $"it is neither an output nor a segment of {c.LayoutText()}");
-            return null;
+            return Broken(c, index);
         }
 
         var sameLead = student.Rank == teacher.Rank && student.Rank is 2 or 3 && Enumerable.Range(0, student.Rank - 1).All(i => student[i].Equals(teacher[i]));
@@ -95,20 +94,29 @@ internal sealed class DistillStage() : StageDefinition(StageKind.Distill, "Disti
         {
             c.Report(Descriptors.TeacherShapeMismatch, DiagnosticTarget.Attribute(index, "Student"), stage.Member, studentName, student.Text, teacherName, teacher.Text,
                 "their shapes differ before the last dimension, which no projection changes; supervise an output with the teacher's leading shape (as many tokens)");
-            return null;
+            return Broken(c, index);
         }
         if (student.Last.Value != teacher.Last.Value && !project)
         {
             c.Report(Descriptors.TeacherShapeMismatch, DiagnosticTarget.Attribute(index, "Student"), stage.Member, studentName, student.Text, teacherName, teacher.Text,
                 $"the widths differ ({student.Last.Text} and {teacher.Last.Text}); set Project = true to learn a projection from the student's width to the teacher's");
-            return null;
+            return Broken(c, index);
         }
+        if (resolved.Any(a => a.Name == "SegmentStart"))
+            c.outputs.Add(new(SegmentOutput(stage.Member), student.Text, $"The tokens of '{studentName}' that '{stage.Member}' distills from '{teacherName}'"));
         resolved.Add(new("StudentDim", student.Last.Text));
         resolved.Add(new("TeacherDim", teacher.Last.Text));
         resolved.Add(new("Metric", StageCatalog.SnakeCase(stage.Member) + "_loss"));
         if (loss == "KL" && student.Last.Value == 1)
             c.Report(Descriptors.ValueOutOfRange, DiagnosticTarget.Attribute(index, "Loss"), stage.Member, "Loss", "DistillLoss.KL", "a loss other than KL for outputs of width 1 (a softmax over one value is always 1)");
         return Shape.Of();
+    }
+
+    // A stage whose declaration is wrong (reported) or whose source is (reported there) is left out of the module.
+    private static Shape? Broken(CompileContext c, int index)
+    {
+        c.broken.Add(index);
+        return null;
     }
 
     private static string Choice(CompileContext c, int index, StageSpec stage, List<Argument> resolved, string argument, string[] allowed, string enumName)
