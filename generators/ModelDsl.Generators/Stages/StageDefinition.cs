@@ -97,6 +97,14 @@ internal abstract class StageDefinition
     }
 
     /// <summary>
+    /// For a hook that acts inside its encoder's blocks (routing, merging, pruning): what block <paramref name="block"/> works
+    /// on when <paramref name="tokens"/> enter it (the first <paramref name="prefix"/> of them prefix tokens), given the hook's
+    /// blocks <paramref name="range"/>; null where the hook leaves the block alone. The encoder derives the sequence length
+    /// after each block from it (the shapes after merging or pruning), the Summary the blocks' FLOPs.
+    /// </summary>
+    public virtual BlockTokens? InsideBlock(StageSpec hook, (int First, int Count) range, int block, int tokens, int prefix) => null;
+
+    /// <summary>
     /// The stage is part of how the token sequence starts (the patches, or a user stage reading an input, then the
     /// prefix tokens and positions): prefix tokens and positions may follow it directly.
     /// </summary>
@@ -152,6 +160,13 @@ internal abstract class StageDefinition
     /// <summary>A parameter the model registers itself.</summary>
     protected static StageMember OwnParameter(string name, string construction) => new(name, Parameter, construction, MemberRole.Parameter);
 }
+
+/// <summary>What one encoder block works on under a hook that acts inside it.</summary>
+/// <param name="Attention">Tokens through the attention (routing sends only the chosen ones).</param>
+/// <param name="Mlp">Tokens through the MLP (merging and pruning act between the attention and the MLP).</param>
+/// <param name="After">Tokens leaving the block.</param>
+/// <param name="Routed">Tokens a router scores before the block (0: no router).</param>
+public readonly record struct BlockTokens(int Attention, int Mlp, int After, int Routed = 0);
 
 public enum Placement
 {

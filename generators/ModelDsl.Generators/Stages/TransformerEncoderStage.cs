@@ -46,6 +46,8 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
         resolved.Add(new("Hooks", string.Join(",", hooks.Select(h => h.Member))));
         if (c.layout.Count > 1)
             c.encodedLayout = c.LayoutText();
+        // Merging and pruning inside the blocks shorten the sequence the encoder gives.
+        c.RunTokensThrough(stage, depth, hooks);
         if (c.sequence is not null)
             c.SetSequence(c.sequence, stage.Member);
         return c.sequence;
@@ -83,7 +85,9 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
             return;
         // Hooks whose results are read afterwards live in locals; the others are passed inline.
         var hooks = stage.Text("Hooks").Split(',').Where(h => h.Length > 0)
-            .Select(h => f.Stages.First(s => s.Member == h && StageDefinitions.Of(s.Kind).IsEncoderHook)).ToList();
+            // A hook found broken after the encoder was inferred (reported) is not built.
+            .Select(h => f.Stages.FirstOrDefault(s => s.Member == h && !s.Broken && StageDefinitions.Of(s.Kind).IsEncoderHook))
+            .OfType<GraphStage>().ToList();
         var arguments = new List<string>();
         foreach (var hook in hooks)
         {

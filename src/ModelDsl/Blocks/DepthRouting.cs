@@ -52,7 +52,7 @@ public sealed class DepthRouters : nn.Module
 }
 
 /// <summary>
-/// Mixture-of-Depths routing (Raposo et al. 2024) over blocks <c>FirstLayer..FirstLayer+L-1</c>: in each routed block the
+/// Mixture-of-Depths routing (Raposo et al. 2024) over blocks <c>FirstLayer, FirstLayer+Every, ...</c> (one router each): in each routed block the
 /// router gives every token a weight <c>r = x w + b</c> <c>[B,N]</c>; the <c>k = ceil(capacity * (N - pinned))</c> tokens with
 /// the largest weights (of those after the <see cref="PinnedTokens"/>) go through the block together with the pinned
 /// prefix tokens, in their sequence order (they attend only to each other); the others skip it unchanged. A routed token
@@ -65,13 +65,17 @@ public sealed class DepthRouting : EncoderHook
 {
     private readonly DepthRouters routers;
 
-    /// <param name="routers">One router per block of the range.</param>
+    /// <param name="routers">One router per routed block.</param>
     /// <param name="capacity">The fraction of the non-pinned tokens that go through each routed block, in (0, 1].</param>
-    /// <param name="firstLayer">The first block of the range.</param>
+    /// <param name="firstLayer">The first routed block.</param>
     /// <param name="pinnedTokens">Prefix tokens that always go through the block (the class token).</param>
-    public DepthRouting(DepthRouters routers, double capacity, int firstLayer, int pinnedTokens = 1)
-        : base(firstLayer, (routers ?? throw new ArgumentNullException(nameof(routers))).Count)
+    /// <param name="every">Route every <paramref name="every"/>-th block from <paramref name="firstLayer"/> (2: alternate blocks, as in the paper); the blocks between run plainly.</param>
+    public DepthRouting(DepthRouters routers, double capacity, int firstLayer, int pinnedTokens = 1, int every = 1)
+        : base(firstLayer, ((routers ?? throw new ArgumentNullException(nameof(routers))).Count - 1) * Math.Max(every, 1) + 1)
     {
+        if (every < 1)
+            throw new ArgumentOutOfRangeException(nameof(every), every, "DepthRouting: every must be 1 (each block) or more.");
+        Every = every;
         if (!(capacity > 0 && capacity <= 1))
             throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "DepthRouting: the capacity must lie in (0, 1].");
         if (pinnedTokens < 0)
@@ -87,12 +91,15 @@ public sealed class DepthRouting : EncoderHook
     /// <summary>Prefix tokens that always go through the block.</summary>
     public int PinnedTokens { get; }
 
+    /// <summary>The step between routed blocks (1: every block of the range).</summary>
+    public int Every { get; }
+
     /// <summary>The tokens routed through a block of <paramref name="tokens"/> (pinned ones included).</summary>
     public static int Routed(int tokens, int pinnedTokens, double capacity) =>
         pinnedTokens + Math.Min(tokens - pinnedTokens, Math.Max(1, (int)Math.Ceiling(capacity * (tokens - pinnedTokens))));
 
     /// <inheritdoc/>
-    protected internal override bool RunsBlock(int layer) => Covers(layer);
+    protected internal override bool RunsBlock(int layer) => Covers(layer) && (layer - FirstLayer) % Every == 0;
 
     /// <inheritdoc/>
     protected internal override void Check(TransformerEncoder encoder, Tensor tokens)
@@ -111,7 +118,7 @@ public sealed class DepthRouting : EncoderHook
         var (b, n, d) = (tokens.shape[0], tokens.shape[1], tokens.shape[2]);
         var p = PinnedTokens;
         var k = Routed((int)n, p, Capacity) - p;
-        var weights = routers[layer - FirstLayer].forward(tokens).squeeze(-1);                  // [B,N]
+        var weights = routers[(layer - FirstLayer) / Every].forward(tokens).squeeze(-1);                  // [B,N]
         var chosen = weights.narrow(1, p, n - p).topk(k, dim: 1).indexes.sort(1).Values + p;    // [B,k], in order
         var index = cat(new[] { arange(p, dtype: int64, device: tokens.device).unsqueeze(0).expand(b, p), chosen }, 1);
         var expanded = index.unsqueeze(-1).expand(b, p + k, d);

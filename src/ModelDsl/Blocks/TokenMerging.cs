@@ -59,7 +59,8 @@ public sealed class TokenMerging : EncoderHook
     }
 
     /// <inheritdoc/>
-    protected internal override bool RunsBlock(int layer) => R > 0 && layer >= FirstLayer;
+    // Merging blocks, and with proportional attention every block after the first merge (the sizes bias its attention).
+    protected internal override bool RunsBlock(int layer) => R > 0 && (Covers(layer) || (ProportionalAttention && layer > FirstLayer));
 
     /// <inheritdoc/>
     protected internal override void Begin() => sizes = null;

@@ -45,6 +45,9 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(ExemplarMatcher))]
     [InlineData(nameof(TinyTextEncoder))]
     [InlineData(nameof(TinyCspText))]
+    [InlineData(nameof(MergingVit))]
+    [InlineData(nameof(PruningVit))]
+    [InlineData(nameof(RoutingVit))]
     public void Compile_time_table_equals_the_runtime_named_parameters(string model)
     {
         var table = ParameterTable.Of(Graph(model));
@@ -228,6 +231,9 @@ public sealed class ParameterTableTests : IDisposable
             nameof(FrozenEncoderVit) => new FrozenEncoderVit(CPU),
             nameof(MapPooledVit) => new MapPooledVit(CPU),
             nameof(VptDeepVit) => new VptDeepVit(CPU),
+            nameof(MergingVit) => new MergingVit(CPU),
+            nameof(PruningVit) => new PruningVit(CPU),
+            nameof(RoutingVit) => new RoutingVit(CPU),
             nameof(VqtVit) => new VqtVit(CPU),
             nameof(RangedTokensVit) => new RangedTokensVit(CPU),
             nameof(ReadoutVit) => new ReadoutVit(CPU),

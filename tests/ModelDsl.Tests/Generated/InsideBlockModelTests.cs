@@ -1,0 +1,85 @@
+using System.Linq;
+using ModelDsl.Blocks;
+using static TorchSharp.torch;
+
+namespace ModelDsl.Tests.Generated;
+
+/// <summary>Generated models that route, merge and prune inside their encoder's blocks.</summary>
+public class InsideBlockModelTests
+{
+    private static float MaxDiff(Tensor a, Tensor b) => (a - b).abs().max().item<float>();
+
+    // The plain model's weights in a model of the same names (the hooks add none, or only routers).
+    private static void CopyInto(nn.Module from, nn.Module to)
+    {
+        var source = from.state_dict();
+        using var _ = no_grad();
+        foreach (var (name, p) in to.named_parameters())
+            if (source.TryGetValue(name, out var value)) p.copy_(value);
+    }
+
+    [Fact]
+    public void Merging_shortens_the_sequence_as_the_summary_says_and_is_the_runtime_hook_on_the_plain_weights()
+    {
+        manual_seed(3);
+        using var plain = new PlainBlocksVit(CPU);
+        using var merging = new MergingVit(CPU);
+        plain.eval(); merging.eval();
+        CopyInto(plain, merging);
+        var image = randn(2, 1, 28, 28);
+
+        var output = merging.Forward(image);
+        Assert.Equal([2L, 17 - 3 * 3, 32], output.Tokens.shape);
+        Assert.Contains(MergingVit.Summary.Rows, r => r.Stage == "Encoder" && r.Output == "[B,8,32]");
+        Assert.Equal(3, merging.Merging.R);
+        Assert.Equal(1, merging.Merging.PrefixTokens);
+
+        using (no_grad())
+        {
+            var x = Tokens.Prepend(plain.Patches.forward(image), plain.Cls) + plain.Positions;
+            var byHand = plain.Encoder.Forward(x, new TokenMerging(3, firstLayer: 0, layers: 3, prefixTokens: 1));
+            var norm = plain.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            byHand = nn.functional.layer_norm(byHand, [32], norm["norm.weight"], norm["norm.bias"], 1e-6);
+            Assert.True(MaxDiff(output.Tokens, byHand) < 1e-5f, $"max |generated - runtime hook| = {MaxDiff(output.Tokens, byHand)}");
+            // Merging changes the class token's output: the model is not the plain one.
+            Assert.True(MaxDiff(output.Logits, plain.Forward(image).Logits) > 1e-4f);
+        }
+    }
+
+    [Fact]
+    public void Pruning_keeps_the_declared_tokens_and_at_keep_rate_1_is_the_plain_model()
+    {
+        manual_seed(4);
+        using var plain = new PlainBlocksVit(CPU);
+        using var pruning = new PruningVit(CPU);
+        plain.eval(); pruning.eval();
+        CopyInto(plain, pruning);
+        var image = randn(2, 1, 28, 28);
+
+        Assert.Equal([2L, 7, 32], pruning.Forward(image).Tokens.shape);
+        Assert.Contains(PruningVit.Summary.Rows, r => r.Stage == "Encoder" && r.Output == "[B,7,32]");
+
+        // EViT's warm-up sets the keep rate between steps; at 1 nothing is pruned.
+        pruning.Early.KeepRate = 1;
+        pruning.Late.KeepRate = 1;
+        using (no_grad())
+            Assert.Equal(0f, MaxDiff(pruning.Forward(image).Logits, plain.Forward(image).Logits));
+    }
+
+    [Fact]
+    public void Routing_registers_one_router_per_routed_block_and_trains_them()
+    {
+        manual_seed(5);
+        using var model = new RoutingVit(CPU);
+        var names = model.named_parameters().Where(p => p.name.StartsWith("routers.", System.StringComparison.Ordinal))
+            .Select(p => $"{p.name}:{string.Join(",", p.parameter.shape)}").ToArray();
+        Assert.Equal(["routers.0.weight:1,32", "routers.0.bias:1", "routers.1.weight:1,32", "routers.1.bias:1"], names);
+        Assert.Contains(RoutingVit.Summary.Rows, r => r.Stage == "Encoder" && r.Output == "[B,17,32]");
+
+        model.train();
+        var step = model.TrainingStep(new RoutingVitBatch(randn(4, 1, 28, 28), tensor(new long[] { 1, 2, 3, 4 })));
+        step.Loss.backward();
+        Assert.True(model.Routers[0].weight!.grad!.abs().sum().item<float>() > 0);
+        Assert.True(model.Routers[1].weight!.grad!.abs().sum().item<float>() > 0);
+    }
+}
