@@ -439,6 +439,29 @@ public sealed class DepthRoutingAttribute : Attribute
 }
 
 /// <summary>
+/// TokenFormer's encoder (Wang et al. 2024): pre-norm blocks in which the query, key, value and output projections and the
+/// MLP are Pattentions, inputs attending to <c>Tokens</c> (MLP: <c>FfnTokens</c>, 4 x <c>Tokens</c> by default) learnable
+/// key/value parameter tokens, so the model grows by adding tokens. Registered as <c>blocks</c>
+/// (<c>blocks.0.attention.query.key_param_tokens</c>, ...) with the final <c>norm</c>. <c>GrownFrom</c>: the <c>Tokens</c> of
+/// the smaller model this one grows from (load it with <c>ParameterTokenGrowth.Load</c>); its <c>sqrt(n)</c> is kept, so
+/// zero new keys give the smaller model's function.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class TokenFormerEncoderAttribute : Attribute
+{
+    public int Depth { get; set; }
+    public int Heads { get; set; }
+    /// <summary>Parameter tokens of each query, key, value and output projection.</summary>
+    public int Tokens { get; set; }
+    /// <summary>Parameter tokens of each MLP; 4 x <c>Tokens</c> when unset.</summary>
+    public int FfnTokens { get; set; }
+    /// <summary>The <c>Tokens</c> of the smaller model this one grows from; at most <c>Tokens</c>.</summary>
+    public int GrownFrom { get; set; }
+    public int Dim { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>
 /// Learnable queries reading another stage by cross-attention (Perceiver resampler, Q-Former,
 /// attention pooling): <c>[B,N,Ds] -> [B,Queries,Dim]</c>; the source may have another width.
 /// </summary>

@@ -32,8 +32,20 @@ public class InsideBlockDiagnosticTests
     private static readonly (string, string) ScoreHead = ("    [CrossEntropyLoss",
         "    [RegressionHead({|MD0073:Reads = nameof(Readout)|}, Pool = Pool.Avg, Outputs = 1)]\n    public partial RegressionHead Score { get; }\n\n    [MseLoss(Of = nameof(Score))]\n    public partial MseLoss ScoreLoss { get; }\n\n    [CrossEntropyLoss");
 
+    private static string TokenFormer(string arguments) =>
+        Edit(Valid, (Encoder, $"    [TokenFormerEncoder(Depth = 2, Heads = 4, {arguments})]\n    public partial TokenFormerEncoder Encoder {{ get; }}\n"));
+
     public static readonly IReadOnlyDictionary<string, Case> Failing = new Dictionary<string, Case>
     {
+        ["MD0077 growing to fewer parameter tokens"] = new("MD0077",
+            TokenFormer("Tokens = 32, {|MD0077:GrownFrom = 64|}"),
+            ["'Encoder' has GrownFrom = 64 with Tokens = 32 (FfnTokens = 128): growing to fewer tokens than the model it grows from"]),
+        ["MD0077 growing MLPs from a fractional token count"] = new("MD0077",
+            TokenFormer("Tokens = 32, FfnTokens = 100, {|MD0077:GrownFrom = 20|}"),
+            ["the MLPs would grow from 100 * 20 / 32 tokens, which is not a whole number"]),
+        ["MD0008 a TokenFormer without parameter tokens"] = new("MD0008",
+            TokenFormer("{|MD0008:Tokens = 0|}"),
+            ["Encoder", "Tokens", "0"]),
         ["MD0070 routing capacity above 1"] = new("MD0070",
             AfterEncoder(Routing("{|MD0070:Capacity = 1.5|}")),
             ["'Routers' has Capacity = 1.5", "must lie in (0, 1]"]),
@@ -81,6 +93,8 @@ public class InsideBlockDiagnosticTests
 
     public static readonly IReadOnlyDictionary<string, string> Passing = new Dictionary<string, string>
     {
+        ["MD0077 a TokenFormer grown from half its tokens"] = TokenFormer("Tokens = 64, GrownFrom = 32"),
+        ["MD0077 a TokenFormer trained from scratch"] = TokenFormer("Tokens = 16, FfnTokens = 48"),
         ["MD0070 routing half the tokens through alternate blocks"] = AfterEncoder(Routing("Capacity = 0.5, Every = 2")),
         ["MD0070 routing every token"] = AfterEncoder(Routing("Capacity = 1, Into = nameof(Encoder), Layers = \"1\"")),
         ["MD0071 pruning at EViT's keep rate"] = AfterEncoder(Pruning("KeepRate = 0.7, Layers = \"1\"")),

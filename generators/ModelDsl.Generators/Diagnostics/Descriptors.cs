@@ -251,6 +251,10 @@ public static class Descriptors
         "MD0076", "Merging or pruning where deep prompts keep fixed places",
         "'{0}' {1} inside '{2}' from block {3}, but '{4}' replaces its prompts at fixed places in blocks {5}; merged or pruned tokens would no longer be where they are replaced: start '{0}' after block {5}");
 
+    public static readonly DiagnosticDescriptor GrowsToFewerTokens = Error(
+        "MD0077", "Growing from a model that does not fit",
+        "'{0}' has GrownFrom = {1} with Tokens = {2} (FfnTokens = {3}): {4}; GrownFrom is the Tokens of the smaller model, at most {2}");
+
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

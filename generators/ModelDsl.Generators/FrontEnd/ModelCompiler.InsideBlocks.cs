@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Linq;
 using ModelDsl.Generators.Model;
@@ -16,6 +17,9 @@ public static partial class ModelCompiler
         public int After => Entering[Entering.Length - 1];
     }
 
+    /// <summary>The most blocks whose token counts are traced (far beyond any encoder; Depth = int.MaxValue must not allocate).</summary>
+    internal const int MaxTracedBlocks = 4096;
+
     internal sealed partial class CompileContext
     {
         internal readonly Dictionary<string, EncoderTokens> encoderTokens = [];
@@ -30,10 +34,14 @@ public static partial class ModelCompiler
         /// </summary>
         internal void RunTokensThrough(StageSpec encoder, int depth, IReadOnlyList<StageSpec> hooks)
         {
-            if (sequence?[1].Value is not long start)
+            if (sequence?[1].Value is not long start || start > int.MaxValue)
                 return;
             var tokens = (int)start;
-            var entering = new int[depth + 1];
+            // Blocks past the last one a hook acts in change nothing; a declared depth can be absurd (reported by the
+            // parameter budget), so the trace is also capped.
+            var traced = Math.Min(depth, MaxTracedBlocks);
+            var entering = new int[traced + 1];
+            depth = traced;
             string? shortenedBy = null;
             for (var block = 0; block < depth; block++)
             {

@@ -18,6 +18,7 @@ internal static class StageDefinitions
         new TokenBankStage(),
         new PositionEmbeddingStage(),
         new TransformerEncoderStage(),
+        new TokenFormerEncoderStage(),
         new DeepPromptTokensStage(),
         new QueryTokensStage(),
         new TokenMergingStage(),

@@ -69,8 +69,9 @@ public static class ParameterTokenGrowth
     /// <param name="smaller">The smaller model's tensors by registered name (its <c>state_dict()</c>, or a file's).</param>
     /// <param name="init">How the added pairs start.</param>
     /// <param name="keepScale">
-    /// Keep each grown Pattention's <c>sqrt(n)</c> at the checkpoint's token count. With zero new tokens the grown model then
-    /// gives the smaller one's outputs exactly; without it (the public code) the scores are scaled by <c>sqrt(n'/n)</c>.
+    /// Set each grown Pattention's <c>sqrt(n)</c> to the checkpoint's token count. With zero new keys the grown model then
+    /// gives the smaller one's outputs exactly; without it (the public code) each keeps its own <c>n</c> (its token count,
+    /// unless it was built grown from another), and the scores are scaled by <c>sqrt(n'/n)</c>.
     /// </param>
     public static GrowthReport Load(nn.Module grown, IReadOnlyDictionary<string, Tensor> smaller, NewTokenInit init = NewTokenInit.Zero, bool keepScale = false)
     {
@@ -123,9 +124,10 @@ public static class ParameterTokenGrowth
                     target.narrow(0, old, target.shape[0] - old).zero_();
                 grownRows.Add(new(name, old, target.shape[0], init));
             }
+            // Without keepScale the grown model keeps its own sqrt(n) (its token count, or the n it was declared grown from).
             foreach (var (name, module) in pattentions) {
-                var keys = Join(name, "key_param_tokens");
-                module.ScaleTokens = keepScale && smaller.TryGetValue(keys, out var old) ? (int)old.shape[0] : module.Tokens;
+                if (keepScale && smaller.TryGetValue(Join(name, "key_param_tokens"), out var old))
+                    module.ScaleTokens = (int)old.shape[0];
             }
         }
         return new GrowthReport(copied, grownRows, keepScale);
@@ -137,6 +139,15 @@ public static class ParameterTokenGrowth
         NewTokenInit.ZeroKeys when g.Name.EndsWith("key_param_tokens", StringComparison.Ordinal) => "zero",
         _ => "at their own init",
     };
+
+    /// <summary>As <see cref="Load(nn.Module, IReadOnlyDictionary{string, Tensor}, NewTokenInit, bool)"/>, from a safetensors file of the smaller model.</summary>
+    public static GrowthReport Load(nn.Module grown, string safetensorsPath, NewTokenInit init = NewTokenInit.Zero, bool keepScale = false)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(safetensorsPath);
+        using var scope = NewDisposeScope();
+        var state = TorchSharp.PyBridge.Safetensors.LoadStateDict(safetensorsPath);
+        return Load(grown, state, init, keepScale);
+    }
 
     private static bool IsTokenParameter(string name, Dictionary<string, Pattention> pattentions)
     {

@@ -202,7 +202,14 @@ public sealed class TokenFormerEncoder : nn.Module<Tensor, Tensor>
     /// <param name="qkvTokens">Parameter tokens of each of query, key and value.</param>
     /// <param name="projTokens">Parameter tokens of each attention output projection.</param>
     /// <param name="ffnTokens">Parameter tokens of each MLP.</param>
-    public TokenFormerEncoder(int dim, int depth, int heads, int qkvTokens, int projTokens, int ffnTokens) : base(nameof(TokenFormerEncoder))
+    /// <param name="grownFromTokens">
+    /// For a model grown from a smaller one: the smaller model's query/key/value and projection token count, which then
+    /// stays the <c>n</c> of every attention Pattention's <c>sqrt(n)</c> (0: this model's own counts). With it, a grown model
+    /// whose new keys are zero computes what the smaller one did (<see cref="Pattention"/>).
+    /// </param>
+    /// <param name="grownFromFfnTokens">The smaller model's MLP token count, kept as the MLPs' <c>n</c> likewise.</param>
+    public TokenFormerEncoder(int dim, int depth, int heads, int qkvTokens, int projTokens, int ffnTokens, int grownFromTokens = 0, int grownFromFfnTokens = 0)
+        : base(nameof(TokenFormerEncoder))
     {
         if (depth <= 0) throw new ArgumentOutOfRangeException(nameof(depth), depth, "TokenFormerEncoder: the depth must be positive.");
         Attention.Validate(dim, heads, nameof(TokenFormerEncoder));
@@ -213,6 +220,16 @@ public sealed class TokenFormerEncoder : nn.Module<Tensor, Tensor>
         for (var i = 0; i < depth; i++) {
             blocks[i] = new TokenFormerBlock(dim, heads, qkvTokens, projTokens, ffnTokens, valueStd);
             register_module(i.ToString(System.Globalization.CultureInfo.InvariantCulture), blocks[i]);
+        }
+        if (grownFromTokens < 0 || grownFromTokens > Math.Min(qkvTokens, projTokens))
+            throw new ArgumentOutOfRangeException(nameof(grownFromTokens), grownFromTokens, $"TokenFormerEncoder: a model grows from at most its own {Math.Min(qkvTokens, projTokens)} tokens (growing to fewer tokens is not growing).");
+        if (grownFromFfnTokens < 0 || grownFromFfnTokens > ffnTokens)
+            throw new ArgumentOutOfRangeException(nameof(grownFromFfnTokens), grownFromFfnTokens, $"TokenFormerEncoder: a model grows from at most its own {ffnTokens} MLP tokens.");
+        foreach (var (name, module) in named_modules())
+        {
+            if (module is not Pattention p) continue;
+            var from = name.EndsWith(".mlp", StringComparison.Ordinal) ? grownFromFfnTokens : grownFromTokens;
+            if (from > 0) p.ScaleTokens = from;
         }
     }
 

@@ -82,4 +82,30 @@ public class InsideBlockModelTests
         Assert.True(model.Routers[0].weight!.grad!.abs().sum().item<float>() > 0);
         Assert.True(model.Routers[1].weight!.grad!.abs().sum().item<float>() > 0);
     }
+
+    [Fact]
+    public void A_grown_TokenFormer_loads_the_smaller_checkpoint_and_starts_as_the_smaller_model()
+    {
+        manual_seed(8);
+        using var small = new TokenFormerVit(CPU);
+        using var grown = new GrownTokenFormerVit(CPU);
+        small.eval(); grown.eval();
+        var path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"modeldsl-tokenformer-{System.Guid.NewGuid():N}.safetensors");
+        try
+        {
+            global::ModelDsl.Weights.Weights.SaveSafetensors(small, path);
+            var report = ParameterTokenGrowth.Load(grown, path, NewTokenInit.ZeroKeys);
+            Assert.Equal(2 * 5 * 2, report.Grown.Count);                  // 2 blocks x 5 Pattentions x (keys, values)
+            Assert.Equal(2L * (4 * 16 + 64), report.AddedPairs);
+            Assert.Contains("blocks.0.mlp.key_param_tokens: 64 -> 128 tokens, new rows zero", report.ToString(), System.StringComparison.Ordinal);
+            Assert.Contains("blocks.0.mlp.value_param_tokens: 64 -> 128 tokens, new rows at their own init", report.ToString(), System.StringComparison.Ordinal);
+            var image = randn(3, 1, 28, 28);
+            using (no_grad())
+                Assert.True(MaxDiff(grown.Forward(image).Logits, small.Forward(image).Logits) < 1e-5f);
+        }
+        finally
+        {
+            System.IO.File.Delete(path);
+        }
+    }
 }

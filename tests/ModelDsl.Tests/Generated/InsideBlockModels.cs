@@ -63,3 +63,31 @@ public partial class RoutingVit
     [ClassifierHead(Classes = 10)] public partial ClassifierHead Head { get; }
     [CrossEntropyLoss] public partial CrossEntropyLoss Loss { get; }
 }
+
+/// <summary>A TokenFormer ViT with 16 parameter tokens per projection (64 per MLP).</summary>
+[Model]
+public partial class TokenFormerVit
+{
+    public partial TokenFormerVitOutput Forward([Shape("B,1,28,28")] Tensor image);
+
+    [PatchEmbedding(PatchSize = 7, Dim = 32)] public partial PatchEmbedding Patches { get; }
+    [ClsToken] public partial Parameter Cls { get; }
+    [PositionEmbedding] public partial Parameter Positions { get; }
+    [TokenFormerEncoder(Depth = 2, Heads = 4, Tokens = 16)] public partial TokenFormerEncoder Encoder { get; }
+    [ClassifierHead(Classes = 10)] public partial ClassifierHead Head { get; }
+    [CrossEntropyLoss] public partial CrossEntropyLoss Loss { get; }
+}
+
+/// <summary>The same model grown to 32 tokens per projection (128 per MLP), keeping the smaller model's sqrt(n).</summary>
+[Model]
+public partial class GrownTokenFormerVit
+{
+    public partial GrownTokenFormerVitOutput Forward([Shape("B,1,28,28")] Tensor image);
+
+    [PatchEmbedding(PatchSize = 7, Dim = 32)] public partial PatchEmbedding Patches { get; }
+    [ClsToken] public partial Parameter Cls { get; }
+    [PositionEmbedding] public partial Parameter Positions { get; }
+    [TokenFormerEncoder(Depth = 2, Heads = 4, Tokens = 32, GrownFrom = 16)] public partial TokenFormerEncoder Encoder { get; }
+    [ClassifierHead(Classes = 10)] public partial ClassifierHead Head { get; }
+    [CrossEntropyLoss] public partial CrossEntropyLoss Loss { get; }
+}
