@@ -115,6 +115,9 @@ internal abstract class InsideBlockStage(StageKind kind, string attribute, strin
 
     public override string HookExpression(GraphStage stage, GraphStage encoder) => Registered(stage);
 
+    // What it changes in the blocks is in the encoder's row (its FLOPs against the plain ones).
+    public override (long Flops, long Plain)? Flops(CompileContext c, GraphStage stage) => (0, 0);
+
     protected static string Flag(bool value) => value ? "true" : "false";
 }
 
@@ -274,6 +277,18 @@ internal sealed class DepthRoutingStage() : InsideBlockStage(StageKind.DepthRout
         var others = tokens - prefix;
         var routed = prefix + Math.Min(others, Math.Max(1, (int)Math.Ceiling(capacity * others)));
         return new BlockTokens(routed, routed, tokens, Routed: tokens);
+    }
+
+    // The routers: Linear(D,1) on every token entering each routed block.
+    public override (long Flops, long Plain)? Flops(CompileContext c, GraphStage stage)
+    {
+        if (!c.encoderTokens.TryGetValue(stage.Spec.Get("Into") ?? c.SingleEncoder() ?? "", out var through))
+            return null;
+        var range = (stage.Int("FirstLayer"), stage.Int("LayerCount"));
+        long flops = 0;
+        for (var block = range.Item1; block < range.Item1 + range.Item2 && block < through.Entering.Length - 1; block += stage.Int("Every"))
+            flops = Saturating.Add(flops, MatMul(through.Entering[block], stage.Int("Dim")));
+        return (flops, 0);
     }
 
     public override void Parameters(GraphStage stage, ParameterLayout layout)

@@ -105,6 +105,24 @@ internal abstract class StageDefinition
     public virtual BlockTokens? InsideBlock(StageSpec hook, (int First, int Count) range, int block, int tokens, int prefix) => null;
 
     /// <summary>
+    /// Forward FLOPs of one sample at the declared sizes, counted as 2 x the multiply-adds of the stage's matrix products
+    /// (linear layers, patch projections, attention scores and weighted sums; norms, activations, softmax, additions and
+    /// the matching/ranking inside merging and pruning are not counted), and the same without the stages that act inside
+    /// the encoder's blocks (what routing, merging and pruning save). Called right after <see cref="Infer"/>, so
+    /// <c>c.sequence</c> is the stage's output. Null: not counted (the Summary shows <c>?</c>).
+    /// </summary>
+    public virtual (long Flops, long Plain)? Flops(ModelCompiler.CompileContext c, GraphStage stage) => null;
+
+    /// <summary>2 x the product of the factors (one matrix product's FLOPs), saturating at <see cref="long.MaxValue"/>.</summary>
+    protected static long MatMul(params long[] factors)
+    {
+        long product = 2;
+        foreach (var factor in factors)
+            product = Saturating.Multiply(product, factor);
+        return product;
+    }
+
+    /// <summary>
     /// The stage is part of how the token sequence starts (the patches, or a user stage reading an input, then the
     /// prefix tokens and positions): prefix tokens and positions may follow it directly.
     /// </summary>

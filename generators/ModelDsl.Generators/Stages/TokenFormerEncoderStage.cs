@@ -52,6 +52,18 @@ internal sealed class TokenFormerEncoderStage() : StageDefinition(StageKind.Toke
         return c.sequence;
     }
 
+    // Per block: four Pattentions of Tokens (q, k, v, proj) and one of FfnTokens on every token (n x (D + D) multiply-adds
+    // each), and the attention's scores and weighted sum.
+    public override (long Flops, long Plain)? Flops(CompileContext c, GraphStage stage)
+    {
+        if (c.sequence?[1].Value is not long tokens)
+            return null;
+        long d = stage.Int("Dim"), n = stage.Int("Tokens"), ffn = stage.Int("FfnTokens");
+        var block = Saturating.Add(Saturating.Add(MatMul(4, tokens, n, 2 * d), MatMul(tokens, ffn, 2 * d)), MatMul(2, tokens, tokens, d));
+        var flops = Saturating.Multiply(block, stage.Int("Depth"));
+        return (flops, flops);
+    }
+
     public override void Parameters(GraphStage stage, ParameterLayout layout)
     {
         long d = stage.Int("Dim"), n = stage.Int("Tokens"), ffn = stage.Int("FfnTokens");

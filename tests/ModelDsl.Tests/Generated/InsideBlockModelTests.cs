@@ -108,4 +108,40 @@ public class InsideBlockModelTests
             System.IO.File.Delete(path);
         }
     }
+
+    // One encoder block's FLOPs: qkv, scores, weighted sum, proj on the attended tokens; fc1 and fc2 on the fed ones.
+    private static long Block(long attention, long mlp, long d = 32, long hidden = 128) =>
+        2 * attention * d * 3 * d + 2 * 2 * attention * attention * d + 2 * attention * d * d + 2 * 2 * mlp * d * hidden;
+
+    [Fact]
+    public void The_summary_counts_forward_flops_per_stage_and_what_routing_merging_and_pruning_save()
+    {
+        long patches = 2L * 16 * 1 * 7 * 7 * 32, head = 2L * 32 * 10, plainEncoder = 4 * Block(17, 17);
+        long Flops(global::ModelDsl.ModelSummary summary, string stage) => summary.Rows.Single(r => r.Stage == stage).Flops;
+
+        Assert.Equal(patches, Flops(PlainBlocksVit.Summary, "Patches"));
+        Assert.Equal(plainEncoder, Flops(PlainBlocksVit.Summary, "Encoder"));
+        Assert.Equal(head, Flops(PlainBlocksVit.Summary, "Head"));
+        Assert.Equal(patches + plainEncoder + head, PlainBlocksVit.Summary.TotalFlops);
+        Assert.Equal(PlainBlocksVit.Summary.TotalFlops, PlainBlocksVit.Summary.PlainFlops);
+
+        // ToMe, r = 3 in blocks 0..2: each block attends over what enters it and feeds 3 fewer tokens to its MLP.
+        Assert.Equal(Block(17, 14) + Block(14, 11) + Block(11, 8) + Block(8, 8), Flops(MergingVit.Summary, "Encoder"));
+        Assert.Equal(plainEncoder, MergingVit.Summary.Rows.Single(r => r.Stage == "Encoder").PlainFlops);
+        // EViT at 0.5 in blocks 1 and 3: 17 -> 10 (8 kept + fused) in block 1, 10 -> 7 in block 3.
+        Assert.Equal(Block(17, 17) + Block(17, 10) + Block(10, 10) + Block(10, 7), Flops(PruningVit.Summary, "Encoder"));
+        // MoD at 0.5 on blocks 0 and 2: CLS + 8 of 16 patches through them, and the routers on all 17 tokens.
+        Assert.Equal(Block(9, 9) + Block(17, 17) + Block(9, 9) + Block(17, 17), Flops(RoutingVit.Summary, "Encoder"));
+        Assert.Equal(2 * 2L * 17 * 32, Flops(RoutingVit.Summary, "Routers"));
+
+        foreach (var summary in new[] { MergingVit.Summary, PruningVit.Summary, RoutingVit.Summary })
+        {
+            Assert.True(summary.TotalFlops < summary.PlainFlops, summary.ToString());
+            Assert.Equal(PlainBlocksVit.Summary.TotalFlops, summary.PlainFlops);
+            Assert.Contains($"without routing, merging and pruning", summary.ToString(), System.StringComparison.Ordinal);
+        }
+        // TokenFormer: four Pattentions of 16 tokens and one of 64 on 17 tokens (n x 2D each), plus the attention.
+        long tokenFormerBlock = 2L * 4 * 17 * 16 * 64 + 2L * 17 * 64 * 64 + 2L * 2 * 17 * 17 * 32;
+        Assert.Equal(2 * tokenFormerBlock, Flops(TokenFormerVit.Summary, "Encoder"));
+    }
 }
