@@ -37,6 +37,9 @@ public class InsideBlockDiagnosticTests
 
     public static readonly IReadOnlyDictionary<string, Case> Failing = new Dictionary<string, Case>
     {
+        ["MD0078 routing in a causal encoder"] = new("MD0078",
+            AfterEncoder(Routing("Capacity = 0.5").Replace("DepthRouters Routers", "DepthRouters {|MD0078:Routers|}"), ("Depth = 2, Heads = 4)]", "Depth = 2, Heads = 4, Causal = true)]")),
+            ["'Routers' routes tokens inside 'Encoder', which has Causal = true"]),
         ["MD0077 growing to fewer parameter tokens"] = new("MD0077",
             TokenFormer("Tokens = 32, {|MD0077:GrownFrom = 64|}"),
             ["'Encoder' has GrownFrom = 64 with Tokens = 32 (FfnTokens = 128): growing to fewer tokens than the model it grows from"]),
@@ -93,6 +96,7 @@ public class InsideBlockDiagnosticTests
 
     public static readonly IReadOnlyDictionary<string, string> Passing = new Dictionary<string, string>
     {
+        ["MD0078 merging in a bidirectional encoder"] = AfterEncoder(Merging("R = 2"), ("Depth = 2, Heads = 4)]", "Depth = 2, Heads = 4, Causal = false)]")),
         ["MD0077 a TokenFormer grown from half its tokens"] = TokenFormer("Tokens = 64, GrownFrom = 32"),
         ["MD0077 a TokenFormer trained from scratch"] = TokenFormer("Tokens = 16, FfnTokens = 48"),
         ["MD0070 routing half the tokens through alternate blocks"] = AfterEncoder(Routing("Capacity = 0.5, Every = 2")),

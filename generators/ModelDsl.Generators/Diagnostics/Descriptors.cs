@@ -251,6 +251,10 @@ public static class Descriptors
         "MD0076", "Merging or pruning where deep prompts keep fixed places",
         "'{0}' {1} inside '{2}' from block {3}, but '{4}' replaces its prompts at fixed places in blocks {5}; merged or pruned tokens would no longer be where they are replaced: start '{0}' after block {5}");
 
+    public static readonly DiagnosticDescriptor InsideCausalEncoder = Error(
+        "MD0078", "Routing, merging or pruning in a causal encoder",
+        "'{0}' {1} inside '{2}', which has Causal = true; choosing tokens by the whole sequence (top-k, similarity, class attention) lets a token depend on later ones, and merged or pruned tokens lose their order: use it on a bidirectional encoder");
+
     public static readonly DiagnosticDescriptor GrowsToFewerTokens = Error(
         "MD0077", "Growing from a model that does not fit",
         "'{0}' has GrownFrom = {1} with Tokens = {2} (FfnTokens = {3}): {4}; GrownFrom is the Tokens of the smaller model, at most {2}");

@@ -67,6 +67,13 @@ internal abstract class InsideBlockStage(StageKind kind, string attribute, strin
             return null;
         }
         resolved.Add(new("Prefix", through.Prefix.ToString(CultureInfo.InvariantCulture)));
+        if (encoders.First(e => e.Member == encoder).Get("Causal") == "true")
+        {
+            // The runtime refuses it too (Attention.ForwardTapped); MoD's top-k would read the future.
+            c.broken.Add(index);
+            c.Report(Descriptors.InsideCausalEncoder, DiagnosticTarget.Member(index), stage.Member, Verb, encoder);
+            return null;
+        }
         CheckTokens(c, index, stage, range, through, encoder);
         CheckSharedBlocks(c, index, stage, range, through, encoder);
         return Shape.Of(c.batch, Dim.Constant(through.After), Dim.Constant(width));
