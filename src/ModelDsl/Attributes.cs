@@ -381,6 +381,87 @@ public sealed class QueryTokensAttribute : Attribute
 }
 
 /// <summary>
+/// ToMe token merging (Bolya et al. 2023) inside the encoder named by <c>Into</c>: in each block of <c>Layers</c> (all by
+/// default), between the attention and the MLP, <c>R</c> tokens are merged into their most similar partners (bipartite
+/// matching on the keys, size-weighted averages); the prefix tokens are never merged. Every block from the first merge on
+/// adds <c>log(size)</c> to its attention logits (<c>ProportionalAttention</c>, on by default). No parameters: it works on a
+/// trained model without retraining. The sequence after the encoder is shorter by the tokens merged away.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class TokenMergingAttribute : Attribute
+{
+    /// <summary>Tokens merged away in each block of the range; at most half the tokens after the prefix.</summary>
+    public int R { get; set; }
+    /// <summary>The encoder, as <c>nameof(Encoder)</c>.</summary>
+    public string? Into { get; set; }
+    /// <summary>The blocks that merge, both ends included: <c>"0..5"</c>, <c>"6.."</c>, <c>"..3"</c>, <c>"4"</c>; all blocks when unset.</summary>
+    public string? Layers { get; set; }
+    /// <summary>Add <c>log(size)</c> to the attention logits after the first merge (true by default).</summary>
+    public bool ProportionalAttention { get; set; } = true;
+}
+
+/// <summary>
+/// EViT token pruning (Liang et al. 2022) inside the encoder named by <c>Into</c>: in each block of <c>Layers</c> (all by
+/// default), after the attention, the tokens after the prefix are ranked by the class token's attention (averaged over
+/// heads); the top <c>ceil(KeepRate * n)</c> are kept and, with <c>Fuse</c> (on by default), the rest are fused into one
+/// token by their attention weights. Needs a class token. No parameters.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class TokenPruningAttribute : Attribute
+{
+    /// <summary>The fraction of the tokens after the prefix kept in each block of the range, in (0, 1].</summary>
+    public double KeepRate { get; set; }
+    /// <summary>The encoder, as <c>nameof(Encoder)</c>.</summary>
+    public string? Into { get; set; }
+    /// <summary>The blocks that prune, both ends included; all blocks when unset.</summary>
+    public string? Layers { get; set; }
+    /// <summary>Fuse the pruned tokens into one token (true by default) instead of dropping them.</summary>
+    public bool Fuse { get; set; } = true;
+}
+
+/// <summary>
+/// Mixture-of-Depths routing (Raposo et al. 2024) inside the encoder named by <c>Into</c>: in every <c>Every</c>-th block of
+/// <c>Layers</c> a router (<c>Linear(D,1)</c>, registered as <c>{name}.{i}.weight</c> / <c>.bias</c>) picks the
+/// <c>ceil(Capacity * n)</c> tokens after the prefix that go through the block; the rest skip it. The prefix tokens always go
+/// through. The block's update of a routed token is scaled by its router weight, so the router learns. The length stays.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class DepthRoutingAttribute : Attribute
+{
+    /// <summary>The fraction of the tokens after the prefix routed through each routed block, in (0, 1].</summary>
+    public double Capacity { get; set; }
+    /// <summary>The encoder, as <c>nameof(Encoder)</c>.</summary>
+    public string? Into { get; set; }
+    /// <summary>The blocks routing acts on, both ends included; all blocks when unset.</summary>
+    public string? Layers { get; set; }
+    /// <summary>Route every <c>Every</c>-th block of the range, from its first (2: alternate blocks, as in the paper); 1 by default.</summary>
+    public int Every { get; set; } = 1;
+}
+
+/// <summary>
+/// TokenFormer's encoder (Wang et al. 2024): pre-norm blocks in which the query, key, value and output projections and the
+/// MLP are Pattentions, inputs attending to <c>Tokens</c> (MLP: <c>FfnTokens</c>, 4 x <c>Tokens</c> by default) learnable
+/// key/value parameter tokens, so the model grows by adding tokens. Registered as <c>blocks</c>
+/// (<c>blocks.0.attention.query.key_param_tokens</c>, ...) with the final <c>norm</c>. <c>GrownFrom</c>: the <c>Tokens</c> of
+/// the smaller model this one grows from (load it with <c>ParameterTokenGrowth.Load</c>); its <c>sqrt(n)</c> is kept, so
+/// zero new keys give the smaller model's function.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class TokenFormerEncoderAttribute : Attribute
+{
+    public int Depth { get; set; }
+    public int Heads { get; set; }
+    /// <summary>Parameter tokens of each query, key, value and output projection.</summary>
+    public int Tokens { get; set; }
+    /// <summary>Parameter tokens of each MLP; 4 x <c>Tokens</c> when unset.</summary>
+    public int FfnTokens { get; set; }
+    /// <summary>The <c>Tokens</c> of the smaller model this one grows from; at most <c>Tokens</c>.</summary>
+    public int GrownFrom { get; set; }
+    public int Dim { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>
 /// Learnable queries reading another stage by cross-attention (Perceiver resampler, Q-Former,
 /// attention pooling): <c>[B,N,Ds] -> [B,Queries,Dim]</c>; the source may have another width.
 /// </summary>

@@ -81,6 +81,13 @@ public class CodeFixTests
         Edit(Valid, ("[ClsToken]", "[ClsToken({|MD0004:Dim = 32|})]"), ("[PositionEmbedding]", "[PositionEmbedding({|MD0004:Dim=16|})]")),
         Edit(Valid, ("[ClsToken]", "[ClsToken(Dim = 64)]"), ("[PositionEmbedding]", "[PositionEmbedding(Dim=64)]")));
 
+    // MD0072: the largest ToMe R that merges fully in every block of the range.
+
+    [Fact]
+    public Task Merged_tokens_per_block_are_set_to_the_largest_that_fits() => Verify<SetArgumentValueFix>(
+        Edit(Valid, ("    [ClassifierHead", "    [TokenMerging({|MD0072:R = 7|})]\n    public partial TokenMerging Merging { get; }\n\n    [ClassifierHead")),
+        Edit(Valid, ("    [ClassifierHead", "    [TokenMerging(R = 5)]\n    public partial TokenMerging Merging { get; }\n\n    [ClassifierHead")));
+
     // MD0005: the nearest divisor of the width.
 
     [Fact]

@@ -304,8 +304,8 @@ public class DiagnosticTests
     {
         var untested = DescriptorsById.Keys.OrderBy(id => id)
             .Except(WeightsCheckIds)
-            .Where(id => !AllFailing.Values.Concat(TowerDiagnosticTests.Failing.Values).Concat(PromptDiagnosticTests.Failing.Values).Concat(TokenFamilyDiagnosticTests.Failing.Values).Concat(UserStageDiagnosticTests.Failing.Values).Concat(CodebookDiagnosticTests.Failing.Values).Concat(DistillDiagnosticTests.Failing.Values).Concat(RegularizerDiagnosticTests.Failing.Values).Any(c => c.Id == id)
-                || !AllPassing.Keys.Concat(TowerDiagnosticTests.Passing.Keys).Concat(PromptDiagnosticTests.Passing.Keys).Concat(TokenFamilyDiagnosticTests.Passing.Keys).Concat(UserStageDiagnosticTests.Passing.Keys).Concat(CodebookDiagnosticTests.Passing.Keys).Concat(DistillDiagnosticTests.Passing.Keys).Concat(RegularizerDiagnosticTests.Passing.Keys).Any(k => k.StartsWith(id + " ", StringComparison.Ordinal)))
+            .Where(id => !AllFailing.Values.Concat(TowerDiagnosticTests.Failing.Values).Concat(PromptDiagnosticTests.Failing.Values).Concat(TokenFamilyDiagnosticTests.Failing.Values).Concat(UserStageDiagnosticTests.Failing.Values).Concat(CodebookDiagnosticTests.Failing.Values).Concat(DistillDiagnosticTests.Failing.Values).Concat(RegularizerDiagnosticTests.Failing.Values).Concat(InsideBlockDiagnosticTests.Failing.Values).Any(c => c.Id == id)
+                || !AllPassing.Keys.Concat(TowerDiagnosticTests.Passing.Keys).Concat(PromptDiagnosticTests.Passing.Keys).Concat(TokenFamilyDiagnosticTests.Passing.Keys).Concat(UserStageDiagnosticTests.Passing.Keys).Concat(CodebookDiagnosticTests.Passing.Keys).Concat(DistillDiagnosticTests.Passing.Keys).Concat(RegularizerDiagnosticTests.Passing.Keys).Concat(InsideBlockDiagnosticTests.Passing.Keys).Any(k => k.StartsWith(id + " ", StringComparison.Ordinal)))
             .ToList();
 
         Assert.True(untested.Count == 0, "Descriptors without a failing and a passing case here: " + string.Join(", ", untested));

@@ -6,7 +6,7 @@ namespace ModelDsl.Generators.Tests;
 /// <summary>The generated module of each declaration, against an approved baseline in Snapshots/.</summary>
 public class SnapshotTests
 {
-    public static TheoryData<string> Names => new() { "FashionVit", "AvgVit", "MapVit", "TaskVit" };
+    public static TheoryData<string> Names => new() { "FashionVit", "AvgVit", "MapVit", "TaskVit", "InsideBlocksVit" };
 
     internal static string Source(string name) => name switch
     {
@@ -14,6 +14,7 @@ public class SnapshotTests
         "AvgVit" => Declarations.AvgVit,
         "MapVit" => Declarations.MapVit,
         "TaskVit" => Declarations.TaskVit,
+        "InsideBlocksVit" => Declarations.InsideBlocksVit,
         _ => throw new System.ArgumentOutOfRangeException(nameof(name)),
     };
 
@@ -31,6 +32,7 @@ public class SnapshotTests
     [InlineData("AvgVit", "Samples.Avg.AvgVit.g.cs")]
     [InlineData("MapVit", "Samples.Map.Zoo.MapVit.g.cs")]
     [InlineData("TaskVit", "Samples.Tasks.TaskVit.g.cs")]
+    [InlineData("InsideBlocksVit", "Samples.InsideBlocks.InsideBlocksVit.g.cs")]
     public void Each_model_gets_one_file_with_a_stable_hint_name(string name, string hintName)
     {
         var run = TestCompilation.RunGenerator(TestCompilation.Create(Source(name)));

@@ -120,7 +120,7 @@ public class UserStageDiagnosticTests
         Assert.Contains("x = DigestContract.Invoke(digest, x, nameof(Digest), ref digest_contract_verified);", generated);
         Assert.Contains("global::ModelDsl.ShapeContract.Parse(\"B,17,64 -> B,4,64\")", generated);
         // The Summary names the user's type and counts its declared parameters: 1*4*64 + 64*64.
-        Assert.Contains("new(\"Digest\", \"Summarize\", \"[B,4,64]\", 4352, false)", generated);
+        Assert.Contains("new(\"Digest\", \"Summarize\", \"[B,4,64]\", 4352, false, -1, -1)", generated);
         Assert.Contains("\"digest.queries\"", generated);
     }
 }

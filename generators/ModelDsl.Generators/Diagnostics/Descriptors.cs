@@ -258,6 +258,41 @@ public static class Descriptors
     public static readonly DiagnosticDescriptor NotATokenSet = Error(
         "MD0088", "Regulariser reads no set of learnable vectors",
         "'{0}' has {1} = nameof({2}), which {3}");
+    public static readonly DiagnosticDescriptor CapacityOutOfRange = Error(
+        "MD0070", "Routing capacity outside (0, 1]",
+        "'{0}' has Capacity = {1}; the fraction of the tokens routed through each routed block must lie in (0, 1]: 1 routes every token, 0.5 half of them");
+
+    public static readonly DiagnosticDescriptor KeepRateOutOfRange = Error(
+        "MD0071", "Pruning keep rate outside (0, 1]",
+        "'{0}' has KeepRate = {1}; the fraction of the tokens kept in each block must lie in (0, 1]: 1 keeps every token, 0.7 is EViT's usual rate");
+
+    public static readonly DiagnosticDescriptor MergesMoreThanLeft = Error(
+        "MD0072", "Merging more tokens than are left",
+        "'{0}' merges R = {1} tokens per block, but block {2} gets {3} tokens ({4} after the {5} prefix tokens), of which at most half ({6}) can merge; R = {7} fits every block of its range");
+
+    public static readonly DiagnosticDescriptor SegmentRemovedInsideEncoder = Error(
+        "MD0073", "Head reads a segment that merging or pruning removed",
+        "'{0}' has Reads = \"{1}\", but '{2}' {3} inside '{4}', after which only the prefix tokens keep their place ({5}); read a prefix token, pool the whole sequence, or leave '{1}' out of the merging or pruning");
+
+    public static readonly DiagnosticDescriptor HooksShareBlock = Error(
+        "MD0074", "Two stages act inside the same block",
+        "'{0}' acts inside block {1} of '{2}', and so does '{3}'{4}; at most one stage may route, merge or prune in a block: give them ranges that do not overlap");
+
+    public static readonly DiagnosticDescriptor PruningWithoutClassToken = Error(
+        "MD0075", "Pruning without a class token",
+        "'{0}' ranks tokens by the class token's attention, but the sequence entering '{1}' has no prefix token; add a [ClsToken] before the encoder, or merge tokens with [TokenMerging], which needs none");
+
+    public static readonly DiagnosticDescriptor PromptsMovedInsideEncoder = Error(
+        "MD0076", "Merging or pruning where deep prompts keep fixed places",
+        "'{0}' {1} inside '{2}' from block {3}, but '{4}' replaces its prompts at fixed places in blocks {5}; merged or pruned tokens would no longer be where they are replaced: start '{0}' after block {5}");
+
+    public static readonly DiagnosticDescriptor InsideCausalEncoder = Error(
+        "MD0078", "Routing, merging or pruning in a causal encoder",
+        "'{0}' {1} inside '{2}', which has Causal = true; choosing tokens by the whole sequence (top-k, similarity, class attention) lets a token depend on later ones, and merged or pruned tokens lose their order: use it on a bidirectional encoder");
+
+    public static readonly DiagnosticDescriptor GrowsToFewerTokens = Error(
+        "MD0077", "Growing from a model that does not fit",
+        "'{0}' has GrownFrom = {1} with Tokens = {2} (FfnTokens = {3}): {4}; GrownFrom is the Tokens of the smaller model, at most {2}");
 
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");

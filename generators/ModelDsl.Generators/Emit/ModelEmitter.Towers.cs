@@ -13,16 +13,17 @@ internal static partial class ModelEmitter
     // The summary's rows: a tower that is partly frozen (a frozen encoder with trainable prompts)
     // gets a row of its own without parameters, then one row per stage of it ("Text.Context"), so
     // the trainable and frozen counts are exact.
-    private static IEnumerable<(string Name, GraphStage Stage, long Parameters, bool Frozen)> SummaryRows(ModelGraph graph)
+    private static IEnumerable<(string Name, GraphStage Stage, long Parameters, bool Frozen, long Flops, long PlainFlops)> SummaryRows(ModelGraph graph)
     {
-        IEnumerable<(string, GraphStage, long, bool)> Rows(GraphStage stage, string name)
+        IEnumerable<(string, GraphStage, long, bool, long, long)> Rows(GraphStage stage, string name)
         {
             if (!stage.IsPartlyFrozen)
             {
-                yield return (name, stage, stage.Parameters, stage.Frozen);
+                yield return (name, stage, stage.Parameters, stage.Frozen, Flops(stage, plain: false), Flops(stage, plain: true));
                 yield break;
             }
-            yield return (name, stage, 0, false);
+            // Its stages' rows carry the FLOPs.
+            yield return (name, stage, 0, false, 0, 0);
             foreach (var inner in stage.Inner)
             {
                 foreach (var row in Rows(inner, name + "." + inner.Member))
@@ -30,6 +31,21 @@ internal static partial class ModelEmitter
             }
         }
         return graph.Stages.SelectMany(s => Rows(s, s.Member));
+    }
+
+    // A tower's FLOPs are its stages' (-1 when one of them is not counted).
+    private static long Flops(GraphStage stage, bool plain)
+    {
+        if (stage.Inner.Count == 0)
+            return plain ? stage.PlainFlops : stage.Flops;
+        long total = 0;
+        foreach (var inner in stage.Inner)
+        {
+            var flops = Flops(inner, plain);
+            if (flops < 0) return -1;
+            total = Saturating.Add(total, flops);
+        }
+        return total;
     }
 }
 

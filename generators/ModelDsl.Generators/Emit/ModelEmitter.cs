@@ -447,8 +447,8 @@ internal static partial class ModelEmitter
         w.Line("    {");
         foreach (var input in graph.Inputs)
             w.Line($"        new(\"{input.Name}\", \"input\", \"{input.Shape ?? "?"}\", 0, false),");
-        foreach (var (name, stage, parameters, frozen) in SummaryRows(graph))
-            w.Line($"        new(\"{name}\", \"{StageDefinitions.Of(stage.Kind).KindName(stage.Spec)}\", \"{stage.Output}\", {parameters}, {(frozen ? "true" : "false")}),");
+        foreach (var (name, stage, parameters, frozen, flops, plain) in SummaryRows(graph))
+            w.Line($"        new(\"{name}\", \"{StageDefinitions.Of(stage.Kind).KindName(stage.Spec)}\", \"{stage.Output}\", {parameters}, {(frozen ? "true" : "false")}, {flops}, {plain}),");
         w.Line("    });");
     }
 
@@ -464,21 +464,41 @@ internal static partial class ModelEmitter
 
     private static IEnumerable<string> ShapeTable(ModelGraph graph)
     {
-        var rows = new List<string[]> { new[] { "Stage", "Kind", "Output", "Parameters", "Trainable" } };
+        var rows = new List<string[]> { new[] { "Stage", "Kind", "Output", "Parameters", "Trainable", "FLOPs" } };
         // Same layout as ModelSummary.ToString() in the runtime, which tests hold equal.
-        rows.AddRange(graph.Inputs.Select(i => new[] { i.Name, "input", i.Shape ?? "?", "", "" }));
-        rows.AddRange(SummaryRows(graph).Select(r => new[]
+        rows.AddRange(graph.Inputs.Select(i => new[] { i.Name, "input", i.Shape ?? "?", "", "", "" }));
+        var summary = SummaryRows(graph).ToList();
+        rows.AddRange(summary.Select(r => new[]
         {
             r.Name, StageDefinitions.Of(r.Stage.Kind).KindName(r.Stage.Spec), r.Stage.Output, r.Parameters < 0 ? "?" : r.Stage.IsPartlyFrozen ? "" : Count(r.Parameters), r.Parameters == 0 ? "" : r.Frozen ? "frozen" : "yes",
+            r.Flops < 0 ? "?" : Count(r.Flops),
         }));
-        var widths = Enumerable.Range(0, 5).Select(c => rows.Max(r => r[c].Length)).ToArray();
+        var widths = Enumerable.Range(0, 6).Select(c => rows.Max(r => r[c].Length)).ToArray();
         foreach (var row in rows)
         {
-            yield return string.Join("  ", row.Select((cell, c) => c == 3 ? cell.PadLeft(widths[c]) : cell.PadRight(widths[c]))).TrimEnd();
+            yield return string.Join("  ", row.Select((cell, c) => c is 3 or 5 ? cell.PadLeft(widths[c]) : cell.PadRight(widths[c]))).TrimEnd();
         }
+        yield return FlopsLine(summary.Select(r => r.Flops).ToList(), summary.Select(r => r.PlainFlops).ToList());
         var frozen = graph.TotalParameters - graph.TrainableParameters;
         var mebibytes = (graph.TotalParameters * 4 / (1024.0 * 1024.0)).ToString("0.00", CultureInfo.InvariantCulture);
         yield return $"Total: {Count(graph.TotalParameters)} parameters ({Count(graph.TrainableParameters)} trainable, {Count(frozen)} frozen), {mebibytes} MiB as fp32";
+    }
+
+    // As ModelSummary.FlopsLine in the runtime.
+    private static string FlopsLine(IReadOnlyList<long> flops, IReadOnlyList<long> plain)
+    {
+        long total = 0, plainTotal = 0;
+        for (var i = 0; i < flops.Count; i++)
+        {
+            total = Saturating.Add(total, System.Math.Max(flops[i], 0));
+            plainTotal = Saturating.Add(plainTotal, System.Math.Max(plain[i], 0));
+        }
+        var line = $"Forward: {Count(total)} FLOPs per sample at the declared sizes";
+        if (plainTotal != total && plainTotal > 0)
+            line += $"; {Count(plainTotal)} without routing, merging and pruning ({(100.0 * (plainTotal - total) / plainTotal).ToString("0.0", CultureInfo.InvariantCulture)} % fewer)";
+        if (flops.Any(f => f < 0))
+            line += "; stages marked ? are not counted";
+        return line;
     }
 
     private static IEnumerable<GraphValue> BatchValues(ModelGraph graph) =>

@@ -325,7 +325,8 @@ public static partial class ModelCompiler
             // The count comes from the same layout as the weights check's table, never from a formula of its own.
             var layout = ParameterLayout.Counting();
             definition.Parameters(built, layout);
-            return built with { Parameters = layout.Count };
+            var flops = output is null ? null : definition.Flops(this, built);
+            return built with { Parameters = layout.Count, Flops = flops?.Flops ?? -1, PlainFlops = flops?.Plain ?? -1 };
         }
 
         // The head a loss reads: its Of, or the model's one head of the loss's kind.

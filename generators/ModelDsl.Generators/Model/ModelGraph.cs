@@ -52,7 +52,9 @@ public sealed record GraphStage(
     bool Frozen,
     EquatableArray<Argument> Resolved,
     bool Broken = false,
-    EquatableArray<GraphStage> Inner = default)
+    EquatableArray<GraphStage> Inner = default,
+    long Flops = -1,
+    long PlainFlops = -1)
 {
     /// <summary>The trainable part: a tower that is not frozen as a whole counts its own stages' trainable parameters.</summary>
     public long TrainableParameters
@@ -84,6 +86,16 @@ public sealed record GraphStage(
     }
 
     public int Int(string name) => int.Parse(Text(name), CultureInfo.InvariantCulture);
+
+    /// <summary>Whether the stage resolved an argument of that name.</summary>
+    public bool Has(string name)
+    {
+        foreach (var argument in Resolved)
+        {
+            if (argument.Name == name) return true;
+        }
+        return false;
+    }
 
     public double Double(string name) => double.Parse(Text(name), CultureInfo.InvariantCulture);
 

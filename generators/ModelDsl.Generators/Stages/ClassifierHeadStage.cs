@@ -23,6 +23,15 @@ internal sealed class ClassifierHeadStage() : StageDefinition(StageKind.Classifi
 
     public override string HeadOutput => "a classifier head's logits [B,C]";
 
+    // The linear layer on the pooled features; attention pooling (Map) is not counted.
+    public override (long Flops, long Plain)? Flops(CompileContext c, GraphStage stage)
+    {
+        if (!stage.Has("Pool") || stage.Text("Pool") == "Map" || !stage.Has("InFeatures") || !stage.Has("Classes"))
+            return null;
+        var flops = MatMul(stage.Int("InFeatures"), stage.Int("Classes"));
+        return (flops, flops);
+    }
+
     // A task head is registered under its member's name, since a model has several; a pooling head is timm's `head`.
     public override string RegisteredName(StageSpec stage) => IsNamedHead(stage) ? StageCatalog.SnakeCase(stage.Member) : TimmName;
 

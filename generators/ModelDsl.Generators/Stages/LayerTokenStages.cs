@@ -19,6 +19,9 @@ namespace ModelDsl.Generators.Stages;
 /// </summary>
 internal abstract class LayerTokensStage(StageKind kind, string attribute) : StageDefinition(kind, attribute, Parameter)
 {
+    // No matrix products: the encoder's row counts the blocks' work on these tokens.
+    public override (long Flops, long Plain)? Flops(ModelDsl.Generators.FrontEnd.ModelCompiler.CompileContext c, GraphStage stage) => (0, 0);
+
     public override bool IsEncoderHook => true;
 
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)

@@ -16,6 +16,9 @@ namespace ModelDsl.Generators.Stages;
 /// <summary>Losses: each reads a head and a target of the batch; they hold no state and are not registered.</summary>
 internal abstract class LossStage(StageKind kind, string attribute, StageKind headKind) : StageDefinition(kind, attribute, "global::ModelDsl.Blocks." + attribute)
 {
+    // No matrix products: a loss of the heads' outputs (its elementwise work is not counted).
+    public override (long Flops, long Plain)? Flops(ModelDsl.Generators.FrontEnd.ModelCompiler.CompileContext c, GraphStage stage) => (0, 0);
+
     public override bool IsLoss => true;
 
     /// <summary>The kind of head this loss reads.</summary>

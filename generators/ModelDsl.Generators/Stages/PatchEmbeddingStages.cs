@@ -20,6 +20,15 @@ internal sealed class PatchEmbeddingStage() : StageDefinition(StageKind.PatchEmb
 
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved) => InferPatches(c, index, stage, resolved);
 
+    // The patch projection: each of the N patches (C x p x p pixels) to D.
+    public override (long Flops, long Plain)? Flops(CompileContext c, GraphStage stage)
+    {
+        if (c.sequence?[1].Value is not long patches)
+            return null;
+        long patch = stage.Int("PatchSize"), flops = MatMul(patches, stage.Int("InChannels"), patch, patch, stage.Int("Dim"));
+        return (flops, flops);
+    }
+
     // Both kinds: the image input, the grid, and the patch tokens [B,N,D] (ChannelViT: one per channel and patch).
     internal static Shape? InferPatches(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
     {

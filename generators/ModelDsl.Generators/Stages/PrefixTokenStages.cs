@@ -16,6 +16,9 @@ namespace ModelDsl.Generators.Stages;
 /// <summary><c>[ClsToken]</c>: timm's <c>cls_token</c> <c>[1,1,D]</c>, first in the sequence.</summary>
 internal sealed class ClsTokenStage() : StageDefinition(StageKind.ClsToken, "ClsToken", Parameter, "cls_token")
 {
+    // No matrix products: its tokens are placed, added or read, and the blocks' FLOPs count them.
+    public override (long Flops, long Plain)? Flops(ModelDsl.Generators.FrontEnd.ModelCompiler.CompileContext c, GraphStage stage) => (0, 0);
+
     public override (Placement Place, int Rank)? PlacedTokens(StageSpec stage) => (Placement.Prefix, 0);
 
     public override int PlacedCount(StageSpec stage) => 1;
@@ -51,6 +54,9 @@ internal sealed class ClsTokenStage() : StageDefinition(StageKind.ClsToken, "Cls
 /// <summary><c>[RegisterTokens]</c>: timm's <c>reg_token</c> <c>[1,R,D]</c>, after the CLS token.</summary>
 internal sealed class RegisterTokensStage() : StageDefinition(StageKind.RegisterTokens, "RegisterTokens", Parameter, "reg_token")
 {
+    // No matrix products: its tokens are placed, added or read, and the blocks' FLOPs count them.
+    public override (long Flops, long Plain)? Flops(ModelDsl.Generators.FrontEnd.ModelCompiler.CompileContext c, GraphStage stage) => (0, 0);
+
     public override (Placement Place, int Rank)? PlacedTokens(StageSpec stage) => (Placement.Prefix, 1);
 
     public override int PlacedCount(StageSpec stage) => ParseInt(stage.Get("Count")) is > 0 and var count ? count : 0;
@@ -72,6 +78,9 @@ internal sealed class RegisterTokensStage() : StageDefinition(StageKind.Register
 /// <summary><c>[PositionEmbedding]</c>: timm's learned <c>pos_embed</c> <c>[1,L,D]</c> over the patches and, by default, the prefix tokens.</summary>
 internal sealed class PositionEmbeddingStage() : StageDefinition(StageKind.PositionEmbedding, "PositionEmbedding", Parameter, "pos_embed")
 {
+    // No matrix products: its tokens are placed, added or read, and the blocks' FLOPs count them.
+    public override (long Flops, long Plain)? Flops(ModelDsl.Generators.FrontEnd.ModelCompiler.CompileContext c, GraphStage stage) => (0, 0);
+
     public override bool IsSequenceStart(StageSpec stage) => true;
 
     public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)

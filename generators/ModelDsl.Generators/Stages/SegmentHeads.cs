@@ -38,6 +38,14 @@ internal static class SegmentHeads
             c.broken.Add(index);
             return null;
         }
+        if (c.removedSegments.TryGetValue(reads, out var remover))
+        {
+            c.broken.Add(index);
+            var hook = c.Spec.Stages.First(s => s.Member == remover);
+            c.Report(Descriptors.SegmentRemovedInsideEncoder, DiagnosticTarget.Attribute(index, "Reads"), stage.Member, reads, remover,
+                hook.Kind == StageKind.TokenMerging ? "merges tokens" : "prunes tokens", hook.Get("Into") ?? c.SingleEncoder() ?? "the encoder", c.LayoutText());
+            return null;
+        }
         if (c.FindSegment(reads) is not { } segment)
         {
             c.broken.Add(index);

@@ -97,6 +97,32 @@ internal abstract class StageDefinition
     }
 
     /// <summary>
+    /// For a hook that acts inside its encoder's blocks (routing, merging, pruning): what block <paramref name="block"/> works
+    /// on when <paramref name="tokens"/> enter it (the first <paramref name="prefix"/> of them prefix tokens), given the hook's
+    /// blocks <paramref name="range"/>; null where the hook leaves the block alone. The encoder derives the sequence length
+    /// after each block from it (the shapes after merging or pruning), the Summary the blocks' FLOPs.
+    /// </summary>
+    public virtual BlockTokens? InsideBlock(StageSpec hook, (int First, int Count) range, int block, int tokens, int prefix) => null;
+
+    /// <summary>
+    /// Forward FLOPs of one sample at the declared sizes, counted as 2 x the multiply-adds of the stage's matrix products
+    /// (linear layers, patch projections, attention scores and weighted sums; norms, activations, softmax, additions and
+    /// the matching/ranking inside merging and pruning are not counted), and the same without the stages that act inside
+    /// the encoder's blocks (what routing, merging and pruning save). Called right after <see cref="Infer"/>, so
+    /// <c>c.sequence</c> is the stage's output. Null: not counted (the Summary shows <c>?</c>).
+    /// </summary>
+    public virtual (long Flops, long Plain)? Flops(ModelCompiler.CompileContext c, GraphStage stage) => null;
+
+    /// <summary>2 x the product of the factors (one matrix product's FLOPs), saturating at <see cref="long.MaxValue"/>.</summary>
+    protected static long MatMul(params long[] factors)
+    {
+        long product = 2;
+        foreach (var factor in factors)
+            product = Saturating.Multiply(product, factor);
+        return product;
+    }
+
+    /// <summary>
     /// The stage is part of how the token sequence starts (the patches, or a user stage reading an input, then the
     /// prefix tokens and positions): prefix tokens and positions may follow it directly.
     /// </summary>
@@ -179,6 +205,13 @@ internal abstract class StageDefinition
     /// <summary>A parameter the model registers itself.</summary>
     protected static StageMember OwnParameter(string name, string construction) => new(name, Parameter, construction, MemberRole.Parameter);
 }
+
+/// <summary>What one encoder block works on under a hook that acts inside it.</summary>
+/// <param name="Attention">Tokens through the attention (routing sends only the chosen ones).</param>
+/// <param name="Mlp">Tokens through the MLP (merging and pruning act between the attention and the MLP).</param>
+/// <param name="After">Tokens leaving the block.</param>
+/// <param name="Routed">Tokens a router scores before the block (0: no router).</param>
+public readonly record struct BlockTokens(int Attention, int Mlp, int After, int Routed = 0);
 
 public enum Placement
 {

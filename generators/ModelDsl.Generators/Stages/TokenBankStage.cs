@@ -14,6 +14,9 @@ namespace ModelDsl.Generators.Stages;
 /// </summary>
 internal sealed class TokenBankStage() : StageDefinition(StageKind.TokenBank, "TokenBank", Parameter)
 {
+    // No matrix products: its tokens are placed, added or read, and the blocks' FLOPs count them.
+    public override (long Flops, long Plain)? Flops(ModelDsl.Generators.FrontEnd.ModelCompiler.CompileContext c, GraphStage stage) => (0, 0);
+
     public override StageKind? UniquenessGroup(StageSpec stage, bool taskModel) => null;
 
     public override bool IsSequenceStart(StageSpec stage) => true;

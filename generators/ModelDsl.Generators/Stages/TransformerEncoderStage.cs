@@ -46,6 +46,8 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
         resolved.Add(new("Hooks", string.Join(",", hooks.Select(h => h.Member))));
         if (c.layout.Count > 1)
             c.encodedLayout = c.LayoutText();
+        // Merging and pruning inside the blocks shorten the sequence the encoder gives.
+        c.RunTokensThrough(stage, depth, hooks);
         if (c.sequence is not null)
             c.SetSequence(c.sequence, stage.Member);
         return c.sequence;
@@ -65,6 +67,52 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
         });
         if (stage.Bool("FinalNorm"))
             layout.LayerNorm("norm", d);
+    }
+
+    /// <summary>
+    /// Every block's attention (qkv, scores, weighted sum, proj) on the tokens it attends over and its MLP on the tokens
+    /// it feeds, as the hooks acting inside the blocks say (<see cref="StageDefinition.InsideBlock"/>); query tokens add
+    /// their own pass. Plain: every block on all the tokens entering the encoder.
+    /// </summary>
+    public override (long Flops, long Plain)? Flops(CompileContext c, GraphStage stage)
+    {
+        if (!c.encoderTokens.TryGetValue(stage.Member, out var through))
+            return null;
+        long d = stage.Int("Dim"), hidden = Hidden(stage.Int("Dim"), stage.Double("MlpRatio"));
+        long Block(long attention, long mlp) => Saturating.Add(Saturating.Add(Saturating.Add(
+            MatMul(attention, d, 3 * d), MatMul(2, attention, attention, d)), MatMul(attention, d, d)), MatMul(2, mlp, d, hidden));
+        var hooks = stage.Text("Hooks").Split(',').Where(h => h.Length > 0)
+            .Select(h => c.Spec.Stages.First(s => s.Member == h)).ToList();
+        var indices = hooks.Select(h => c.Spec.Stages.ToList().IndexOf(h)).ToList();
+        var depth = stage.Int("Depth");
+        var traced = through.Entering.Length - 1;
+        long flops = 0, plain = 0;
+        for (var block = 0; block < traced; block++)
+        {
+            var tokens = through.Entering[block];
+            long attention = tokens, mlp = tokens, queries = 0;
+            for (var i = 0; i < hooks.Count; i++)
+            {
+                var range = c.LayerRange(indices[i], hooks[i], report: false);
+                if (hooks[i].Kind == StageKind.QueryTokens && block >= range.First && block < range.First + range.Count)
+                    queries = ParseInt(hooks[i].Get("Count")) ?? 0;
+                else if (StageDefinitions.Of(hooks[i].Kind).InsideBlock(hooks[i], range, block, tokens, through.Prefix) is { } inside && attention == tokens && mlp == tokens)
+                    (attention, mlp) = (inside.Attention, inside.Mlp);
+            }
+            // VQT's queries: their own q and the keys/values of the tokens, scores and sum over them, proj and MLP.
+            var queryPass = queries == 0 ? 0 : Saturating.Add(Saturating.Add(Saturating.Add(
+                MatMul(queries, d, 2 * d), MatMul(tokens, d, 2 * d)), MatMul(2, queries, tokens, d)), MatMul(2, queries, d, hidden));
+            flops = Saturating.Add(flops, Saturating.Add(Block(attention, mlp), queryPass));
+            plain = Saturating.Add(plain, Saturating.Add(Block(through.Entering[0], through.Entering[0]), queries == 0 ? 0 : queryPass));
+        }
+        // Blocks past the traced ones (an absurd depth) work on the tokens left.
+        var rest = (long)depth - traced;
+        if (rest > 0)
+        {
+            flops = Saturating.Add(flops, Saturating.Multiply(Block(through.After, through.After), rest));
+            plain = Saturating.Add(plain, Saturating.Multiply(Block(through.Entering[0], through.Entering[0]), rest));
+        }
+        return (flops, plain);
     }
 
     // The runtime's hidden width: (int)(dim * mlpRatio), as EncoderBlock.HiddenFeatures computes it.
@@ -88,7 +136,9 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
             return;
         // Hooks whose results are read afterwards live in locals; the others are passed inline.
         var hooks = stage.Text("Hooks").Split(',').Where(h => h.Length > 0)
-            .Select(h => f.Stages.First(s => s.Member == h && StageDefinitions.Of(s.Kind).IsEncoderHook)).ToList();
+            // A hook found broken after the encoder was inferred (reported) is not built.
+            .Select(h => f.Stages.FirstOrDefault(s => s.Member == h && !s.Broken && StageDefinitions.Of(s.Kind).IsEncoderHook))
+            .OfType<GraphStage>().ToList();
         var arguments = new List<string>();
         foreach (var hook in hooks)
         {

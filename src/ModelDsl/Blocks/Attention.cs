@@ -60,6 +60,45 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         return Autocast.Linear(proj, o).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The forward pass (compute type) for a hook acting inside the block: <paramref name="logitBias"/> <c>[B,N]</c>, when
+    /// given, is added to every query's attention logits for key <c>j</c> (ToMe's proportional attention adds
+    /// <c>log(size)</c>); <paramref name="keys"/> asks for the keys averaged over heads <c>[B,N,hd]</c> (ToMe's similarity
+    /// metric), <paramref name="classAttention"/> for token 0's attention probabilities averaged over heads <c>[B,N]</c>
+    /// (EViT's ranking). Only the class token's row is computed for the latter; the output still comes from the fused kernel.
+    /// </summary>
+    internal (Tensor Output, Tensor? MeanKeys, Tensor? ClassAttention) ForwardTapped(Tensor x, Tensor? logitBias, bool keys, bool classAttention)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.ndim != 3 || x.shape[2] != Dim)
+            throw new ArgumentException($"Attention expects tokens [B,N,{Dim}]; got [{string.Join(",", x.shape)}].", nameof(x));
+        var (b, n) = (x.shape[0], x.shape[1]);
+        if (logitBias is not null && (logitBias.ndim != 2 || logitBias.shape[0] != b || logitBias.shape[1] != n))
+            throw new ArgumentException($"Attention expects a logit bias [{b},{n}] (one value per key); got [{string.Join(",", logitBias.shape)}].", nameof(logitBias));
+        if (logitBias is not null && Causal)
+            throw new NotSupportedException("Attention: a logit bias (proportional attention) on a causal attention is not supported.");
+
+        using var scope = NewDisposeScope();
+        var parts = Autocast.Linear(qkv, x).reshape(b, n, 3, Heads, HeadDim).permute(2, 0, 3, 1, 4).unbind(0);
+        var (q, k, v) = (parts[0], parts[1], parts[2]);
+        // [B,N] -> [B,1,1,N]: the same bias for every head and every query.
+        var bias = logitBias?.to(q.dtype).unsqueeze(1).unsqueeze(1);
+        var o = bias is null
+            ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: Causal)
+            : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: bias);
+        o = o.transpose(1, 2).reshape(b, n, Dim);
+        var output = Autocast.Linear(proj, o);
+
+        Tensor? meanKeys = keys ? k.mean(new long[] { 1 }) : null;
+        Tensor? clsAttention = null;
+        if (classAttention) {
+            var logits = q.narrow(2, 0, 1).matmul(k.transpose(-2, -1)) * (1.0 / Math.Sqrt(HeadDim)); // [B,H,1,N]
+            if (bias is not null) logits = logits + bias;
+            clsAttention = logits.softmax(-1).mean(new long[] { 1 }).squeeze(1);                   // [B,N]
+        }
+        return (output.MoveToOuterDisposeScope(), meanKeys?.MoveToOuterDisposeScope(), clsAttention?.MoveToOuterDisposeScope());
+    }
+
     internal static void Validate(int dim, int heads, string owner)
     {
         if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), dim, $"{owner}: the embedding dimension must be positive.");

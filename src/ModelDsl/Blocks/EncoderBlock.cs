@@ -59,6 +59,29 @@ public sealed class EncoderBlock : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
+    /// The block with a step between its two halves, where ToMe and EViT act: <c>h = x + attn(norm1(x))</c> (with
+    /// <paramref name="logitBias"/> <c>[B,N]</c> added to the attention logits when given), then
+    /// <c>h' = between(h, seen)</c> (which may change the number of tokens), then <c>h' + mlp(norm2(h'))</c>.
+    /// <paramref name="seen"/> carries the keys averaged over heads <c>[B,N,hd]</c> and token 0's attention averaged
+    /// over heads <c>[B,N]</c> when asked for.
+    /// </summary>
+    public Tensor ForwardSplit(Tensor x, Tensor? logitBias, bool keys, bool classAttention, Func<Tensor, AttentionSeen, Tensor> between)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(between);
+        if (x.ndim != 3 || x.shape[2] != Dim)
+            throw new ArgumentException($"EncoderBlock.ForwardSplit expects tokens [B,N,{Dim}]; got [{string.Join(",", x.shape)}].", nameof(x));
+        using var scope = NewDisposeScope();
+        var type = norm1.weight!.dtype;
+        var residual = Autocast.ToParameterType(x, type);
+        var (output, meanKeys, clsAttention) = attn.ForwardTapped(norm1.forward(residual), logitBias, keys, classAttention);
+        var h = residual + output;
+        h = between(h, new AttentionSeen(meanKeys, clsAttention));
+        var y = h + mlp.ForwardCompute(norm2.forward(h));
+        return y.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// VQT: query tokens <c>[B,T,D]</c> (or <c>[1,T,D]</c>, expanded to the batch) through this block as
     /// queries only, with this block's own weights: <c>h = q + attn(norm1(q) as queries, norm1(x) as keys and
     /// values)</c>, then <c>h + mlp(norm2(h))</c> <c>-> [B,T,D]</c>. The <c>qkv</c> weight is split into its query
@@ -93,3 +116,8 @@ public sealed class EncoderBlock : nn.Module<Tensor, Tensor>
         return hidden;
     }
 }
+
+/// <summary>What a hook acting between a block's attention and its MLP sees of the attention (each when asked for).</summary>
+/// <param name="MeanKeys">The keys averaged over heads <c>[B,N,hd]</c>.</param>
+/// <param name="ClassAttention">Token 0's attention probabilities over all tokens, averaged over heads <c>[B,N]</c>.</param>
+public readonly record struct AttentionSeen(Tensor? MeanKeys, Tensor? ClassAttention);

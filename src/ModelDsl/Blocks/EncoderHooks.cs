@@ -33,7 +33,23 @@ public abstract class EncoderHook
     public bool Covers(int layer) => layer >= FirstLayer && layer < FirstLayer + Layers;
 
     /// <summary>Before block <paramref name="layer"/> of the range: the tokens <c>[B,N,D]</c> that enter it, and the tokens it gets.</summary>
-    public abstract Tensor BeforeBlock(int layer, EncoderBlock block, Tensor tokens);
+    public virtual Tensor BeforeBlock(int layer, EncoderBlock block, Tensor tokens) => tokens;
+
+    /// <summary>
+    /// Whether this hook runs block <paramref name="layer"/> itself, acting inside it (routing around it, merging or pruning
+    /// between its attention and its MLP), rather than only changing the tokens that enter it. At most one hook may run a
+    /// block. A hook may run blocks after its range too (ToMe's proportional attention lasts as long as merged tokens do).
+    /// </summary>
+    protected internal virtual bool RunsBlock(int layer) => false;
+
+    /// <summary>Runs block <paramref name="layer"/> on <paramref name="tokens"/> <c>[B,N,D]</c> where <see cref="RunsBlock"/> says so.</summary>
+    protected internal virtual Tensor RunBlock(int layer, EncoderBlock block, Tensor tokens) =>
+        throw new NotSupportedException($"{GetType().Name} does not run blocks.");
+
+    /// <summary>Before the first block, after every hook's check: clear what a previous forward pass left.</summary>
+    protected internal virtual void Begin()
+    {
+    }
 
     /// <summary>Checks the hook against the encoder and its input before any block runs.</summary>
     protected internal virtual void Check(TransformerEncoder encoder, Tensor tokens)

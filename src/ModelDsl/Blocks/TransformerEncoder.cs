@@ -56,8 +56,10 @@ public sealed class TransformerEncoder : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// <c>[B,N,D] -> [B,N',D]</c> with <paramref name="hooks"/> acting on their ranges of blocks: before block <c>i</c>, every
-    /// hook whose range covers <c>i</c> (in the order given) turns the tokens entering it into the tokens it gets. Deep prompts
-    /// lengthen the sequence (<c>N' = N + P</c>); query tokens collect outputs and leave it unchanged.
+    /// hook whose range covers <c>i</c> (in the order given) turns the tokens entering it into the tokens it gets; then block
+    /// <c>i</c> runs, either plainly or through the one hook that acts inside it (<see cref="EncoderHook.RunsBlock"/>: routing,
+    /// merging, pruning). Deep prompts lengthen the sequence (<c>N' = N + P</c>); query tokens collect outputs and leave it
+    /// unchanged; merging and pruning shorten it.
     /// </summary>
     public Tensor Forward(Tensor x, params EncoderHook[] hooks)
     {
@@ -67,6 +69,9 @@ public sealed class TransformerEncoder : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"TransformerEncoder.Forward expects tokens [B,N,{Dim}]; got [{string.Join(",", x.shape)}].", nameof(x));
         foreach (var hook in hooks)
             hook.Check(this, x);
+        var runners = BlockRunners(hooks);
+        foreach (var hook in hooks)
+            hook.Begin();
 
         using var scope = NewDisposeScope();
         var h = x;
@@ -75,10 +80,26 @@ public sealed class TransformerEncoder : nn.Module<Tensor, Tensor>
                 if (hook.Covers(i))
                     h = hook.BeforeBlock(i, blocks[i], h);
             }
-            h = blocks[i].forward(h);
+            h = runners[i] is { } runner ? runner.RunBlock(i, blocks[i], h) : blocks[i].forward(h);
         }
         foreach (var hook in hooks)
             hook.Complete();
         return h.MoveToOuterDisposeScope();
+    }
+
+    // For each block, the one hook that runs it (routing, merging, pruning act inside a block), or null.
+    private EncoderHook?[] BlockRunners(EncoderHook[] hooks)
+    {
+        var runners = new EncoderHook?[blocks.Length];
+        for (var i = 0; i < blocks.Length; i++) {
+            foreach (var hook in hooks) {
+                if (!hook.RunsBlock(i)) continue;
+                if (runners[i] is { } other)
+                    throw new ArgumentException(
+                        $"TransformerEncoder.Forward: {other.GetType().Name} and {hook.GetType().Name} both act inside block {i}; at most one hook may run a block.", nameof(hooks));
+                runners[i] = hook;
+            }
+        }
+        return runners;
     }
 }

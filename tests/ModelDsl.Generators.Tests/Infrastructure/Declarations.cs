@@ -32,4 +32,7 @@ internal static class Declarations
     /// a regression, a mask), one loss weighted and one target optional per sample.
     /// </summary>
     public static string TaskVit => Repo.ReadText("tests/ModelDsl.Tests/Weights/SnapshotModels/TaskVit.cs");
+
+    /// <summary>Routing, merging and pruning inside one encoder's blocks, each on its own range.</summary>
+    public static string InsideBlocksVit => Repo.ReadText("tests/ModelDsl.Tests/Weights/SnapshotModels/InsideBlocksVit.cs");
 }

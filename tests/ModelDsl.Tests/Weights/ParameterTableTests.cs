@@ -54,6 +54,11 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(LogitDistilledStudent))]
     [InlineData(nameof(TwoSetVit))]
     [InlineData(nameof(RegularizedCodebookClip))]
+    [InlineData(nameof(MergingVit))]
+    [InlineData(nameof(PruningVit))]
+    [InlineData(nameof(RoutingVit))]
+    [InlineData(nameof(TokenFormerVit))]
+    [InlineData(nameof(GrownTokenFormerVit))]
     public void Compile_time_table_equals_the_runtime_named_parameters(string model)
     {
         var table = ParameterTable.Of(Graph(model));
@@ -237,6 +242,11 @@ public sealed class ParameterTableTests : IDisposable
             nameof(FrozenEncoderVit) => new FrozenEncoderVit(CPU),
             nameof(MapPooledVit) => new MapPooledVit(CPU),
             nameof(VptDeepVit) => new VptDeepVit(CPU),
+            nameof(MergingVit) => new MergingVit(CPU),
+            nameof(PruningVit) => new PruningVit(CPU),
+            nameof(RoutingVit) => new RoutingVit(CPU),
+            nameof(TokenFormerVit) => new TokenFormerVit(CPU),
+            nameof(GrownTokenFormerVit) => new GrownTokenFormerVit(CPU),
             nameof(VqtVit) => new VqtVit(CPU),
             nameof(RangedTokensVit) => new RangedTokensVit(CPU),
             nameof(ReadoutVit) => new ReadoutVit(CPU),
