@@ -382,7 +382,9 @@ public sealed class HostileFileTests : SingleThreadedTorch, IDisposable
         var watch = Stopwatch.StartNew();
         Assert.Equal(200_000, global::ModelDsl.Weights.Weights.ReadEntries(big).Count);
         output.WriteLine($"ReadEntries of a {json.Length / 1e6:F1} MB header (200,000 tensors): {watch.Elapsed.TotalSeconds:F2} s");
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10));
+        // A hang guard, not a speed target (these machines are noisy: 12-20 s were seen at load 20 for ~1 s of work):
+        // a parse that grew quadratically with the entries would take hours here.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(120), $"{watch.Elapsed.TotalSeconds:F1} s");
     }
 
     [Fact]
