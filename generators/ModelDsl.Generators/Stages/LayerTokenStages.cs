@@ -44,6 +44,9 @@ internal abstract class LayerTokensStage(StageKind kind, string attribute) : Sta
 
     public override IEnumerable<StageMember> Members(GraphStage stage) =>
         [OwnParameter(Registered(stage), $"{Blocks}.Tokens.CreateLayered(depth: {stage.Int("LayerCount")}, count: {stage.Int("Count")}, dim: {stage.Int("Dim")})")];
+
+    public override IEnumerable<string>? PyTorchMembers(GraphStage stage) =>
+        [$"self.{Registered(stage)} = layers.layered_tokens(depth={stage.Int("LayerCount")}, count={stage.Int("Count")}, dim={stage.Int("Dim")})"];
 }
 
 /// <summary><c>[DeepPromptTokens]</c> (VPT-deep): prompts inserted before the first block of the range and replaced before each next one.</summary>
@@ -56,6 +59,11 @@ internal sealed class DeepPromptTokensStage() : LayerTokensStage(StageKind.DeepP
     // The offset is the encoder's: after the prefix tokens and any prompts placed before these.
     public override string HookExpression(GraphStage stage, GraphStage encoder) =>
         $"new {Blocks}.DeepPrompts({Registered(stage)}, firstLayer: {stage.Int("FirstLayer")}, offset: {encoder.Int("Offset." + stage.Member)})";
+
+    public override bool HasPyTorchHook => true;
+
+    public override string? PyTorchHookExpression(GraphStage stage, GraphStage encoder) =>
+        $"layers.DeepPrompts(self.{Registered(stage)}, first_layer={stage.Int("FirstLayer")}, offset={encoder.Int("Offset." + stage.Member)})";
 }
 
 /// <summary><c>[QueryTokens]</c> (VQT): per-block query-only tokens whose outputs a head can read.</summary>

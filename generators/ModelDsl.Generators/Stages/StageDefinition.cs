@@ -187,6 +187,12 @@ internal abstract class StageDefinition
     /// </summary>
     public virtual (string Loss, IReadOnlyList<(string Name, string Expression)> Metrics)? PyTorchTraining(GraphStage stage) => null;
 
+    /// <summary>Whether this encoder hook has a twin (<see cref="PyTorchHookExpression"/>); an encoder's twin needs one for every hook.</summary>
+    public virtual bool HasPyTorchHook => false;
+
+    /// <summary>An encoder hook's twin: the Python expression of its <c>modeldsl_torch.layers</c> hook; null when it has none yet.</summary>
+    public virtual string? PyTorchHookExpression(GraphStage stage, GraphStage encoder) => null;
+
     /// <summary>The Python expression of the tokens a placed stage contributes (<see cref="PlacedExpression"/>'s twin).</summary>
     public virtual string PyTorchPlacedExpression(GraphStage stage) => "self." + EmitText.Registered(stage);
 

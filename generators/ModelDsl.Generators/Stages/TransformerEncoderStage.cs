@@ -44,6 +44,8 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
             hooks.Add(hook);
         }
         resolved.Add(new("Hooks", string.Join(",", hooks.Select(h => h.Member))));
+        // Whether every hook has a PyTorch twin is the encoder's own twin's condition (PyTorchMembers sees no other stage).
+        resolved.Add(new("HooksHaveTwins", hooks.All(h => StageDefinitions.Of(h.Kind).HasPyTorchHook) ? "true" : "false"));
         if (c.layout.Count > 1)
             c.encodedLayout = c.LayoutText();
         // Merging and pruning inside the blocks shorten the sequence the encoder gives.
@@ -125,9 +127,9 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
             yield return Module("norm", "global::TorchSharp.Modules.LayerNorm", $"global::TorchSharp.torch.nn.LayerNorm({stage.Int("Dim")}, eps: 1e-6)");
     }
 
-    // Hooks (deep prompts, query tokens) have no twin yet.
-    public override IEnumerable<string>? PyTorchMembers(GraphStage stage) => stage.Text("Hooks").Length > 0 ? null :
-        new[] { $"self.blocks = layers.encoder(dim={stage.Int("Dim")}, depth={stage.Int("Depth")}, heads={stage.Int("Heads")}, mlp_ratio={Number(stage.Double("MlpRatio"))}{(stage.Bool("Causal") ? ", causal=True" : "")})" }
+    // A twin when every hook into it has one (deep prompts do; query tokens and the inside-block hooks not yet).
+    public override IEnumerable<string>? PyTorchMembers(GraphStage stage) => !stage.Bool("HooksHaveTwins") ? null :
+        new[] { $"self.blocks = layers.Encoder(dim={stage.Int("Dim")}, depth={stage.Int("Depth")}, heads={stage.Int("Heads")}, mlp_ratio={Number(stage.Double("MlpRatio"))}{(stage.Bool("Causal") ? ", causal=True" : "")})" }
             .Concat(stage.Bool("FinalNorm") ? [$"self.norm = nn.LayerNorm({stage.Int("Dim")}, eps=layers.NORM_EPS)"] : []);
 
     public override void Forward(ForwardWriter f, GraphStage stage)
@@ -152,7 +154,8 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
             arguments.Add(Camel(hook.Member) + "Hook");
         }
         f.Line(hooks.Count == 0 ? "x = blocks.forward(x);" : $"x = blocks.Forward(x, {string.Join(", ", arguments)});", stage.Output);
-        f.Py("x = self.blocks(x)", stage.Output);
+        var pythonHooks = hooks.Select(h => StageDefinitions.Of(h.Kind).PyTorchHookExpression(h, stage) ?? "?").ToList();
+        f.Py(pythonHooks.Count > 0 ? $"x = self.blocks(x, [{string.Join(", ", pythonHooks)}])" : "x = self.blocks(x)", stage.Output);
         foreach (var hook in hooks)
             StageDefinitions.Of(hook.Kind).AfterEncoder(f, hook);
         if (stage.Bool("FinalNorm"))

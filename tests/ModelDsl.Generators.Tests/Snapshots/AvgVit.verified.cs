@@ -144,7 +144,7 @@ class AvgVit(nn.Module):
         self.patch_embed = layers.PatchEmbed(in_chans=1, patch_size=4, dim=48)
         self.cls_token = layers.tokens(count=1, dim=48)
         self.pos_embed = layers.tokens(count=49, dim=48)
-        self.blocks = layers.encoder(dim=48, depth=2, heads=3, mlp_ratio=2.0)
+        self.blocks = layers.Encoder(dim=48, depth=2, heads=3, mlp_ratio=2.0)
         self.blocks.requires_grad_(False)
         self.fc_norm = nn.LayerNorm(48, eps=layers.NORM_EPS)
         self.head = layers.LinearHead(dim=48, outputs=10)

@@ -151,7 +151,7 @@ class FashionVit(nn.Module):
         self.cls_token = layers.tokens(count=1, dim=64)
         self.reg_token = layers.tokens(count=4, dim=64)
         self.pos_embed = layers.tokens(count=21, dim=64)
-        self.blocks = layers.encoder(dim=64, depth=4, heads=4, mlp_ratio=4.0)
+        self.blocks = layers.Encoder(dim=64, depth=4, heads=4, mlp_ratio=4.0)
         self.norm = nn.LayerNorm(64, eps=layers.NORM_EPS)
         self.head = layers.LinearHead(dim=64, outputs=10)
 

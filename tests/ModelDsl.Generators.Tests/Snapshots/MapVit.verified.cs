@@ -138,7 +138,7 @@ class MapVit(nn.Module):
         super().__init__()
         self.patch_embed = layers.PatchEmbed(in_chans=3, patch_size=8, dim=32)
         self.pos_embed = layers.tokens(count=16, dim=32)
-        self.blocks = layers.encoder(dim=32, depth=3, heads=4, mlp_ratio=4.0)
+        self.blocks = layers.Encoder(dim=32, depth=3, heads=4, mlp_ratio=4.0)
         self.norm = nn.LayerNorm(32, eps=layers.NORM_EPS)
         self.attn_pool = layers.AttentionPoolLatent(dim=32, heads=4, mlp_ratio=4.0)
         self.head = layers.LinearHead(dim=32, outputs=100)

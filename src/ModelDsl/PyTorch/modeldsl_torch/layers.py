@@ -80,9 +80,36 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-def encoder(dim: int, depth: int, heads: int, mlp_ratio: float, causal: bool = False) -> nn.Sequential:
-    """depth blocks, registered as blocks.0, blocks.1, ... (the C# TransformerEncoder)."""
-    return nn.Sequential(*[Block(dim, heads, mlp_ratio, causal) for _ in range(depth)])
+class Encoder(nn.ModuleList):
+    """depth blocks, registered as blocks.0, blocks.1, ... (the C# TransformerEncoder). Hooks act before the blocks of
+    their range, as TransformerEncoder.Forward(x, hooks) calls them."""
+
+    def __init__(self, dim: int, depth: int, heads: int, mlp_ratio: float, causal: bool = False):
+        super().__init__([Block(dim, heads, mlp_ratio, causal) for _ in range(depth)])
+
+    def forward(self, x: torch.Tensor, hooks: Sequence["DeepPrompts"] = ()) -> torch.Tensor:
+        for i, block in enumerate(self):
+            for hook in hooks:
+                if hook.covers(i):
+                    x = hook.before_block(i, x)
+            x = block(x)
+        return x
+
+
+class DeepPrompts:
+    """VPT-deep (Blocks.DeepPrompts): before the first block of its range the prompts [P,D] of that block are inserted at
+    `offset` (after the prefix tokens); before each next block they replace the previous block's prompt outputs."""
+
+    def __init__(self, prompts: torch.Tensor, first_layer: int, offset: int):
+        self.prompts, self.first_layer, self.offset = prompts, first_layer, offset
+
+    def covers(self, layer: int) -> bool:
+        return self.first_layer <= layer < self.first_layer + self.prompts.shape[0]
+
+    def before_block(self, layer: int, x: torch.Tensor) -> torch.Tensor:
+        p = self.prompts[layer - self.first_layer]
+        skip = p.shape[0] if layer > self.first_layer else 0
+        return torch.cat([x[:, :self.offset], p.unsqueeze(0).expand(x.shape[0], -1, -1), x[:, self.offset + skip:]], dim=1)
 
 
 class AttentionPoolLatent(nn.Module):
@@ -126,6 +153,11 @@ class LinearHead(nn.Module):
 def tokens(count: int, dim: int) -> nn.Parameter:
     """Learnable tokens [1,count,D] (cls_token, reg_token), zero until weights are loaded or trained."""
     return nn.Parameter(torch.zeros(1, count, dim))
+
+
+def layered_tokens(depth: int, count: int, dim: int) -> nn.Parameter:
+    """One set of learnable tokens per block of a range, [depth,count,D] (deep prompts, query tokens)."""
+    return nn.Parameter(torch.zeros(depth, count, dim))
 
 
 def prepend(x: torch.Tensor, prefix: Sequence[torch.Tensor]) -> torch.Tensor:
