@@ -304,8 +304,8 @@ public class DiagnosticTests
     {
         var untested = DescriptorsById.Keys.OrderBy(id => id)
             .Except(WeightsCheckIds)
-            .Where(id => !AllFailing.Values.Concat(TowerDiagnosticTests.Failing.Values).Concat(PromptDiagnosticTests.Failing.Values).Concat(TokenFamilyDiagnosticTests.Failing.Values).Concat(UserStageDiagnosticTests.Failing.Values).Any(c => c.Id == id)
-                || !AllPassing.Keys.Concat(TowerDiagnosticTests.Passing.Keys).Concat(PromptDiagnosticTests.Passing.Keys).Concat(TokenFamilyDiagnosticTests.Passing.Keys).Concat(UserStageDiagnosticTests.Passing.Keys).Any(k => k.StartsWith(id + " ", StringComparison.Ordinal)))
+            .Where(id => !AllFailing.Values.Concat(TowerDiagnosticTests.Failing.Values).Concat(PromptDiagnosticTests.Failing.Values).Concat(TokenFamilyDiagnosticTests.Failing.Values).Concat(UserStageDiagnosticTests.Failing.Values).Concat(LanguageModelTests.Failing.Values).Any(c => c.Id == id)
+                || !AllPassing.Keys.Concat(TowerDiagnosticTests.Passing.Keys).Concat(PromptDiagnosticTests.Passing.Keys).Concat(TokenFamilyDiagnosticTests.Passing.Keys).Concat(UserStageDiagnosticTests.Passing.Keys).Concat(LanguageModelTests.Passing.Keys).Any(k => k.StartsWith(id + " ", StringComparison.Ordinal)))
             .ToList();
 
         Assert.True(untested.Count == 0, "Descriptors without a failing and a passing case here: " + string.Join(", ", untested));

@@ -223,6 +223,14 @@ public static class Descriptors
         "MD0029", "Loss target name is taken",
         "'{0}' has Target = \"{1}\", which {2}; give each target a batch name of its own");
 
+    public static readonly DiagnosticDescriptor LanguageModelSequenceTooLong = Error(
+        "MD0060", "Language model input longer than its position table",
+        "'{0}' reads '{1}' {2}, {3} tokens, but has Context = {4}: its position table has {4} rows, one per position; set Context to at least {3}, or shorten the input");
+
+    public static readonly DiagnosticDescriptor CausalLmLossNeedsTwoTokens = Error(
+        "MD0061", "Causal LM loss over sequences of one token",
+        "'{0}' reads '{1}', whose logits are {2}: with one token per sequence there is no next token to predict, so the loss has no term; give the input at least 2 tokens");
+
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

@@ -63,7 +63,9 @@ internal static partial class ModelEmitter
         w.Line("/// </code>");
         w.Line("/// </remarks>");
         w.Line(GeneratedCode);
-        using (w.Block($"partial class {spec.ClassName}{spec.TypeParameters} : {baseType}"))
+        var interfaces = Built(graph).SelectMany(s => StageDefinitions.Of(s.Kind).Interfaces(s)).Distinct().ToList();
+        var bases = string.Join(", ", new[] { baseType }.Concat(interfaces));
+        using (w.Block($"partial class {spec.ClassName}{spec.TypeParameters} : {bases}"))
         {
             WriteFields(w, graph);
             w.Line();
@@ -73,6 +75,15 @@ internal static partial class ModelEmitter
             {
                 w.Line();
                 WriteForward(w, graph);
+            }
+            foreach (var stage in Built(graph))
+            {
+                var members = new CodeWriter();
+                StageDefinitions.Of(stage.Kind).ClassMembers(members, stage, graph);
+                if (members.ToString().Length == 0)
+                    continue;
+                w.Line();
+                w.Lines(members);
             }
             if (IsTrainable(graph))
             {
@@ -293,7 +304,7 @@ internal static partial class ModelEmitter
             w.Line($"var output = {forward.Name}({arguments});");
             // The losses that read a head; the others were reported and train nothing.
             var losses = Built(graph).Where(s => s.Resolved.Any(a => a.Name == "Head")).ToList();
-            if (losses.Count == 1 && losses[0].Text("HeadOutput") == "Logits")
+            if (losses.Count == 1 && losses[0].Text("HeadOutput") == "Logits" && ((LossStage)StageDefinitions.Of(losses[0].Kind)).Metric.Method == "Accuracy")
                 WriteSingleLoss(w, losses[0]);
             else
                 WriteTaskLosses(w, losses);
@@ -342,7 +353,9 @@ internal static partial class ModelEmitter
             terms.Add(weight == 1.0 ? local : $"{local} * {Number(weight)}");
             var prefix = loss.Text("MetricPrefix");
             var (metric, method) = ((LossStage)StageDefinitions.Of(loss.Kind)).Metric;
-            metrics.Add($"(\"{prefix}loss\", {local})");
+            // Without a prefix (the model's one loss) this loss is the objective, which StepOutput logs as "loss" itself.
+            if (prefix.Length > 0)
+                metrics.Add($"(\"{prefix}loss\", {local})");
             metrics.Add($"(\"{prefix}{metric}\", {Blocks}.TaskMetrics.{method}({head}, {target}{present}))");
             if (present.Length == 0)
                 continue;

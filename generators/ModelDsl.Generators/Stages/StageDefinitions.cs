@@ -38,6 +38,8 @@ internal static class StageDefinitions
         new ContrastiveLossStage(),
         new CustomModuleStage(),
         new UserStageDefinition(),
+        new LanguageModelStage(),
+        new CausalLmLossStage(),
     ];
 
     private static readonly Dictionary<StageKind, StageDefinition> ByKind = All.ToDictionary(d => d.Kind);

@@ -173,8 +173,66 @@ public sealed class DecoderTransformer : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>
+/// GPT-2's LM head (<c>lm_head</c>, no bias): hidden states <c>[...,D]</c> to logits <c>[...,V]</c>. Tied (GPT-2's
+/// setting), it multiplies by the transformer's <c>wte.weight</c> and registers nothing; untied, it registers its own
+/// <c>weight</c> <c>[V,D]</c> (normal, std 0.02).
+/// </summary>
+public sealed class LanguageModelHead : nn.Module<Tensor, Tensor>
+{
+    // A delegate, not a field of the transformer: TorchSharp registers Module-typed fields of a registered module,
+    // which would give the tied head a second copy of the transformer's names.
+    private readonly Func<Tensor>? tiedWeight;
+    // Not readonly: Module.to() replaces parameters and assigns the field with the registered name.
+    private Parameter? weight;
+
+    public LanguageModelHead(DecoderTransformer transformer, bool tied) : base(nameof(LanguageModelHead))
+    {
+        ArgumentNullException.ThrowIfNull(transformer);
+        Vocab = transformer.Config.Vocab;
+        Dim = transformer.Config.Dim;
+        Tied = tied;
+        if (tied) {
+            tiedWeight = () => transformer.TokenEmbeddingWeight;
+        } else {
+            weight = new Parameter(empty(Vocab, Dim));
+            using (no_grad())
+                nn.init.normal_(weight, 0, 0.02);
+            weight = (Parameter)weight.DetachFromDisposeScope();
+            register_parameter(nameof(weight), weight);
+        }
+    }
+
+    public int Vocab { get; }
+    public int Dim { get; }
+    public bool Tied { get; }
+
+    /// <summary>The <c>[V,D]</c> matrix the logits are computed with (the token embedding when tied).</summary>
+    public Tensor Weight => tiedWeight is not null ? tiedWeight() : weight!;
+
+    /// <summary><c>[...,D] -> [...,V]</c>.</summary>
+    public override Tensor forward(Tensor hidden)
+    {
+        ArgumentNullException.ThrowIfNull(hidden);
+        if (hidden.ndim < 1 || hidden.shape[^1] != Dim)
+            throw new ArgumentException($"LanguageModelHead expects hidden states [...,{Dim}]; got [{string.Join(",", hidden.shape)}].", nameof(hidden));
+        return nn.functional.linear(hidden, Weight);
+    }
+}
+
+/// <summary>A decoder language model as <see cref="Generation"/> drives it: its transformer and its LM head.</summary>
+/// <remarks>Implemented by <see cref="DecoderLanguageModel"/> and by generated models with a <c>[LanguageModel]</c> stage.</remarks>
+public interface ICausalLanguageModel
+{
+    /// <summary>The transformer (<c>transformer.*</c>).</summary>
+    DecoderTransformer Transformer { get; }
+
+    /// <summary>The LM head (<c>lm_head</c>).</summary>
+    LanguageModelHead LmHead { get; }
+}
+
+/// <summary>
 /// A GPT-2 language model (<c>GPT2LMHeadModel</c>): <see cref="DecoderTransformer"/> registered as <c>transformer</c>,
-/// and the LM head <c>lm_head</c> (no bias). Token ids <c>[B,T]</c> to logits <c>[B,T,V]</c>.
+/// and the <see cref="LanguageModelHead"/> <c>lm_head</c>. Token ids <c>[B,T]</c> to logits <c>[B,T,V]</c>.
 /// </summary>
 /// <remarks>
 /// Registered names are Hugging Face GPT-2's: <c>transformer.wte.weight</c>, <c>transformer.wpe.weight</c>,
@@ -184,10 +242,10 @@ public sealed class DecoderTransformer : nn.Module<Tensor, Tensor>
 /// <c>save_pretrained</c> writes it). The <see cref="Conv1D"/> weights keep GPT-2's <c>[in,out]</c> layout.
 /// <see cref="MapFileName"/> lets <see cref="Weights.Weights.Load"/> read GPT-2 files as published (see docs/weights.md).
 /// </remarks>
-public sealed class DecoderLanguageModel : nn.Module<Tensor, Tensor>, IPublishedLayout
+public sealed class DecoderLanguageModel : nn.Module<Tensor, Tensor>, ICausalLanguageModel, IPublishedLayout
 {
     private readonly DecoderTransformer transformer;
-    private readonly Linear? lm_head;
+    private readonly LanguageModelHead lm_head;
 
     public DecoderLanguageModel(DecoderConfig config) : base(nameof(DecoderLanguageModel))
     {
@@ -195,19 +253,18 @@ public sealed class DecoderLanguageModel : nn.Module<Tensor, Tensor>, IPublished
         config.Validate(nameof(DecoderLanguageModel));
         Config = config;
         transformer = new DecoderTransformer(config);
+        lm_head = new LanguageModelHead(transformer, config.TiedHead);
         register_module(nameof(transformer), transformer);
-        if (!config.TiedHead) {
-            lm_head = nn.Linear(config.Dim, config.Vocab, hasBias: false);
-            using (no_grad())
-                nn.init.normal_(lm_head.weight!, 0, 0.02);
-            register_module(nameof(lm_head), lm_head);
-        }
+        register_module(nameof(lm_head), lm_head);
     }
 
     public DecoderConfig Config { get; }
 
-    /// <summary>The transformer (<c>transformer.*</c>).</summary>
+    /// <inheritdoc/>
     public DecoderTransformer Transformer => transformer;
+
+    /// <inheritdoc/>
+    public LanguageModelHead LmHead => lm_head;
 
     /// <summary>Token ids <c>[B,T]</c> (int64) to logits <c>[B,T,V]</c>; positions 0..T-1, causal.</summary>
     public override Tensor forward(Tensor ids) => Logits(transformer.forward(ids));
@@ -220,13 +277,7 @@ public sealed class DecoderLanguageModel : nn.Module<Tensor, Tensor>, IPublished
         Logits(transformer.Forward(embeddings, positions, attentionMask, cache));
 
     /// <summary>Hidden states <c>[...,D]</c> to logits <c>[...,V]</c> through the head (tied: <c>h · wteᵀ</c>).</summary>
-    public Tensor Logits(Tensor hidden)
-    {
-        ArgumentNullException.ThrowIfNull(hidden);
-        return lm_head is not null
-            ? lm_head.forward(hidden)
-            : nn.functional.linear(hidden, transformer.TokenEmbeddingWeight);
-    }
+    public Tensor Logits(Tensor hidden) => lm_head.forward(hidden);
 
     /// <summary>A new cache for this model's layers.</summary>
     public KvCache NewCache() => new(Config.Depth);

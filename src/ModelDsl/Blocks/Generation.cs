@@ -55,14 +55,15 @@ public sealed record GenerationStep(int Step, IReadOnlyList<long?> Tokens);
 public sealed record GenerationResult(IReadOnlyList<IReadOnlyList<long>> Tokens, IReadOnlyList<FinishReason> Finish);
 
 /// <summary>
-/// Autoregressive generation from a <see cref="DecoderLanguageModel"/> with a <see cref="KvCache"/>: the prompts run
+/// Autoregressive generation from an <see cref="ICausalLanguageModel"/> (a <see cref="DecoderLanguageModel"/>, a generated model) with a <see cref="KvCache"/>: the prompts run
 /// through the model once, then one token per step. Prompts of different lengths are left-padded into one batch with
 /// an attention mask, and their position ids count real tokens only, so each prompt gets the tokens it would get alone.
 /// </summary>
 public static class Generation
 {
     /// <summary>Generates from a batch of prompts and returns every prompt's new tokens.</summary>
-    public static GenerationResult Generate(this DecoderLanguageModel model, IReadOnlyList<IReadOnlyList<long>> prompts, GenerationOptions? options = null)
+    public static GenerationResult Generate<TModel>(this TModel model, IReadOnlyList<IReadOnlyList<long>> prompts, GenerationOptions? options = null)
+        where TModel : nn.Module, ICausalLanguageModel
     {
         var tokens = prompts.Select(_ => new List<long>()).ToList();
         foreach (var step in model.GenerateStream(prompts, options))
@@ -77,7 +78,8 @@ public static class Generation
     }
 
     /// <summary>Generates from one prompt and returns its new tokens.</summary>
-    public static IReadOnlyList<long> Generate(this DecoderLanguageModel model, IReadOnlyList<long> prompt, GenerationOptions? options = null) =>
+    public static IReadOnlyList<long> Generate<TModel>(this TModel model, IReadOnlyList<long> prompt, GenerationOptions? options = null)
+        where TModel : nn.Module, ICausalLanguageModel =>
         model.Generate(new[] { prompt }, options).Tokens[0];
 
     /// <summary>
@@ -89,12 +91,13 @@ public static class Generation
     /// A prompt is empty or holds an id outside the vocabulary, or the longest prompt plus
     /// <see cref="GenerationOptions.MaxNewTokens"/> exceeds the position table (thrown on the call, before any step).
     /// </exception>
-    public static IEnumerable<GenerationStep> GenerateStream(this DecoderLanguageModel model, IReadOnlyList<IReadOnlyList<long>> prompts, GenerationOptions? options = null)
+    public static IEnumerable<GenerationStep> GenerateStream<TModel>(this TModel model, IReadOnlyList<IReadOnlyList<long>> prompts, GenerationOptions? options = null)
+        where TModel : nn.Module, ICausalLanguageModel
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(prompts);
         options ??= GenerationOptions.Greedy;
-        Validate(model.Config, prompts, options);
+        Validate(model.Transformer.Config, prompts, options);
         return Steps(model, prompts, options);
     }
 
@@ -128,7 +131,8 @@ public static class Generation
             throw new ArgumentOutOfRangeException(nameof(options), options.PadToken, $"GenerationOptions.PadToken must be an id in [0, {config.Vocab}).");
     }
 
-    private static IEnumerable<GenerationStep> Steps(DecoderLanguageModel model, IReadOnlyList<IReadOnlyList<long>> prompts, GenerationOptions options)
+    private static IEnumerable<GenerationStep> Steps<TModel>(TModel model, IReadOnlyList<IReadOnlyList<long>> prompts, GenerationOptions options)
+        where TModel : nn.Module, ICausalLanguageModel
     {
         var batch = prompts.Count;
         var longest = prompts.Max(p => p.Count);
@@ -157,7 +161,7 @@ public static class Generation
 
         var wasTraining = model.training;
         model.eval();
-        using var cache = model.NewCache();
+        using var cache = new KvCache(model.Transformer.Config.Depth);
         using var generator = options.Seed is { } seed ? new Generator(unchecked((ulong)seed), device) : null;
         try {
             for (var step = 0; step < options.MaxNewTokens; step++) {
@@ -171,8 +175,9 @@ public static class Generation
                         var flat = mask.SelectMany(m => m).ToArray();
                         attentionMask = tensor(flat, new long[] { batch, mask[0].Count }, device: device);
                     }
-                    var logits = model.Forward(model.Transformer.Embed(ids), positions, attentionMask, cache);
-                    chosen = Choose(logits.select(1, width - 1), options, generator).cpu().data<long>().ToArray();
+                    var hidden = model.Transformer.Forward(model.Transformer.Embed(ids), positions, attentionMask, cache);
+                    var logits = model.LmHead.forward(hidden.select(1, width - 1));
+                    chosen = Choose(logits, options, generator).cpu().data<long>().ToArray();
                 }
                 var tokens = new long?[batch];
                 for (var i = 0; i < batch; i++) {

@@ -45,6 +45,8 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(ExemplarMatcher))]
     [InlineData(nameof(TinyTextEncoder))]
     [InlineData(nameof(TinyCspText))]
+    [InlineData(nameof(LanguageModel.TinyLm))]
+    [InlineData(nameof(LanguageModel.UntiedLm))]
     public void Compile_time_table_equals_the_runtime_named_parameters(string model)
     {
         var table = ParameterTable.Of(Graph(model));
@@ -225,6 +227,8 @@ public sealed class ParameterTableTests : IDisposable
         return model switch
         {
             nameof(TinyVit) => new TinyVit(CPU),
+            nameof(LanguageModel.TinyLm) => new LanguageModel.TinyLm(CPU),
+            nameof(LanguageModel.UntiedLm) => new LanguageModel.UntiedLm(CPU),
             nameof(FrozenEncoderVit) => new FrozenEncoderVit(CPU),
             nameof(MapPooledVit) => new MapPooledVit(CPU),
             nameof(VptDeepVit) => new VptDeepVit(CPU),
@@ -256,6 +260,7 @@ public sealed class ParameterTableTests : IDisposable
     {
         var here = Path.GetDirectoryName(ThisFile())!;
         var sources = Directory.GetFiles(Path.Combine(here, "..", "Generated"), "*.cs").Append(Path.Combine(here, "WeightsTestModels.cs"))
+            .Append(Path.Combine(here, "..", "LanguageModel", "LanguageModels.cs"))
             .Select(p => CSharpSyntaxTree.ParseText(File.ReadAllText(p), new CSharpParseOptions(LanguageVersion.Preview), p));
         var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Concat([typeof(ModelAttribute).Assembly.Location, typeof(TorchSharp.torch).Assembly.Location])
