@@ -620,3 +620,22 @@ public sealed class CausalLmLossAttribute : Attribute
     /// <summary>The loss's weight in the model's objective.</summary>
     public double Weight { get; set; } = 1.0;
 }
+
+/// <summary>
+/// Prompt tuning (Lester et al. 2021): <c>Count</c> learned vectors (<c>Blocks.SoftPrompt</c>, <c>M.weight [Count,D]</c>)
+/// before the input embeddings of the model's <see cref="LanguageModelAttribute"/>, usually frozen. The logits, and so the
+/// loss, cover the input's positions only; generation puts the prompt first too.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class SoftPromptAttribute : Attribute
+{
+    /// <summary>The number of prompt vectors.</summary>
+    public int Count { get; set; }
+    /// <summary>
+    /// Words whose token embeddings initialise the prompt (repeated to fill <see cref="Count"/>): the generated
+    /// <c>Initialize{Member}(tokenizer)</c> encodes them and copies the rows, to be called after the pretrained weights are
+    /// loaded. Null: random (normal, std 0.02).
+    /// </summary>
+    public string? InitFrom { get; set; }
+    public bool Frozen { get; set; }
+}

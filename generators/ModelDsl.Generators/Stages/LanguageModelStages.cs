@@ -66,9 +66,16 @@ internal sealed class LanguageModelStage() : StageDefinition(StageKind.LanguageM
         var length = input.Shape[1];
         c.SetSequence(Shape.Of(input.Shape[0], length, Dim.Constant(dim)), stage.Member);
         c.Heads(index, stage, "Heads", resolved, dim);
-        if (length.Value is long tokens && tokens > context)
-            c.Report(Descriptors.LanguageModelSequenceTooLong, DiagnosticTarget.Attribute(index, stage.Get("Context") is null ? null : "Context"), Fix(tokens),
-                stage.Member, input.Name, input.Shape.Text, tokens, context);
+        // A soft prompt takes positions before the input's.
+        var prompt = c.Spec.Stages.FirstOrDefault(s => s.Kind == StageKind.SoftPrompt);
+        var promptCount = prompt is null ? 0 : System.Math.Max(0, ParseInt(prompt.Get("Count")) ?? 0);
+        resolved.Add(new("Prompt", prompt?.Member ?? ""));
+        resolved.Add(new("PromptCount", promptCount.ToString(CultureInfo.InvariantCulture)));
+        if (length.Value is long tokens && tokens + promptCount > context)
+            c.Report(Descriptors.LanguageModelSequenceTooLong, DiagnosticTarget.Attribute(index, stage.Get("Context") is null ? null : "Context"), Fix(tokens + promptCount),
+                stage.Member, input.Name, input.Shape.Text,
+                promptCount == 0 ? $"{tokens} tokens" : $"{tokens} tokens after the {promptCount} soft-prompt vectors of '{prompt!.Member}', {tokens + promptCount} positions",
+                context, tokens + promptCount);
 
         var logits = Shape.Of(input.Shape[0], length, Dim.Constant(vocab));
         c.headMember = stage.Member;
@@ -115,8 +122,25 @@ internal sealed class LanguageModelStage() : StageDefinition(StageKind.LanguageM
         if (input.Length == 0)
             return;
         var hidden = stage.Output.Substring(0, stage.Output.LastIndexOf(',')) + "," + stage.Int("Dim") + "]";
-        f.Line($"var hidden = transformer.forward({input});", hidden);
-        f.Line("var logits = lm_head.forward(hidden);", stage.Output);
+        var prompt = f.Stages.FirstOrDefault(s => s.Kind == StageKind.SoftPrompt && s.Member == stage.Text("Prompt"));
+        if (prompt is null)
+        {
+            f.Line($"var hidden = transformer.forward({input});", hidden);
+            f.Line("var logits = lm_head.forward(hidden);", stage.Output);
+        }
+        else
+        {
+            // The prompt vectors first; the logits (and so the loss) are read at the input's positions only.
+            var count = stage.Int("PromptCount");
+            var dims = hidden.Trim('[', ']').Split(',');
+            var positions = long.TryParse(dims[1], NumberStyles.None, CultureInfo.InvariantCulture, out var fixedLength)
+                ? (fixedLength + count).ToString(CultureInfo.InvariantCulture)
+                : $"{count}+{dims[1]}";
+            var prompted = $"[{dims[0]},{positions},{dims[2]}]";
+            f.Line($"var embeddings = {Registered(prompt)}.forward(transformer.Embed({input}));", prompted);
+            f.Line("var hidden = transformer.Forward(embeddings, positions: null, attentionMask: null, cache: null);", prompted);
+            f.Line($"var logits = lm_head.forward(hidden.narrow(1, {count}, hidden.shape[1] - {count}));", stage.Output);
+        }
         f.Values["Logits"] = "logits";
     }
 
@@ -156,6 +180,12 @@ internal sealed class LanguageModelStage() : StageDefinition(StageKind.LanguageM
         w.Line($"/// <summary>The LM head of <c>{stage.Member}</c> (<c>lm_head</c>{(tied == "true" ? ", tied to <c>transformer.wte.weight</c>" : "")}).</summary>");
         w.Line("global::ModelDsl.Blocks.LanguageModelHead global::ModelDsl.Blocks.ICausalLanguageModel.LmHead => lm_head;");
         w.Line();
+        if (stage.Text("Prompt") is { Length: > 0 } promptMember && graph.Stages.Any(s => s.Member == promptMember && !s.Broken))
+        {
+            w.Line($"/// <summary>The soft prompt of <c>{promptMember}</c>, which generation puts before every prompt as the forward pass does.</summary>");
+            w.Line($"global::TorchSharp.torch.Tensor? global::ModelDsl.Blocks.ICausalLanguageModel.PromptVectors => {StageCatalog.SnakeCase(promptMember)}.Weight;");
+            w.Line();
+        }
         w.Line("/// <summary>Hugging Face GPT-2 files as published load into this model: see <see cref=\"global::ModelDsl.Blocks.Gpt2Names.MapFileName\"/>.</summary>");
         w.Line($"string? global::ModelDsl.Weights.IPublishedLayout.MapFileName(string fileName) => global::ModelDsl.Blocks.Gpt2Names.MapFileName(fileName, tiedHead: {tied});");
         w.Line();
@@ -167,6 +197,54 @@ internal sealed class LanguageModelStage() : StageDefinition(StageKind.LanguageM
         w.Line($"/// <summary>As <see cref=\"Generate\"/>, one step at a time as the tokens are computed (for streaming).</summary>");
         w.Line($"public global::System.Collections.Generic.IEnumerable<global::ModelDsl.Blocks.GenerationStep> GenerateStream(global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.IReadOnlyList<long>> {ids}, global::ModelDsl.Blocks.GenerationOptions? options = null) =>");
         w.Line($"    global::ModelDsl.Blocks.Generation.GenerateStream(this, {ids}, options);");
+    }
+}
+
+/// <summary>
+/// <c>[SoftPrompt(Count, InitFrom)]</c> (prompt tuning): learned vectors <c>M.weight [Count,D]</c> before the input embeddings of
+/// the model's <c>[LanguageModel]</c>; the language model's forward pass places them (it reads this stage), the logits
+/// cover the input's positions only.
+/// </summary>
+internal sealed class SoftPromptStage() : StageDefinition(StageKind.SoftPrompt, "SoftPrompt", "global::ModelDsl.Blocks.SoftPrompt")
+{
+    public override string KindName(StageSpec stage) => "SoftPrompt";
+
+    public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
+    {
+        var count = c.PositiveInt(index, stage, "Count", resolved, fallback: 1, "a positive number of prompt vectors");
+        resolved.Add(new("InitFrom", stage.Get("InitFrom") ?? ""));
+        var lm = c.Spec.Stages.FirstOrDefault(s => s.Kind == StageKind.LanguageModel);
+        if (lm is null)
+        {
+            c.broken.Add(index);
+            c.Report(Descriptors.SoftPromptWithoutLanguageModel, DiagnosticTarget.Attribute(index), stage.Member);
+            return null;
+        }
+        var dim = ParseInt(lm.Get("Dim")) is > 0 and var d ? d : 1;
+        resolved.Add(new("Dim", dim.ToString(CultureInfo.InvariantCulture)));
+        return Shape.Of(Dim.Constant(count), Dim.Constant(dim));
+    }
+
+    public override void Parameters(GraphStage stage, ParameterLayout layout) =>
+        layout.Tensor(Registered(stage) + ".weight", stage.Int("Count"), stage.Int("Dim"));
+
+    public override IEnumerable<StageMember> Members(GraphStage stage) =>
+        [Module(Registered(stage), MemberType, $"new {Blocks}.SoftPrompt(count: {stage.Int("Count")}, dim: {stage.Int("Dim")})")];
+
+    public override void ClassMembers(CodeWriter w, GraphStage stage, ModelGraph graph)
+    {
+        var words = stage.Text("InitFrom");
+        if (words.Length == 0)
+            return;
+        w.Line($"/// <summary>");
+        w.Line($"/// Initialises <c>{stage.Member}</c> from the token embeddings of its <c>InitFrom</c> words (repeated to fill its {stage.Int("Count")} vectors),");
+        w.Line("/// encoded with <paramref name=\"tokenizer\"/>; call it after the pretrained weights are loaded.");
+        w.Line("/// </summary>");
+        w.Line($"public void Initialize{stage.Member}(global::ModelDsl.Text.ITextTokenizer tokenizer)");
+        w.Line("{");
+        w.Line("    global::System.ArgumentNullException.ThrowIfNull(tokenizer);");
+        w.Line($"    {Registered(stage)}.InitializeFrom(transformer.TokenEmbeddingWeight, tokenizer.Encode({Microsoft.CodeAnalysis.CSharp.SymbolDisplay.FormatLiteral(words, quote: true)}));");
+        w.Line("}");
     }
 }
 
@@ -192,4 +270,5 @@ public readonly partial record struct StageKind
 {
     public static readonly StageKind LanguageModel = new(nameof(LanguageModel));
     public static readonly StageKind CausalLmLoss = new(nameof(CausalLmLoss));
+    public static readonly StageKind SoftPrompt = new(nameof(SoftPrompt));
 }

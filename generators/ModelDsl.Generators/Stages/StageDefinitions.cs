@@ -40,6 +40,7 @@ internal static class StageDefinitions
         new UserStageDefinition(),
         new LanguageModelStage(),
         new CausalLmLossStage(),
+        new SoftPromptStage(),
     ];
 
     private static readonly Dictionary<StageKind, StageDefinition> ByKind = All.ToDictionary(d => d.Kind);

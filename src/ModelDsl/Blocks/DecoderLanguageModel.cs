@@ -228,6 +228,9 @@ public interface ICausalLanguageModel
 
     /// <summary>The LM head (<c>lm_head</c>).</summary>
     LanguageModelHead LmHead { get; }
+
+    /// <summary>Learned vectors <c>[P,D]</c> the model puts before every input's embeddings (a soft prompt), or null.</summary>
+    Tensor? PromptVectors => null;
 }
 
 /// <summary>

@@ -97,11 +97,11 @@ public static class Generation
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(prompts);
         options ??= GenerationOptions.Greedy;
-        Validate(model.Transformer.Config, prompts, options);
+        Validate(model.Transformer.Config, prompts, options, (int)(((ICausalLanguageModel)model).PromptVectors?.shape[0] ?? 0));
         return Steps(model, prompts, options);
     }
 
-    private static void Validate(DecoderConfig config, IReadOnlyList<IReadOnlyList<long>> prompts, GenerationOptions options)
+    private static void Validate(DecoderConfig config, IReadOnlyList<IReadOnlyList<long>> prompts, GenerationOptions options, int prefix)
     {
         if (prompts.Count == 0) throw new ArgumentException("Generation needs at least one prompt.", nameof(prompts));
         for (var i = 0; i < prompts.Count; i++) {
@@ -116,11 +116,13 @@ public static class Generation
         var longest = prompts.Max(p => p.Count);
         // The last generated token is never fed back, so positions reach longest + MaxNewTokens - 2; HF's rule
         // (total length <= n_positions) is kept because the sequence a caller continues from must still fit.
-        if (longest + options.MaxNewTokens > config.Context)
+        if (prefix + longest + options.MaxNewTokens > config.Context) {
+            var soft = prefix > 0 ? $"{prefix} soft-prompt vectors, " : "";
             throw new ArgumentException(
-                $"The longest prompt ({longest} tokens) plus MaxNewTokens ({options.MaxNewTokens}) is {longest + options.MaxNewTokens} positions, " +
-                $"more than the position table's {config.Context} (Context). Shorten the prompt or lower MaxNewTokens to at most {Math.Max(0, config.Context - longest)}.",
+                $"The {soft}longest prompt ({longest} tokens) plus MaxNewTokens ({options.MaxNewTokens}) is {prefix + longest + options.MaxNewTokens} positions, " +
+                $"more than the position table's {config.Context} (Context). Shorten the prompt or lower MaxNewTokens to at most {Math.Max(0, config.Context - prefix - longest)}.",
                 nameof(options));
+        }
         if (options.Sample && !(options.Temperature > 0) || double.IsInfinity(options.Temperature))
             throw new ArgumentOutOfRangeException(nameof(options), options.Temperature, "GenerationOptions.Temperature must be positive and finite.");
         if (options.TopK is { } k && (k < 1 || k > config.Vocab))
@@ -136,6 +138,9 @@ public static class Generation
     {
         var batch = prompts.Count;
         var longest = prompts.Max(p => p.Count);
+        // A soft prompt goes before everything, padding included: [prompt][padding][tokens]; positions count real vectors.
+        var promptVectors = ((ICausalLanguageModel)model).PromptVectors;
+        var prefix = (int)(promptVectors?.shape[0] ?? 0);
         var padded = prompts.Any(p => p.Count != longest);
         var device = model.Transformer.TokenEmbeddingWeight.device;
         var stops = options.StopTokens.ToHashSet();
@@ -147,14 +152,16 @@ public static class Generation
         var inputPositions = new long[batch * longest];
         for (var i = 0; i < batch; i++) {
             var pad = longest - prompts[i].Count;
-            mask[i] = new List<long>(longest + options.MaxNewTokens);
+            mask[i] = new List<long>(prefix + longest + options.MaxNewTokens);
+            for (var j = 0; j < prefix; j++)
+                mask[i].Add(1);
             for (var j = 0; j < longest; j++) {
                 var real = j >= pad;
                 input[i * longest + j] = real ? prompts[i][j - pad] : options.PadToken;
                 mask[i].Add(real ? 1 : 0);
-                inputPositions[i * longest + j] = real ? j - pad : 0;
+                inputPositions[i * longest + j] = real ? prefix + j - pad : 0;
             }
-            nextPosition[i] = prompts[i].Count;
+            nextPosition[i] = prefix + prompts[i].Count;
         }
         var width = longest;
         var finished = new bool[batch];
@@ -175,8 +182,13 @@ public static class Generation
                         var flat = mask.SelectMany(m => m).ToArray();
                         attentionMask = tensor(flat, new long[] { batch, mask[0].Count }, device: device);
                     }
-                    var hidden = model.Transformer.Forward(model.Transformer.Embed(ids), positions, attentionMask, cache);
-                    var logits = model.LmHead.forward(hidden.select(1, width - 1));
+                    var embeddings = model.Transformer.Embed(ids);
+                    if (step == 0 && promptVectors is not null) {
+                        embeddings = cat(new[] { promptVectors.to(embeddings.dtype).unsqueeze(0).expand(batch, -1, -1), embeddings }, 1);
+                        positions = cat(new[] { arange(prefix, ScalarType.Int64, device).unsqueeze(0).expand(batch, -1), positions }, 1);
+                    }
+                    var hidden = model.Transformer.Forward(embeddings, positions, attentionMask, cache);
+                    var logits = model.LmHead.forward(hidden.select(1, hidden.shape[1] - 1));
                     chosen = Choose(logits, options, generator).cpu().data<long>().ToArray();
                 }
                 var tokens = new long?[batch];

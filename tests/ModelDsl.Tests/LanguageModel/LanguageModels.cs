@@ -38,3 +38,19 @@ public partial class UntiedLm
     [CausalLmLoss(Target = "next")]
     public partial CausalLmLoss Loss { get; }
 }
+
+/// <summary>Prompt tuning: the tiny GPT-2 frozen, 4 soft-prompt vectors initialised from words.</summary>
+[Model]
+public partial class PromptTunedLm
+{
+    public partial PromptTunedLmOutput Forward([Shape("B,T")] Tensor ids);
+
+    [LanguageModel(Vocab = 100, Context = 32, Dim = 64, Depth = 2, Heads = 4, Dropout = 0, Frozen = true)]
+    public partial DecoderTransformer Lm { get; }
+
+    [SoftPrompt(Count = 4, InitFrom = "Count up:")]
+    public partial SoftPrompt Prompt { get; }
+
+    [CausalLmLoss]
+    public partial CausalLmLoss Loss { get; }
+}

@@ -47,6 +47,7 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(TinyCspText))]
     [InlineData(nameof(LanguageModel.TinyLm))]
     [InlineData(nameof(LanguageModel.UntiedLm))]
+    [InlineData(nameof(LanguageModel.PromptTunedLm))]
     public void Compile_time_table_equals_the_runtime_named_parameters(string model)
     {
         var table = ParameterTable.Of(Graph(model));
@@ -229,6 +230,7 @@ public sealed class ParameterTableTests : IDisposable
             nameof(TinyVit) => new TinyVit(CPU),
             nameof(LanguageModel.TinyLm) => new LanguageModel.TinyLm(CPU),
             nameof(LanguageModel.UntiedLm) => new LanguageModel.UntiedLm(CPU),
+            nameof(LanguageModel.PromptTunedLm) => new LanguageModel.PromptTunedLm(CPU),
             nameof(FrozenEncoderVit) => new FrozenEncoderVit(CPU),
             nameof(MapPooledVit) => new MapPooledVit(CPU),
             nameof(VptDeepVit) => new VptDeepVit(CPU),
