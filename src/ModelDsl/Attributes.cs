@@ -639,3 +639,17 @@ public sealed class SoftPromptAttribute : Attribute
     public string? InitFrom { get; set; }
     public bool Frozen { get; set; }
 }
+
+/// <summary>
+/// Prefix tuning (Li and Liang 2021): <c>Count</c> learned keys and values per block of the model's
+/// <see cref="LanguageModelAttribute"/> (<c>Blocks.PrefixTuning</c>, <c>M.embedding.weight [Count, 2*Depth*Dim]</c>, PEFT's
+/// layout), which every query attends to before the sequence; the language model is usually frozen. The input's positions
+/// start after the prefix (as with PEFT on GPT-2), so <c>Count</c> plus the input length must fit <c>Context</c>.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class PrefixTuningAttribute : Attribute
+{
+    /// <summary>The number of prefix positions.</summary>
+    public int Count { get; set; }
+    public bool Frozen { get; set; }
+}

@@ -36,6 +36,8 @@ public class LanguageModelTests
         }
         """;
 
+    private const string Prefix = "    [PrefixTuning(Count = 10)]\n    public partial PrefixTuning Prefix { get; }\n\n";
+
     private const string SoftPrompt = "    [SoftPrompt(Count = 10)]\n    public partial SoftPrompt Prompt { get; }\n\n";
 
     public static readonly IReadOnlyDictionary<string, Case> Failing = new Dictionary<string, Case>
@@ -53,6 +55,13 @@ public class LanguageModelTests
             Edit(Lm, ("    [LanguageModel(Vocab = 100, Context = 32, Dim = 64, Depth = 2, Heads = 4)]\n    public partial DecoderTransformer Decoder { get; }\n\n", ""),
                 ("    [CausalLmLoss]\n    public partial CausalLmLoss Loss { get; }\n", SoftPrompt.Replace("[SoftPrompt(", "[{|MD0062:SoftPrompt(Count = 10)|}]").Replace("{|MD0062:SoftPrompt(Count = 10)|}]Count = 10)]", "{|MD0062:SoftPrompt(Count = 10)|}]"))),
             ["'Prompt' is a [SoftPrompt]", "declares none"]),
+        ["a prefix and an input longer than the position table together"] = new("MD0060",
+            Edit(Lm, ("Context = 32", "{|MD0060:Context = 32|}"), ("    [CausalLmLoss]", Prefix + "    [CausalLmLoss]")),
+            ["24 tokens after the 10 prefix positions of 'Prefix', 34 positions", "at least 34"], Fix: "34"),
+        ["a prefix without a language model"] = new("MD0062",
+            Edit(Lm, ("    [LanguageModel(Vocab = 100, Context = 32, Dim = 64, Depth = 2, Heads = 4)]\n    public partial DecoderTransformer Decoder { get; }\n\n", ""),
+                ("    [CausalLmLoss]\n    public partial CausalLmLoss Loss { get; }\n", "    [{|MD0062:PrefixTuning(Count = 10)|}]\n    public partial PrefixTuning Prefix { get; }\n")),
+            ["'Prefix' is a [PrefixTuning], whose keys and values go into the blocks", "declares none"]),
         ["heads that do not divide the width"] = new("MD0005",
             Edit(Lm, ("Heads = 4", "{|MD0005:Heads = 5|}")),
             ["Decoder", "5", "64"], Fix: "4"),
@@ -67,6 +76,8 @@ public class LanguageModelTests
         ["MD0060 a symbolic length"] = Edit(Lm, ("\"B,24\"", "\"B,T\"")),
         ["MD0062 a soft prompt before a language model"] = Edit(Lm, ("    [CausalLmLoss]", SoftPrompt + "    [CausalLmLoss]"), ("\"B,24\"", "\"B,T\"")),
         ["MD0060 a soft prompt and an input that fit the position table together"] = Edit(Lm, ("    [CausalLmLoss]", SoftPrompt + "    [CausalLmLoss]"), ("\"B,24\"", "\"B,22\"")),
+        ["MD0062 a prefix for a language model"] = Edit(Lm, ("    [CausalLmLoss]", Prefix + "    [CausalLmLoss]"), ("\"B,24\"", "\"B,T\"")),
+        ["MD0060 a prefix, a soft prompt and an input that fit the position table together"] = Edit(Lm, ("    [CausalLmLoss]", Prefix.Replace("10", "4") + SoftPrompt.Replace("10", "4") + "    [CausalLmLoss]")),
         ["MD0061 a causal LM loss over two-token sequences"] = Edit(Lm, ("\"B,24\"", "\"B,2\"")),
         ["MD0061 one-token sequences without a loss"] = Edit(Lm, ("\"B,24\"", "\"B,1\""), ("    [CausalLmLoss]\n    public partial CausalLmLoss Loss { get; }\n", "")),
     };
@@ -99,6 +110,7 @@ public class LanguageModelTests
     [InlineData("TinyLm")]
     [InlineData("UntiedLm")]
     [InlineData("PromptTunedLm")]
+    [InlineData("PrefixTunedLm")]
     public void Generated_source_matches_the_approved_baseline(string model)
     {
         var run = TestCompilation.RunGenerator(TestCompilation.Create(Models));

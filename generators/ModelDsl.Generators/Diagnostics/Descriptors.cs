@@ -232,8 +232,8 @@ public static class Descriptors
         "'{0}' reads '{1}', whose logits are {2}: with one token per sequence there is no next token to predict, so the loss has no term; give the input at least 2 tokens");
 
     public static readonly DiagnosticDescriptor SoftPromptWithoutLanguageModel = Error(
-        "MD0062", "Soft prompt without a language model",
-        "'{0}' is a [SoftPrompt], which goes before the input embeddings of a [LanguageModel], but the model declares none; declare the language model, or use [PromptTokens] for a [TokenEmbedding] text encoder");
+        "MD0062", "Soft prompt or prefix without a language model",
+        "'{0}' is a [{1}], whose {2} of a [LanguageModel], but the model declares none; declare the language model, or use [PromptTokens] for a [TokenEmbedding] text encoder");
 
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");

@@ -71,11 +71,19 @@ internal sealed class LanguageModelStage() : StageDefinition(StageKind.LanguageM
         var promptCount = prompt is null ? 0 : System.Math.Max(0, ParseInt(prompt.Get("Count")) ?? 0);
         resolved.Add(new("Prompt", prompt?.Member ?? ""));
         resolved.Add(new("PromptCount", promptCount.ToString(CultureInfo.InvariantCulture)));
-        if (length.Value is long tokens && tokens + promptCount > context)
-            c.Report(Descriptors.LanguageModelSequenceTooLong, DiagnosticTarget.Attribute(index, stage.Get("Context") is null ? null : "Context"), Fix(tokens + promptCount),
+        // Prefix tuning's keys and values come first too: the input's positions start after them.
+        var prefix = c.Spec.Stages.FirstOrDefault(s => s.Kind == StageKind.PrefixTuning);
+        var prefixCount = prefix is null ? 0 : System.Math.Max(0, ParseInt(prefix.Get("Count")) ?? 0);
+        resolved.Add(new("Prefix", prefix?.Member ?? ""));
+        var before = new List<string>();
+        if (promptCount > 0) before.Add($"the {promptCount} soft-prompt vectors of '{prompt!.Member}'");
+        if (prefixCount > 0) before.Add($"the {prefixCount} prefix positions of '{prefix!.Member}'");
+        var extra = promptCount + prefixCount;
+        if (length.Value is long tokens && tokens + extra > context)
+            c.Report(Descriptors.LanguageModelSequenceTooLong, DiagnosticTarget.Attribute(index, stage.Get("Context") is null ? null : "Context"), Fix(tokens + extra),
                 stage.Member, input.Name, input.Shape.Text,
-                promptCount == 0 ? $"{tokens} tokens" : $"{tokens} tokens after the {promptCount} soft-prompt vectors of '{prompt!.Member}', {tokens + promptCount} positions",
-                context, tokens + promptCount);
+                extra == 0 ? $"{tokens} tokens" : $"{tokens} tokens after {string.Join(" and ", before)}, {tokens + extra} positions",
+                context, tokens + extra);
 
         var logits = Shape.Of(input.Shape[0], length, Dim.Constant(vocab));
         c.headMember = stage.Member;
@@ -123,7 +131,19 @@ internal sealed class LanguageModelStage() : StageDefinition(StageKind.LanguageM
             return;
         var hidden = stage.Output.Substring(0, stage.Output.LastIndexOf(',')) + "," + stage.Int("Dim") + "]";
         var prompt = f.Stages.FirstOrDefault(s => s.Kind == StageKind.SoftPrompt && s.Member == stage.Text("Prompt"));
-        if (prompt is null)
+        var prefix = f.Stages.FirstOrDefault(s => s.Kind == StageKind.PrefixTuning && s.Member == stage.Text("Prefix"));
+        if (prefix is not null)
+        {
+            // The prefix's keys and values are the first cached positions of every block; gradients flow through the cache.
+            var count = prompt is null ? 0 : stage.Int("PromptCount");
+            f.Line($"using var cache = new {Blocks}.KvCache({stage.Int("Depth")});");
+            f.Line($"{Registered(prefix)}.Fill(cache, {input}.shape[0]);");
+            var embed = $"transformer.Embed({input})";
+            f.Line(prompt is null ? $"var embeddings = {embed};" : $"var embeddings = {Registered(prompt)}.forward({embed});", prompt is null ? hidden : Prompted(hidden, count));
+            f.Line("var hidden = transformer.Forward(embeddings, positions: null, attentionMask: null, cache: cache);", prompt is null ? hidden : Prompted(hidden, count));
+            f.Line(count == 0 ? "var logits = lm_head.forward(hidden);" : $"var logits = lm_head.forward(hidden.narrow(1, {count}, hidden.shape[1] - {count}));", stage.Output);
+        }
+        else if (prompt is null)
         {
             f.Line($"var hidden = transformer.forward({input});", hidden);
             f.Line("var logits = lm_head.forward(hidden);", stage.Output);
@@ -132,11 +152,7 @@ internal sealed class LanguageModelStage() : StageDefinition(StageKind.LanguageM
         {
             // The prompt vectors first; the logits (and so the loss) are read at the input's positions only.
             var count = stage.Int("PromptCount");
-            var dims = hidden.Trim('[', ']').Split(',');
-            var positions = long.TryParse(dims[1], NumberStyles.None, CultureInfo.InvariantCulture, out var fixedLength)
-                ? (fixedLength + count).ToString(CultureInfo.InvariantCulture)
-                : $"{count}+{dims[1]}";
-            var prompted = $"[{dims[0]},{positions},{dims[2]}]";
+            var prompted = Prompted(hidden, count);
             f.Line($"var embeddings = {Registered(prompt)}.forward(transformer.Embed({input}));", prompted);
             f.Line("var hidden = transformer.Forward(embeddings, positions: null, attentionMask: null, cache: null);", prompted);
             f.Line($"var logits = lm_head.forward(hidden.narrow(1, {count}, hidden.shape[1] - {count}));", stage.Output);
@@ -167,6 +183,16 @@ internal sealed class LanguageModelStage() : StageDefinition(StageKind.LanguageM
         return name;
     }
 
+    // "[B,T,D]" with the prompt's positions in front: "[B,4+T,D]", or "[B,20,D]" for a fixed length.
+    private static string Prompted(string shape, int count)
+    {
+        var dims = shape.Trim('[', ']').Split(',');
+        var positions = long.TryParse(dims[1], NumberStyles.None, CultureInfo.InvariantCulture, out var fixedLength)
+            ? (fixedLength + count).ToString(CultureInfo.InvariantCulture)
+            : $"{count}+{dims[1]}";
+        return $"[{dims[0]},{positions},{dims[2]}]";
+    }
+
     public override IEnumerable<string> Interfaces(GraphStage stage) =>
         ["global::ModelDsl.Blocks.ICausalLanguageModel", "global::ModelDsl.Weights.IPublishedLayout"];
 
@@ -184,6 +210,12 @@ internal sealed class LanguageModelStage() : StageDefinition(StageKind.LanguageM
         {
             w.Line($"/// <summary>The soft prompt of <c>{promptMember}</c>, which generation puts before every prompt as the forward pass does.</summary>");
             w.Line($"global::TorchSharp.torch.Tensor? global::ModelDsl.Blocks.ICausalLanguageModel.PromptVectors => {StageCatalog.SnakeCase(promptMember)}.Weight;");
+            w.Line();
+        }
+        if (stage.Text("Prefix") is { Length: > 0 } prefixMember && graph.Stages.Any(s => s.Member == prefixMember && !s.Broken))
+        {
+            w.Line($"/// <summary>The prefix of <c>{prefixMember}</c>, which generation puts into the cache first as the forward pass does.</summary>");
+            w.Line($"global::ModelDsl.Blocks.PrefixTuning? global::ModelDsl.Blocks.ICausalLanguageModel.Prefix => {StageCatalog.SnakeCase(prefixMember)};");
             w.Line();
         }
         w.Line("/// <summary>Hugging Face GPT-2 files as published load into this model: see <see cref=\"global::ModelDsl.Blocks.Gpt2Names.MapFileName\"/>.</summary>");
@@ -217,7 +249,7 @@ internal sealed class SoftPromptStage() : StageDefinition(StageKind.SoftPrompt, 
         if (lm is null)
         {
             c.broken.Add(index);
-            c.Report(Descriptors.SoftPromptWithoutLanguageModel, DiagnosticTarget.Attribute(index), stage.Member);
+            c.Report(Descriptors.SoftPromptWithoutLanguageModel, DiagnosticTarget.Attribute(index), stage.Member, "SoftPrompt", "vectors go before the input embeddings");
             return null;
         }
         var dim = ParseInt(lm.Get("Dim")) is > 0 and var d ? d : 1;
@@ -248,6 +280,41 @@ internal sealed class SoftPromptStage() : StageDefinition(StageKind.SoftPrompt, 
     }
 }
 
+/// <summary>
+/// <c>[PrefixTuning(Count)]</c>: learned keys and values <c>M.embedding.weight [Count, 2*Depth*D]</c> (PEFT's layout) for every
+/// block of the model's <c>[LanguageModel]</c>, put into its cache before the tokens by the language model's forward pass.
+/// </summary>
+internal sealed class PrefixTuningStage() : StageDefinition(StageKind.PrefixTuning, "PrefixTuning", "global::ModelDsl.Blocks.PrefixTuning")
+{
+    public override string KindName(StageSpec stage) => "PrefixTuning";
+
+    public override Shape? Infer(CompileContext c, int index, StageSpec stage, List<Argument> resolved)
+    {
+        var count = c.PositiveInt(index, stage, "Count", resolved, fallback: 1, "a positive number of prefix positions");
+        var lm = c.Spec.Stages.FirstOrDefault(s => s.Kind == StageKind.LanguageModel);
+        if (lm is null)
+        {
+            c.broken.Add(index);
+            c.Report(Descriptors.SoftPromptWithoutLanguageModel, DiagnosticTarget.Attribute(index), stage.Member, "PrefixTuning", "keys and values go into the blocks");
+            return null;
+        }
+        int Size(string name) => ParseInt(lm.Get(name)) is > 0 and var v ? v : 1;
+        var (depth, dim, heads) = (Size("Depth"), Size("Dim"), Size("Heads"));
+        if (dim % heads != 0)
+            heads = 1;   // reported at the language model (MD0005)
+        resolved.Add(new("Depth", depth.ToString(CultureInfo.InvariantCulture)));
+        resolved.Add(new("Dim", dim.ToString(CultureInfo.InvariantCulture)));
+        resolved.Add(new("Heads", heads.ToString(CultureInfo.InvariantCulture)));
+        return Shape.Of(Dim.Constant(count), Dim.Constant(2L * depth * dim));
+    }
+
+    public override void Parameters(GraphStage stage, ParameterLayout layout) =>
+        layout.Tensor(Registered(stage) + ".embedding.weight", stage.Int("Count"), 2L * stage.Int("Depth") * stage.Int("Dim"));
+
+    public override IEnumerable<StageMember> Members(GraphStage stage) =>
+        [Module(Registered(stage), MemberType, $"new {Blocks}.PrefixTuning(count: {stage.Int("Count")}, depth: {stage.Int("Depth")}, dim: {stage.Int("Dim")}, heads: {stage.Int("Heads")})")];
+}
+
 /// <summary><c>[CausalLmLoss]</c>: next-token cross-entropy over a language model's logits, labels <c>[B,T]</c> with -100 ignored.</summary>
 internal sealed class CausalLmLossStage() : LossStage(StageKind.CausalLmLoss, "CausalLmLoss", StageKind.LanguageModel)
 {
@@ -271,4 +338,5 @@ public readonly partial record struct StageKind
     public static readonly StageKind LanguageModel = new(nameof(LanguageModel));
     public static readonly StageKind CausalLmLoss = new(nameof(CausalLmLoss));
     public static readonly StageKind SoftPrompt = new(nameof(SoftPrompt));
+    public static readonly StageKind PrefixTuning = new(nameof(PrefixTuning));
 }

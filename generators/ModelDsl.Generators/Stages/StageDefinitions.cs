@@ -41,6 +41,7 @@ internal static class StageDefinitions
         new LanguageModelStage(),
         new CausalLmLossStage(),
         new SoftPromptStage(),
+        new PrefixTuningStage(),
     ];
 
     private static readonly Dictionary<StageKind, StageDefinition> ByKind = All.ToDictionary(d => d.Kind);

@@ -231,6 +231,9 @@ public interface ICausalLanguageModel
 
     /// <summary>Learned vectors <c>[P,D]</c> the model puts before every input's embeddings (a soft prompt), or null.</summary>
     Tensor? PromptVectors => null;
+
+    /// <summary>Learned per-layer keys and values (prefix tuning) that go into the cache before any token, or null.</summary>
+    PrefixTuning? Prefix => null;
 }
 
 /// <summary>

@@ -97,7 +97,8 @@ public static class Generation
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(prompts);
         options ??= GenerationOptions.Greedy;
-        Validate(model.Transformer.Config, prompts, options, (int)(((ICausalLanguageModel)model).PromptVectors?.shape[0] ?? 0));
+        Validate(model.Transformer.Config, prompts, options,
+            (int)(((ICausalLanguageModel)model).PromptVectors?.shape[0] ?? 0) + (((ICausalLanguageModel)model).Prefix?.Count ?? 0));
         return Steps(model, prompts, options);
     }
 
@@ -117,7 +118,7 @@ public static class Generation
         // The last generated token is never fed back, so positions reach longest + MaxNewTokens - 2; HF's rule
         // (total length <= n_positions) is kept because the sequence a caller continues from must still fit.
         if (prefix + longest + options.MaxNewTokens > config.Context) {
-            var soft = prefix > 0 ? $"{prefix} soft-prompt vectors, " : "";
+            var soft = prefix > 0 ? $"{prefix} prefix positions (soft prompt, prefix tuning), " : "";
             throw new ArgumentException(
                 $"The {soft}longest prompt ({longest} tokens) plus MaxNewTokens ({options.MaxNewTokens}) is {prefix + longest + options.MaxNewTokens} positions, " +
                 $"more than the position table's {config.Context} (Context). Shorten the prompt or lower MaxNewTokens to at most {Math.Max(0, config.Context - prefix - longest)}.",
@@ -140,7 +141,9 @@ public static class Generation
         var longest = prompts.Max(p => p.Count);
         // A soft prompt goes before everything, padding included: [prompt][padding][tokens]; positions count real vectors.
         var promptVectors = ((ICausalLanguageModel)model).PromptVectors;
-        var prefix = (int)(promptVectors?.shape[0] ?? 0);
+        // Prefix tuning: its keys and values are the first cached positions, and the tokens' positions follow them (as PEFT's).
+        var prefixTuning = ((ICausalLanguageModel)model).Prefix;
+        var prefix = (int)(promptVectors?.shape[0] ?? 0) + (prefixTuning?.Count ?? 0);
         var padded = prompts.Any(p => p.Count != longest);
         var device = model.Transformer.TokenEmbeddingWeight.device;
         var stops = options.StopTokens.ToHashSet();
@@ -183,9 +186,12 @@ public static class Generation
                         attentionMask = tensor(flat, new long[] { batch, mask[0].Count }, device: device);
                     }
                     var embeddings = model.Transformer.Embed(ids);
+                    if (step == 0 && prefixTuning is not null)
+                        prefixTuning.Fill(cache, batch);
                     if (step == 0 && promptVectors is not null) {
+                        var start = prefixTuning?.Count ?? 0;
                         embeddings = cat(new[] { promptVectors.to(embeddings.dtype).unsqueeze(0).expand(batch, -1, -1), embeddings }, 1);
-                        positions = cat(new[] { arange(prefix, ScalarType.Int64, device).unsqueeze(0).expand(batch, -1), positions }, 1);
+                        positions = cat(new[] { arange(start, start + promptVectors.shape[0], ScalarType.Int64, device).unsqueeze(0).expand(batch, -1), positions }, 1);
                     }
                     var hidden = model.Transformer.Forward(embeddings, positions, attentionMask, cache);
                     var logits = model.LmHead.forward(hidden.select(1, hidden.shape[1] - 1));

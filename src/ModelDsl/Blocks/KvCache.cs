@@ -6,7 +6,7 @@ namespace ModelDsl.Blocks;
 /// <summary>
 /// The keys and values a decoder has computed so far, per layer <c>[B,H,past,hd]</c>, so that each generation step
 /// runs only the new token through the model. Owns its tensors (outside every dispose scope): dispose it when the
-/// generation is over.
+/// generation is over. Gradients flow through it (prefix tuning puts its trained prefixes here first).
 /// </summary>
 public sealed class KvCache : IDisposable
 {
@@ -37,8 +37,10 @@ public sealed class KvCache : IDisposable
             throw new ArgumentOutOfRangeException(nameof(layer), layer, $"KvCache: layer {layer} is outside the cache's {keys.Length} layers.");
         var oldK = keys[layer];
         var oldV = values[layer];
-        var newK = oldK is null ? k.detach().clone() : cat(new[] { oldK, k.detach() }, 2);
-        var newV = oldV is null ? v.detach().clone() : cat(new[] { oldV, v.detach() }, 2);
+        // Not detached: a prefix (prefix tuning) is a cache entry that trains. Generation runs under no_grad, so its
+        // cached tensors carry no graph.
+        var newK = oldK is null ? k.clone() : cat(new[] { oldK, k }, 2);
+        var newV = oldV is null ? v.clone() : cat(new[] { oldV, v }, 2);
         keys[layer] = newK.DetachFromDisposeScope();
         values[layer] = newV.DetachFromDisposeScope();
         oldK?.Dispose();

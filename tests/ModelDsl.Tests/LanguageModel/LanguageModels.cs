@@ -54,3 +54,19 @@ public partial class PromptTunedLm
     [CausalLmLoss]
     public partial CausalLmLoss Loss { get; }
 }
+
+/// <summary>Prefix tuning: the tiny GPT-2 frozen, 4 learned key/value positions in each of its 2 blocks.</summary>
+[Model]
+public partial class PrefixTunedLm
+{
+    public partial PrefixTunedLmOutput Forward([Shape("B,T")] Tensor ids);
+
+    [LanguageModel(Vocab = 100, Context = 32, Dim = 64, Depth = 2, Heads = 4, Dropout = 0, Frozen = true)]
+    public partial DecoderTransformer Lm { get; }
+
+    [PrefixTuning(Count = 4)]
+    public partial PrefixTuning Prefix { get; }
+
+    [CausalLmLoss]
+    public partial CausalLmLoss Loss { get; }
+}

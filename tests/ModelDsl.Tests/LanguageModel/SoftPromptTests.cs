@@ -86,7 +86,7 @@ public sealed class SoftPromptTests
         Assert.Equal(model.Generate(new IReadOnlyList<long>[] { new long[] { 9 } }, options).Tokens[0], batch.Tokens[1]);
 
         var tooLong = Assert.Throws<ArgumentException>(() => model.Generate(new IReadOnlyList<long>[] { prompt }, options with { MaxNewTokens = 26 }));
-        Assert.Contains("The 4 soft-prompt vectors, longest prompt (3 tokens) plus MaxNewTokens (26) is 33 positions", tooLong.Message);
+        Assert.Contains("The 4 prefix positions (soft prompt, prefix tuning), longest prompt (3 tokens) plus MaxNewTokens (26) is 33 positions", tooLong.Message);
     }
 
     [Fact]

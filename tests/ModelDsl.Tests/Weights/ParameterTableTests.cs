@@ -48,6 +48,7 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(LanguageModel.TinyLm))]
     [InlineData(nameof(LanguageModel.UntiedLm))]
     [InlineData(nameof(LanguageModel.PromptTunedLm))]
+    [InlineData(nameof(LanguageModel.PrefixTunedLm))]
     public void Compile_time_table_equals_the_runtime_named_parameters(string model)
     {
         var table = ParameterTable.Of(Graph(model));
@@ -231,6 +232,7 @@ public sealed class ParameterTableTests : IDisposable
             nameof(LanguageModel.TinyLm) => new LanguageModel.TinyLm(CPU),
             nameof(LanguageModel.UntiedLm) => new LanguageModel.UntiedLm(CPU),
             nameof(LanguageModel.PromptTunedLm) => new LanguageModel.PromptTunedLm(CPU),
+            nameof(LanguageModel.PrefixTunedLm) => new LanguageModel.PrefixTunedLm(CPU),
             nameof(FrozenEncoderVit) => new FrozenEncoderVit(CPU),
             nameof(MapPooledVit) => new MapPooledVit(CPU),
             nameof(VptDeepVit) => new VptDeepVit(CPU),
