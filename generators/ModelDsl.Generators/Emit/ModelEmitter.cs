@@ -353,8 +353,8 @@ internal static partial class ModelEmitter
             terms.Add(weight == 1.0 ? local : $"{local} * {Number(weight)}");
             var prefix = loss.Text("MetricPrefix");
             var (metric, method) = ((LossStage)StageDefinitions.Of(loss.Kind)).Metric;
-            // Without a prefix (the model's one loss) this loss is the objective, which StepOutput logs as "loss" itself.
-            if (prefix.Length > 0)
+            // The model's only loss is the objective, which StepOutput logs as "loss" itself (the trainer refuses a metric of that name).
+            if (prefix.Length > 0 || losses.Count > 1)
                 metrics.Add($"(\"{prefix}loss\", {local})");
             metrics.Add($"(\"{prefix}{metric}\", {Blocks}.TaskMetrics.{method}({head}, {target}{present}))");
             if (present.Length == 0)
