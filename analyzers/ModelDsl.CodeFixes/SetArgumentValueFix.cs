@@ -17,8 +17,8 @@ namespace ModelDsl.CodeFixes;
 /// the one stage of the right kind for a reference (MD0019: <c>nameof(Head)</c>), the one head of the
 /// right kind for a loss (MD0026), the one task no head reads yet (MD0024, MD0027: <c>"Angle"</c>), the
 /// input's channel count (MD0040), a position table long enough for the text (MD0035), the class
-/// count of per-class prompts (MD0037), a count of vocabulary tokens that ends at the vocabulary's last id (MD0041) and the
-/// largest ToMe R that fits every merging block (MD0072).
+/// count of per-class prompts (MD0037), a count of vocabulary tokens that ends at the vocabulary's last id (MD0041), the
+/// largest ToMe R that fits every merging block (MD0072) and a language model's position table as long as its input (MD0060).
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(SetArgumentValueFix)), Shared]
 public sealed class SetArgumentValueFix : CodeFixProvider
@@ -27,7 +27,7 @@ public sealed class SetArgumentValueFix : CodeFixProvider
         [Descriptors.WidthMismatch.Id, Descriptors.HeadsDoNotDivideWidth.Id, Descriptors.ImageNotDivisibleByPatch.Id, Descriptors.BadReference.Id,
             Descriptors.TaskNotFound.Id, Descriptors.LossReadsWrongHead.Id, Descriptors.TaskReadTwice.Id, Descriptors.ChannelCountMismatch.Id,
             Descriptors.TokenSequenceTooLong.Id, Descriptors.PerClassPromptCount.Id, Descriptors.VocabularyTokensOutOfRange.Id, Descriptors.NameofOtherType.Id,
-            Descriptors.MergesMoreThanLeft.Id];
+            Descriptors.MergesMoreThanLeft.Id, Descriptors.LanguageModelSequenceTooLong.Id];
 
     public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
 

@@ -811,3 +811,81 @@ public sealed class CodeUsageRegularizerAttribute(string query) : Attribute
     public string Query { get; } = query;
     public double Weight { get; set; } = 1.0;
 }
+
+/// <summary>
+/// A GPT-2 decoder-only language model (<c>Blocks.DecoderTransformer</c> registered as <c>transformer</c>, and
+/// <c>Blocks.LanguageModelHead</c> as <c>lm_head</c>): token ids <c>[B,T]</c> (int64, from the forward input named by
+/// <c>Input</c> or the one rank-2 input) to logits <c>[B,T,Vocab]</c>, the forward output <c>Logits</c>. Registered
+/// under Hugging Face GPT-2's names, so a published GPT-2 file loads as is (docs/weights.md). The generated model also
+/// gets <c>Generate</c> and <c>GenerateStream</c> (KV-cache generation; see <c>Blocks.Generation</c>).
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class LanguageModelAttribute : Attribute
+{
+    /// <summary>Vocabulary size (GPT-2: 50257).</summary>
+    public int Vocab { get; set; }
+    /// <summary>Rows of the learned position table: the longest sequence the model reads (GPT-2: 1024).</summary>
+    public int Context { get; set; }
+    /// <summary>Width (GPT-2 124M: 768).</summary>
+    public int Dim { get; set; }
+    /// <summary>Number of blocks (GPT-2 124M: 12).</summary>
+    public int Depth { get; set; }
+    /// <summary>Attention heads; must divide <see cref="Dim"/> (GPT-2 124M: 12).</summary>
+    public int Heads { get; set; }
+    /// <summary>The LM head multiplies by the token embedding (GPT-2); false gives it its own <c>lm_head.weight</c>.</summary>
+    public bool TiedHead { get; set; } = true;
+    /// <summary>GPT-2's embedding, attention and residual dropout (all three), in [0, 1).</summary>
+    public double Dropout { get; set; } = 0.1;
+    /// <summary>The forward input holding the token ids; default: the one input of rank 2.</summary>
+    public string? Input { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>
+/// The causal language-modelling loss over a <see cref="LanguageModelAttribute"/>'s logits (<c>Blocks.CausalLmLoss</c>):
+/// the logits at position <c>t</c> predict the label at <c>t+1</c>; labels of -100 (padding, the prompt) take no loss.
+/// The batch holds the labels <c>[B,T]</c> (int64) under <see cref="Target"/>; logs the next-token accuracy.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class CausalLmLossAttribute : Attribute
+{
+    /// <summary>The language model whose logits the loss reads, as <c>nameof(Lm)</c>; optional when the model has one.</summary>
+    public string? Of { get; set; }
+    /// <summary>The batch tensor that holds the labels <c>[B,T]</c>: <c>labels</c> when not set.</summary>
+    public string? Target { get; set; }
+    /// <summary>The loss's weight in the model's objective.</summary>
+    public double Weight { get; set; } = 1.0;
+}
+
+/// <summary>
+/// Prompt tuning (Lester et al. 2021): <c>Count</c> learned vectors (<c>Blocks.SoftPrompt</c>, <c>M.weight [Count,D]</c>)
+/// before the input embeddings of the model's <see cref="LanguageModelAttribute"/>, usually frozen. The logits, and so the
+/// loss, cover the input's positions only; generation puts the prompt first too.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class SoftPromptAttribute : Attribute
+{
+    /// <summary>The number of prompt vectors.</summary>
+    public int Count { get; set; }
+    /// <summary>
+    /// Words whose token embeddings initialise the prompt (repeated to fill <see cref="Count"/>): the generated
+    /// <c>Initialize{Member}(tokenizer)</c> encodes them and copies the rows, to be called after the pretrained weights are
+    /// loaded. Null: random (normal, std 0.02).
+    /// </summary>
+    public string? InitFrom { get; set; }
+    public bool Frozen { get; set; }
+}
+
+/// <summary>
+/// Prefix tuning (Li and Liang 2021): <c>Count</c> learned keys and values per block of the model's
+/// <see cref="LanguageModelAttribute"/> (<c>Blocks.PrefixTuning</c>, <c>M.embedding.weight [Count, 2*Depth*Dim]</c>, PEFT's
+/// layout), which every query attends to before the sequence; the language model is usually frozen. The input's positions
+/// start after the prefix (as with PEFT on GPT-2), so <c>Count</c> plus the input length must fit <c>Context</c>.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class PrefixTuningAttribute : Attribute
+{
+    /// <summary>The number of prefix positions.</summary>
+    public int Count { get; set; }
+    public bool Frozen { get; set; }
+}

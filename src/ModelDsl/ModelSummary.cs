@@ -65,6 +65,9 @@ public sealed record ModelSummary(string Model, IReadOnlyList<SummaryRow> Rows)
 
     private string FlopsLine()
     {
+        // Nothing counted is not "0 FLOPs".
+        if (TotalFlops == 0 && !AllFlopsCounted)
+            return "Forward FLOPs: not counted for these stages (marked ?)";
         var line = $"Forward: {Count(TotalFlops)} FLOPs per sample at the declared sizes";
         if (PlainFlops != TotalFlops && PlainFlops > 0)
             line += $"; {Count(PlainFlops)} without routing, merging and pruning ({(100.0 * (PlainFlops - TotalFlops) / PlainFlops).ToString("0.0", CultureInfo.InvariantCulture)} % fewer)";

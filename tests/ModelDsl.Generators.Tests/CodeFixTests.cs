@@ -152,6 +152,13 @@ public class CodeFixTests
         Edit(PromptDiagnosticTests.Prompted, ("\"C,8\"", "\"5,8\""), ("[PromptTokens(Count = 4)]", "[PromptTokens(Count = 4, PerClass = true, {|MD0037:Classes = 3|})]")),
         Edit(PromptDiagnosticTests.Prompted, ("\"C,8\"", "\"5,8\""), ("[PromptTokens(Count = 4)]", "[PromptTokens(Count = 4, PerClass = true, Classes = 5)]")));
 
+    // MD0060: a language model's position table as long as its input.
+
+    [Fact]
+    public Task Language_model_context_is_set_to_the_input_length() => Verify<SetArgumentValueFix>(
+        LanguageModelTests.Failing["an input longer than the position table"].Markup,
+        Edit(LanguageModelTests.Lm, ("Context = 32", "Context = 24")));
+
     // MD0041: vocabulary tokens up to the vocabulary's last id.
 
     [Fact]

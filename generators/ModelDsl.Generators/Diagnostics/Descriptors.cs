@@ -293,6 +293,17 @@ public static class Descriptors
     public static readonly DiagnosticDescriptor GrowsToFewerTokens = Error(
         "MD0077", "Growing from a model that does not fit",
         "'{0}' has GrownFrom = {1} with Tokens = {2} (FfnTokens = {3}): {4}; GrownFrom is the Tokens of the smaller model, at most {2}");
+    public static readonly DiagnosticDescriptor LanguageModelSequenceTooLong = Error(
+        "MD0060", "Language model input longer than its position table",
+        "'{0}' reads '{1}' {2}, {3}, but has Context = {4}: its position table has {4} rows, one per position; set Context to at least {5}, or shorten the input");
+
+    public static readonly DiagnosticDescriptor CausalLmLossNeedsTwoTokens = Error(
+        "MD0061", "Causal LM loss over sequences of one token",
+        "'{0}' reads '{1}', whose logits are {2}: with one token per sequence there is no next token to predict, so the loss has no term; give the input at least 2 tokens");
+
+    public static readonly DiagnosticDescriptor SoftPromptWithoutLanguageModel = Error(
+        "MD0062", "Soft prompt or prefix without a language model",
+        "'{0}' is a [{1}], whose {2} of a [LanguageModel], but the model declares none; declare the language model, or use [PromptTokens] for a [TokenEmbedding] text encoder");
 
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");

@@ -63,7 +63,9 @@ internal static partial class ModelEmitter
         w.Line("/// </code>");
         w.Line("/// </remarks>");
         w.Line(GeneratedCode);
-        using (w.Block($"partial class {spec.ClassName}{spec.TypeParameters} : {baseType}"))
+        var interfaces = Built(graph).SelectMany(s => StageDefinitions.Of(s.Kind).Interfaces(s)).Distinct().ToList();
+        var bases = string.Join(", ", new[] { baseType }.Concat(interfaces));
+        using (w.Block($"partial class {spec.ClassName}{spec.TypeParameters} : {bases}"))
         {
             WriteFields(w, graph);
             w.Line();
@@ -75,6 +77,15 @@ internal static partial class ModelEmitter
                 var forward = WriteForward(w, graph);
                 w.Line();
                 WritePyTorchTwin(w, graph, forward);
+            }
+            foreach (var stage in Built(graph))
+            {
+                var members = new CodeWriter();
+                StageDefinitions.Of(stage.Kind).ClassMembers(members, stage, graph);
+                if (members.ToString().Length == 0)
+                    continue;
+                w.Line();
+                w.Lines(members);
             }
             if (IsTrainable(graph))
             {
@@ -351,7 +362,7 @@ internal static partial class ModelEmitter
             w.Line($"var output = {forward.Name}({arguments});");
             // The losses that read a head; the others were reported and train nothing.
             var losses = Built(graph).Where(s => s.Resolved.Any(a => a.Name == "Head")).ToList();
-            if (losses.Count == 1 && losses[0].Text("HeadOutput") == "Logits")
+            if (losses.Count == 1 && losses[0].Text("HeadOutput") == "Logits" && ((LossStage)StageDefinitions.Of(losses[0].Kind)).Metric.Method == "Accuracy")
                 WriteSingleLoss(w, graph, losses[0]);
             else
                 WriteTaskLosses(w, graph, losses);
@@ -401,7 +412,9 @@ internal static partial class ModelEmitter
             terms.Add(weight == 1.0 ? local : $"{local} * {Number(weight)}");
             var prefix = loss.Text("MetricPrefix");
             var (metric, method) = ((LossStage)StageDefinitions.Of(loss.Kind)).Metric;
-            metrics.Add($"(\"{prefix}loss\", {local})");
+            // The model's only loss is the objective, which StepOutput logs as "loss" itself (the trainer refuses a metric of that name).
+            if (prefix.Length > 0 || losses.Count > 1)
+                metrics.Add($"(\"{prefix}loss\", {local})");
             metrics.Add($"(\"{prefix}{metric}\", {Blocks}.TaskMetrics.{method}({head}, {target}{present}))");
             if (present.Length == 0)
                 continue;
@@ -493,6 +506,9 @@ internal static partial class ModelEmitter
             total = Saturating.Add(total, System.Math.Max(flops[i], 0));
             plainTotal = Saturating.Add(plainTotal, System.Math.Max(plain[i], 0));
         }
+        // Nothing counted is not "0 FLOPs".
+        if (total == 0 && flops.Any(f => f < 0))
+            return "Forward FLOPs: not counted for these stages (marked ?)";
         var line = $"Forward: {Count(total)} FLOPs per sample at the declared sizes";
         if (plainTotal != total && plainTotal > 0)
             line += $"; {Count(plainTotal)} without routing, merging and pruning ({(100.0 * (plainTotal - total) / plainTotal).ToString("0.0", CultureInfo.InvariantCulture)} % fewer)";

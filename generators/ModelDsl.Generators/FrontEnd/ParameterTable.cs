@@ -69,18 +69,32 @@ public static class ParameterTable
     /// <param name="header">The file's header.</param>
     /// <param name="prefix">A file-name prefix such as <c>"backbone."</c>, or null.</param>
     /// <param name="opaquePrefixes">From <see cref="OpaquePrefixes"/>: file names under them are not reported as unexpected.</param>
+    /// <param name="mapFileName">From <see cref="FileNameMap"/>: a file name (after the prefix) to the name the model registers, or null for a tensor that is not a weight (GPT-2's mask buffers); null: names as they are.</param>
     public static IReadOnlyList<ParameterDifference> Compare(
-        IReadOnlyList<(string Name, long[] Shape)> expected, SafetensorsHeader header, string? prefix = null, IReadOnlyList<string>? opaquePrefixes = null)
+        IReadOnlyList<(string Name, long[] Shape)> expected, SafetensorsHeader header, string? prefix = null, IReadOnlyList<string>? opaquePrefixes = null,
+        Func<string, string?>? mapFileName = null)
     {
         if (expected is null) throw new ArgumentNullException(nameof(expected));
         if (header is null) throw new ArgumentNullException(nameof(header));
         prefix ??= "";
+        // The file's tensors by the name the model would load them under, in file order.
+        var byName = new Dictionary<string, SafetensorsEntry>(StringComparer.Ordinal);
+        var order = new List<string>();
+        foreach (var entry in header.Entries)
+        {
+            if (!entry.Name.StartsWith(prefix, StringComparison.Ordinal)) continue;
+            var name = entry.Name.Substring(prefix.Length);
+            var mapped = mapFileName is null ? name : mapFileName(name);
+            if (mapped is null || byName.ContainsKey(mapped)) continue;
+            byName[mapped] = entry;
+            order.Add(mapped);
+        }
         var differences = new List<ParameterDifference>();
         var expectedNames = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (name, shape) in expected)
         {
             expectedNames.Add(name);
-            var entry = header.Find(prefix + name);
+            byName.TryGetValue(name, out var entry);
             if (entry is null && IsUnder(opaquePrefixes, name))
                 continue;
             if (entry is null)
@@ -88,15 +102,29 @@ public static class ParameterTable
             else if (!SameShape(shape, entry.Shape))
                 differences.Add(new ParameterDifference(ParameterDifferenceKind.ShapeMismatch, name, shape, entry.ShapeArray()));
         }
-        foreach (var entry in header.Entries)
+        foreach (var name in order)
         {
-            if (!entry.Name.StartsWith(prefix, StringComparison.Ordinal)) continue;
-            var name = entry.Name.Substring(prefix.Length);
             if (expectedNames.Contains(name)) continue;
             if (IsUnder(opaquePrefixes, name)) continue;
-            differences.Add(new ParameterDifference(ParameterDifferenceKind.Unexpected, name, null, entry.ShapeArray()));
+            differences.Add(new ParameterDifference(ParameterDifferenceKind.Unexpected, name, null, byName[name].ShapeArray()));
         }
         return differences;
+    }
+
+    /// <summary>
+    /// How the published files of the model's architecture name their tensors, when a stage says (a <c>[LanguageModel]</c>:
+    /// GPT-2 files without the <c>transformer.</c> prefix, with mask buffers); null: the registered names as they are.
+    /// The runtime's <c>Weights.Load</c> applies the same map through <c>IPublishedLayout</c>.
+    /// </summary>
+    public static Func<string, string?>? FileNameMap(ModelGraph graph)
+    {
+        if (graph is null) throw new ArgumentNullException(nameof(graph));
+        foreach (var stage in graph.Stages)
+        {
+            if (!stage.Broken && StageDefinitions.Of(stage.Kind).FileNameMap(stage) is { } map)
+                return map;
+        }
+        return null;
     }
 
     /// <summary><c>[64,1,7,7]</c>.</summary>

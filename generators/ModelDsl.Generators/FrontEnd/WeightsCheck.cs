@@ -68,7 +68,7 @@ public static class WeightsCheck
         var expected = ParameterTable.Of(graph).Where(p => !Excluded(p.Name)).ToList();
         var details = new List<string>();
         var counts = new int[4];
-        foreach (var difference in ParameterTable.Compare(expected, header, weights.Prefix, ParameterTable.OpaquePrefixes(graph)))
+        foreach (var difference in ParameterTable.Compare(expected, header, weights.Prefix, ParameterTable.OpaquePrefixes(graph), ParameterTable.FileNameMap(graph)))
         {
             if (Excluded(difference.Name)) continue;
             counts[(int)difference.Kind]++;

@@ -27,6 +27,9 @@ internal abstract class LossStage(StageKind kind, string attribute, StageKind he
     /// <summary>The metric logged next to the loss, and the <c>Blocks.TaskMetrics</c> method that computes it.</summary>
     internal virtual (string Name, string Method) Metric => ("accuracy", "Accuracy");
 
+    /// <summary>The batch name of the target when <c>Target</c> is not set and the head reads no task.</summary>
+    internal virtual string DefaultTarget => "target";
+
     /// <summary>The target's shape, dtype and description, given the head the loss reads.</summary>
     internal abstract (Shape Shape, string Dtype, string What) Target(CompileContext c, Shape headOutput);
 
@@ -43,7 +46,7 @@ internal abstract class LossStage(StageKind kind, string attribute, StageKind he
         resolved.Add(new("Field", c.taskTokensMember is null && Kind == StageKind.CrossEntropyLoss ? "loss" : StageCatalog.SnakeCase(stage.Member)));
         ReadOwnArguments(c, index, stage, resolved);
         var head = c.ReadOf(index, stage, HeadKind);
-        var target = stage.Get("Target") ?? (head?.Task is { } task ? StageCatalog.SnakeCase(task) : Kind == StageKind.CrossEntropyLoss ? "label" : "target");
+        var target = stage.Get("Target") ?? (head?.Task is { } task ? StageCatalog.SnakeCase(task) : DefaultTarget);
         // The target is a column of the dataset and a field of the generated batch record: a name, not any text.
         if (target.Length == 0 || !(char.IsLetter(target[0]) || target[0] == '_') || !target.All(ch => ch < 128 && (char.IsLetterOrDigit(ch) || ch == '_')))
         {
@@ -123,6 +126,8 @@ internal sealed class CrossEntropyLossStage() : LossStage(StageKind.CrossEntropy
         }
         resolved.Add(new("LabelSmoothing", Format(smoothing)));
     }
+
+    internal override string DefaultTarget => "label";
 
     internal override (Shape Shape, string Dtype, string What) Target(CompileContext c, Shape headOutput) => (Shape.Of(c.batch), "int64", "Class indices (int64)");
 

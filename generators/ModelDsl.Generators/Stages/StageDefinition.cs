@@ -204,6 +204,19 @@ internal abstract class StageDefinition
     /// and returns the metric it logs with the local that holds it; only called when <see cref="AddsToObjective"/>.
     /// </summary>
     public virtual (string Metric, string Local) WriteObjectiveTerm(CodeWriter w, GraphStage stage) => throw new System.NotSupportedException($"[{ShortName}] adds nothing to the objective.");
+    /// <summary>Interfaces the generated class implements because of this stage (fully qualified).</summary>
+    public virtual IEnumerable<string> Interfaces(GraphStage stage) => [];
+
+    /// <summary>Members of the generated class beyond the stage's property (interface members, methods such as <c>Generate</c>).</summary>
+    public virtual void ClassMembers(CodeWriter w, GraphStage stage, ModelGraph graph)
+    {
+    }
+
+    /// <summary>
+    /// How published files of this stage's architecture name its tensors (see <c>ParameterTable.FileNameMap</c>): a file name to
+    /// the registered name, or to null for a tensor that is not a weight. Null: the registered names as they are.
+    /// </summary>
+    public virtual System.Func<string, string?>? FileNameMap(GraphStage stage) => null;
 
     /// <summary>A module member registered under <paramref name="name"/>.</summary>
     protected static StageMember Module(string name, string type, string construction) => new(name, type, construction, MemberRole.Module);

@@ -22,6 +22,19 @@ public static class TaskMetrics
         return Mean(correct, present, logits.shape[0]).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Next-token accuracy of logits <c>[B,T,V]</c> against labels <c>[B,T]</c> (the logits at <c>t</c> predict the label at
+    /// <c>t+1</c>), over the labels that are not <see cref="CausalLmLoss.DefaultIgnoreIndex"/>; 0 when there are none.
+    /// </summary>
+    public static Tensor NextTokenAccuracy(Tensor logits, Tensor labels)
+    {
+        var (shiftedLogits, shiftedLabels) = CausalLmLoss.Shift(logits, labels, CausalLmLoss.DefaultIgnoreIndex, nameof(NextTokenAccuracy));
+        using var scope = NewDisposeScope();
+        var counted = shiftedLabels.ne(CausalLmLoss.DefaultIgnoreIndex);
+        var correct = shiftedLogits.detach().argmax(-1).eq(shiftedLabels).logical_and(counted).sum().to_type(ScalarType.Float32);
+        return (correct / counted.sum().clamp_min(1).to_type(ScalarType.Float32)).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Mean absolute error of predictions against targets of the same shape <c>[B,...]</c>, averaged per sample first.</summary>
     public static Tensor MeanAbsoluteError(Tensor prediction, Tensor target, Tensor? present = null)
     {

@@ -103,7 +103,7 @@ public static class Weights
             fileEntries = index.Entries;
         }
 
-        var plan = Plan(targets, fileEntries, options);
+        var plan = Plan(targets, fileEntries, options, module as IPublishedLayout);
         var modelName = module.GetType().Name;
         if (options.Mode == LoadMode.Strict && (plan.Missing.Count > 0 || plan.Unexpected.Count > 0 || plan.Mismatches.Count > 0))
         {
@@ -264,7 +264,7 @@ public static class Weights
         return targets;
     }
 
-    private static LoadPlan Plan(List<Target> targets, IReadOnlyList<TensorEntry> fileEntries, LoadOptions options)
+    private static LoadPlan Plan(List<Target> targets, IReadOnlyList<TensorEntry> fileEntries, LoadOptions options, IPublishedLayout? layout)
     {
         var prefix = options.Prefix ?? "";
         var exclude = options.Exclude ?? Array.Empty<string>();
@@ -283,8 +283,9 @@ public static class Weights
                 ignored.Add(entry.Name);      // outside the requested sub-model: never an error
                 continue;
             }
-            var name = entry.Name[prefix.Length..];
-            if (Excluded(name))
+            var fileName = entry.Name[prefix.Length..];
+            var name = layout is null ? fileName : layout.MapFileName(fileName);
+            if (name is null || Excluded(name))
             {
                 ignored.Add(entry.Name);
                 continue;

@@ -13,7 +13,7 @@ namespace PromptLearningExample
     /// Text    Tower            [B,32]          105,728  yes            ?
     /// Logits  CosineLogits     [B,B]                 1  yes            ?
     /// Loss    ContrastiveLoss  []                    0                 ?
-    /// Forward: 0 FLOPs per sample at the declared sizes; stages marked ? are not counted
+    /// Forward FLOPs: not counted for these stages (marked ?)
     /// Total: 212,225 parameters (212,225 trainable, 0 frozen), 0.81 MiB as fp32
     /// </code>
     /// </remarks>

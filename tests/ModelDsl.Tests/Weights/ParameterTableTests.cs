@@ -59,6 +59,10 @@ public sealed class ParameterTableTests : IDisposable
     [InlineData(nameof(RoutingVit))]
     [InlineData(nameof(TokenFormerVit))]
     [InlineData(nameof(GrownTokenFormerVit))]
+    [InlineData(nameof(LanguageModel.TinyLm))]
+    [InlineData(nameof(LanguageModel.UntiedLm))]
+    [InlineData(nameof(LanguageModel.PromptTunedLm))]
+    [InlineData(nameof(LanguageModel.PrefixTunedLm))]
     public void Compile_time_table_equals_the_runtime_named_parameters(string model)
     {
         var table = ParameterTable.Of(Graph(model));
@@ -239,6 +243,10 @@ public sealed class ParameterTableTests : IDisposable
         return model switch
         {
             nameof(TinyVit) => new TinyVit(CPU),
+            nameof(LanguageModel.TinyLm) => new LanguageModel.TinyLm(CPU),
+            nameof(LanguageModel.UntiedLm) => new LanguageModel.UntiedLm(CPU),
+            nameof(LanguageModel.PromptTunedLm) => new LanguageModel.PromptTunedLm(CPU),
+            nameof(LanguageModel.PrefixTunedLm) => new LanguageModel.PrefixTunedLm(CPU),
             nameof(FrozenEncoderVit) => new FrozenEncoderVit(CPU),
             nameof(MapPooledVit) => new MapPooledVit(CPU),
             nameof(VptDeepVit) => new VptDeepVit(CPU),
@@ -284,6 +292,7 @@ public sealed class ParameterTableTests : IDisposable
     {
         var here = Path.GetDirectoryName(ThisFile())!;
         var sources = Directory.GetFiles(Path.Combine(here, "..", "Generated"), "*.cs").Append(Path.Combine(here, "WeightsTestModels.cs"))
+            .Append(Path.Combine(here, "..", "LanguageModel", "LanguageModels.cs"))
             .Select(p => CSharpSyntaxTree.ParseText(File.ReadAllText(p), new CSharpParseOptions(LanguageVersion.Preview), p));
         var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Concat([typeof(ModelAttribute).Assembly.Location, typeof(TorchSharp.torch).Assembly.Location])
