@@ -16,10 +16,10 @@ namespace LanguageModelExample;
 public sealed record ExperimentOptions
 {
     public int PretrainWindows { get; init; } = 12_000;
-    public int PretrainEpochs { get; init; } = 1;
-    public int TaskPerTestament { get; init; } = 400;
-    public int TestPerTestament { get; init; } = 200;
-    public int TaskEpochs { get; init; } = 3;
+    public int PretrainEpochs { get; init; } = 3;
+    public int TaskPerTestament { get; init; } = 1_000;
+    public int TestPerTestament { get; init; } = 300;
+    public int TaskEpochs { get; init; } = 10;
     public long Seed { get; init; } = 1;
     public string? OutputDirectory { get; init; }
     public TextWriter Log { get; init; } = TextWriter.Null;
@@ -96,12 +96,12 @@ public static class Experiment
         {
             prompted.Load(weights, LoadOptions.Strict with { Exclude = ["prompt"] });
             prompted.InitializePrompt(Corpus.Tokenizer);
-            results.Add(Tune("prompt tuning (16 vectors, LM frozen)", prompted, taskIds, taskLabels, testIds, testLabels, options, output, 3e-2));
+            results.Add(Tune("prompt tuning (16 vectors, LM frozen)", prompted, taskIds, taskLabels, testIds, testLabels, options, output, 1e-1));
         }
         using (var prefixed = new KjvPrefixTuned())
         {
             prefixed.Load(weights, LoadOptions.Strict with { Exclude = ["prefix"] });
-            results.Add(Tune("prefix tuning (8 positions, LM frozen)", prefixed, taskIds, taskLabels, testIds, testLabels, options, output, 1e-2));
+            results.Add(Tune("prefix tuning (8 positions, LM frozen)", prefixed, taskIds, taskLabels, testIds, testLabels, options, output, 3e-2));
         }
         using (var tuned = new KjvLm())
         {
