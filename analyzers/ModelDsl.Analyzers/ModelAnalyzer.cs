@@ -47,6 +47,8 @@ public sealed class ModelAnalyzer : DiagnosticAnalyzer
             diagnostics = diagnostics.AddRange(CheckWeights(context, graph, weights.Path));
         if (BudgetCheck(context, type, graph) is { } overBudget)
             diagnostics = diagnostics.Add(overBudget);
+        if (FlopsBudgetCheck(context, type, graph) is { } overFlops)
+            diagnostics = diagnostics.Add(overFlops);
         foreach (var diagnostic in diagnostics)
         {
             context.ReportDiagnostic(Diagnostic.Create(
@@ -82,13 +84,7 @@ public sealed class ModelAnalyzer : DiagnosticAnalyzer
     // .editorconfig's modeldsl.max_parameters for the file, else the default. The Summary's total is the count.
     private static ModelDiagnostic? BudgetCheck(SymbolAnalysisContext context, INamedTypeSymbol type, ModelGraph graph)
     {
-        var declared = type.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == StageCatalog.ModelAttribute)?
-            .NamedArguments.FirstOrDefault(n => n.Key == "MaxParameters").Value.Value is long value && value > 0 ? value : (long?)null;
-        long? configured = null;
-        if (declared is null && type.DeclaringSyntaxReferences.FirstOrDefault()?.SyntaxTree is { } tree
-            && context.Options.AnalyzerConfigOptionsProvider.GetOptions(tree).TryGetValue("modeldsl.max_parameters", out var text)
-            && long.TryParse(text.Replace("_", "").Replace(",", ""), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var fromConfig) && fromConfig > 0)
-            configured = fromConfig;
+        var (declared, configured) = Budget(context, type, "MaxParameters", "modeldsl.max_parameters");
         var budget = declared ?? configured ?? DefaultMaxParameters;
         var total = graph.TotalParameters;
         if (total <= budget)
@@ -101,6 +97,47 @@ public sealed class ModelAnalyzer : DiagnosticAnalyzer
         return new ModelDiagnostic(Descriptors.OverParameterBudget, DiagnosticTarget.Class,
             new[] { graph.Spec.ClassName, count, Bytes(total * 4.0), Bytes(total * 12.0), $"{budget.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} ({source})" }.ToEquatableArray(),
             System.Collections.Immutable.ImmutableDictionary<string, string?>.Empty);
+    }
+
+    /// <summary>The default compute budget: 10^12 forward FLOPs per sample (ViT-H/14 at 224 is about 3.3 x 10^11).</summary>
+    public const long DefaultMaxFlops = 1_000_000_000_000;
+
+    // The same for compute: [Model(MaxFlops)], else .editorconfig's modeldsl.max_flops, else the default, against the
+    // Summary's forward FLOPs per sample (stages it cannot count are left out, and the message says so).
+    private static ModelDiagnostic? FlopsBudgetCheck(SymbolAnalysisContext context, INamedTypeSymbol type, ModelGraph graph)
+    {
+        var (declared, configured) = Budget(context, type, "MaxFlops", "modeldsl.max_flops");
+        var budget = declared ?? configured ?? DefaultMaxFlops;
+        long total = 0;
+        var uncounted = false;
+        foreach (var stage in graph.Stages.Where(s => !s.Broken))
+        {
+            if (stage.Flops < 0)
+                uncounted = true;
+            else
+                total = total > long.MaxValue - stage.Flops ? long.MaxValue : total + stage.Flops;
+        }
+        if (total <= budget)
+            return null;
+        var source = declared is not null ? "[Model(MaxFlops)]" : configured is not null ? "modeldsl.max_flops" : "the default";
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        return new ModelDiagnostic(Descriptors.OverFlopsBudget, DiagnosticTarget.Class,
+            new[] { graph.Spec.ClassName, total.ToString("N0", invariant), uncounted ? " (stages the Summary marks ? not counted)" : "",
+                $"{budget.ToString("N0", invariant)} ({source})" }.ToEquatableArray(),
+            System.Collections.Immutable.ImmutableDictionary<string, string?>.Empty);
+    }
+
+    // A budget from the [Model] attribute's named argument, else from .editorconfig for the declaration's file.
+    private static (long? Declared, long? Configured) Budget(SymbolAnalysisContext context, INamedTypeSymbol type, string argument, string key)
+    {
+        var declared = type.GetAttributes().FirstOrDefault(a => StageCatalog.Is(a.AttributeClass, StageCatalog.ModelAttribute))?
+            .NamedArguments.FirstOrDefault(n => n.Key == argument).Value.Value is long value && value > 0 ? value : (long?)null;
+        long? configured = null;
+        if (declared is null && type.DeclaringSyntaxReferences.FirstOrDefault()?.SyntaxTree is { } tree
+            && context.Options.AnalyzerConfigOptionsProvider.GetOptions(tree).TryGetValue(key, out var text)
+            && long.TryParse(text.Replace("_", "").Replace(",", ""), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var fromConfig) && fromConfig > 0)
+            configured = fromConfig;
+        return (declared, configured);
     }
 
     // <ModelDslMaxWeightsHeaderBytes> in the project (build/ModelDsl.targets makes it visible), else the default.

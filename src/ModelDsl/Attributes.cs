@@ -15,6 +15,12 @@ public sealed class ModelAttribute : Attribute
     /// <c>modeldsl.max_parameters</c> from .editorconfig, else 1,000,000,000 (4 GB as fp32).
     /// </summary>
     public long MaxParameters { get; set; }
+
+    /// <summary>
+    /// The compute budget: forward FLOPs per sample at the declared sizes (the Summary's count) above it are a warning
+    /// (MD0055). 0 takes <c>modeldsl.max_flops</c> from .editorconfig, else 1,000,000,000,000 (about three ViT-H/14 at 224).
+    /// </summary>
+    public long MaxFlops { get; set; }
 }
 
 /// <summary>The symbolic shape of a forward input, e.g. <c>"B,1,28,28"</c>.</summary>

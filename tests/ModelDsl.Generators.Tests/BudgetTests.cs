@@ -36,6 +36,32 @@ public class BudgetTests
         new ModelAnalyzerTest(DiagnosticTests.Edit(Huge(ClassLine), ("[Model]", "[Model(MaxParameters = 10_000_000_000)]"))).RunAsync();
 
     [Fact]
+    public Task A_declaration_over_its_flops_budget_is_a_warning_at_the_class_with_the_count()
+    {
+        var diagnostic = Assert.Single(DiagnosticAssert.Verify(DiagnosticTests.Edit(DiagnosticTests.Valid,
+            ("[Model]", "[Model(MaxFlops = 1_000_000)]"), (ClassLine, "public partial class {|MD0055:Vit|}\n"))));
+        var message = diagnostic.GetMessage();
+        Assert.Matches(@"'Vit' takes [0-9,]+ FLOPs per sample in its forward pass at the declared sizes", message);
+        Assert.Contains("over its budget of 1,000,000 ([Model(MaxFlops)])", message);
+        return Task.CompletedTask;
+    }
+
+    // Depth 1,000,000 at width 64 on 17 tokens: about 1.8 x 10^12 FLOPs, over the default 10^12 (parameters allowed).
+    [Fact]
+    public Task The_default_flops_budget_flags_an_absurd_depth() =>
+        new ModelAnalyzerTest(DiagnosticTests.Edit(DiagnosticTests.Valid,
+            ("[TransformerEncoder(Depth = 2, Heads = 4)]", "[TransformerEncoder(Depth = 1000000, Heads = 4)]"),
+            ("[Model]", "[Model(MaxParameters = 1_000_000_000_000)]"), (ClassLine, "public partial class {|MD0055:Vit|}\n"))).RunAsync();
+
+    [Fact]
+    public Task A_flops_budget_in_editorconfig_applies_to_the_file()
+    {
+        var test = new ModelAnalyzerTest(DiagnosticTests.Edit(DiagnosticTests.Valid, (ClassLine, "public partial class {|MD0055:Vit|}\n")));
+        test.TestState.AnalyzerConfigFiles.Add(("/.editorconfig", "root = true\n\n[*.cs]\nmodeldsl.max_flops = 1000\n"));
+        return test.RunAsync();
+    }
+
+    [Fact]
     public Task A_budget_in_editorconfig_applies_to_the_file()
     {
         var test = new ModelAnalyzerTest(DiagnosticTests.Edit(DiagnosticTests.Valid, (ClassLine, "public partial class {|MD0054:Vit|}\n")));

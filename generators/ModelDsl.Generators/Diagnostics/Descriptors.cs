@@ -188,6 +188,10 @@ public static class Descriptors
         "MD0054", "Model over its parameter budget",
         "'{0}' declares {1} parameters ({2} as fp32, {3} more for AdamW's moments in training), over its budget of {4}; reduce the sizes, or raise the budget with [Model(MaxParameters = ...)] or modeldsl.max_parameters in .editorconfig if it is meant");
 
+    public static readonly DiagnosticDescriptor OverFlopsBudget = Warning(
+        "MD0055", "Model over its FLOPs budget",
+        "'{0}' takes {1} FLOPs per sample in its forward pass at the declared sizes{2}, over its budget of {3}; reduce the sizes, or raise the budget with [Model(MaxFlops = ...)] or modeldsl.max_flops in .editorconfig if it is meant");
+
     public static readonly DiagnosticDescriptor BadLayerRange = Error(
         "MD0044", "Layer range does not fit the encoder",
         "'{0}' has Layers = \"{1}\", which {2}; '{3}' has Depth = {4} (blocks 0..{5}). Write a range of blocks, both ends included: \"0..5\", \"6..\", \"..3\" or \"4\".");
