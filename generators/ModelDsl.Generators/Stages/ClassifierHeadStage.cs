@@ -150,7 +150,7 @@ internal sealed class ClassifierHeadStage() : StageDefinition(StageKind.Classifi
     // The pooled classifier of the ViT slice; task, segment and named heads, and extra pooled query outputs, have none yet.
     public override IEnumerable<string>? PyTorchMembers(GraphStage stage)
     {
-        if (IsNamedHead(stage.Spec) || IsTaskHead(stage.Spec) || IsSegmentHead(stage.Spec) || stage.Resolved.Any(a => a.Name == "Also"))
+        if (IsNamedHead(stage.Spec) || IsTaskHead(stage.Spec) || IsSegmentHead(stage.Spec))
             return null;
         var members = new List<string>();
         if (stage.Text("Pool") == "Avg")
@@ -209,7 +209,10 @@ internal sealed class ClassifierHeadStage() : StageDefinition(StageKind.Classifi
             _ => "pooled = x[:, 0]",
         }, $"[{f.Batch},{stage.Int("Dim")}]");
         if (stage.Resolved.Any(a => a.Name == "Also"))
+        {
             f.Line($"pooled = global::TorchSharp.torch.cat([pooled, {QueryTokensStage.Outputs(stage.Text("Also"))}.flatten(1)], 1);", pooledShape);
+            f.Py($"pooled = torch.cat([pooled, {QueryTokensStage.Outputs(stage.Text("Also"))}.flatten(1)], dim=1)", pooledShape);
+        }
         f.Line("var logits = head.forward(pooled);", stage.Output);
         f.Py("logits = self.head(pooled)", stage.Output);
         f.Values["Logits"] = f.PythonValues["Logits"] = "logits";

@@ -74,8 +74,17 @@ internal sealed class QueryTokensStage() : LayerTokensStage(StageKind.QueryToken
 
     public override bool HasHookOutputs => true;
 
-    public override void AfterEncoder(ForwardWriter f, GraphStage stage) =>
-        f.Line($"var {Outputs(stage.Member)} = {Camel(stage.Member)}Hook.Outputs;", $"[{f.Batch},{stage.Int("LayerCount")},{stage.Int("Count")},{stage.Int("Dim")}]");
+    public override bool HasPyTorchHook => true;
+
+    public override string? PyTorchHookExpression(GraphStage stage, GraphStage encoder) =>
+        $"layers.LayerQueries(self.{Registered(stage)}, first_layer={stage.Int("FirstLayer")})";
+
+    public override void AfterEncoder(ForwardWriter f, GraphStage stage)
+    {
+        var shape = $"[{f.Batch},{stage.Int("LayerCount")},{stage.Int("Count")},{stage.Int("Dim")}]";
+        f.Line($"var {Outputs(stage.Member)} = {Camel(stage.Member)}Hook.Outputs;", shape);
+        f.Py($"{Outputs(stage.Member)} = {Camel(stage.Member)}Hook.outputs()", shape);
+    }
 
     /// <summary>The local that holds the query outputs of the stage <paramref name="member"/> after the encoder.</summary>
     internal static string Outputs(string member) => Camel(member) + "Outputs";

@@ -154,7 +154,19 @@ internal sealed class TransformerEncoderStage() : StageDefinition(StageKind.Tran
             arguments.Add(Camel(hook.Member) + "Hook");
         }
         f.Line(hooks.Count == 0 ? "x = blocks.forward(x);" : $"x = blocks.Forward(x, {string.Join(", ", arguments)});", stage.Output);
-        var pythonHooks = hooks.Select(h => StageDefinitions.Of(h.Kind).PyTorchHookExpression(h, stage) ?? "?").ToList();
+        // Hooks with outputs are locals in the twin too, named as in C#.
+        var pythonHooks = new List<string>();
+        foreach (var hook in hooks)
+        {
+            var expression = StageDefinitions.Of(hook.Kind).PyTorchHookExpression(hook, stage) ?? "?";
+            if (!StageDefinitions.Of(hook.Kind).HasHookOutputs)
+            {
+                pythonHooks.Add(expression);
+                continue;
+            }
+            f.Py($"{Camel(hook.Member)}Hook = {expression}");
+            pythonHooks.Add(Camel(hook.Member) + "Hook");
+        }
         f.Py(pythonHooks.Count > 0 ? $"x = self.blocks(x, [{string.Join(", ", pythonHooks)}])" : "x = self.blocks(x)", stage.Output);
         foreach (var hook in hooks)
             StageDefinitions.Of(hook.Kind).AfterEncoder(f, hook);

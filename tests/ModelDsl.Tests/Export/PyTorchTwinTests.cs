@@ -46,7 +46,7 @@ public sealed class PyTorchTwinTests : IDisposable
         safetensors_io.save(outputs, sys.argv[3])
         """;
 
-    public static TheoryData<string> Models => new() { "TinyVit", "MapPooledVit", "AvgVit", "MapVit", "VptDeepVit" };
+    public static TheoryData<string> Models => new() { "TinyVit", "MapPooledVit", "AvgVit", "MapVit", "VptDeepVit", "VqtVit", "RangedTokensVit" };
 
     [Theory]
     [MemberData(nameof(Models))]
@@ -57,6 +57,8 @@ public sealed class PyTorchTwinTests : IDisposable
         {
             "TinyVit" => Run(new TinyVit(CPU), randn(3, 1, 28, 28), (m, x) => m.Forward(x), o => Named(o.Logits, o.Pooled, o.Tokens), (m, d) => m.ExportPyTorch(d)),
             "MapPooledVit" => Run(new MapPooledVit(CPU), randn(2, 3, 32, 32), (m, x) => m.Forward(x), o => Named(o.Logits, o.Pooled, o.Tokens), (m, d) => m.ExportPyTorch(d)),
+            "VqtVit" => Run(new VqtVit(CPU), randn(2, 1, 28, 28), (m, x) => m.Forward(x), o => Named(o.Logits, o.Pooled, o.Tokens), (m, d) => m.ExportPyTorch(d)),
+            "RangedTokensVit" => Run(new RangedTokensVit(CPU), randn(2, 1, 28, 28), (m, x) => m.Forward(x), o => Named(o.Logits, o.Pooled, o.Tokens), (m, d) => m.ExportPyTorch(d)),
             "VptDeepVit" => Run(new VptDeepVit(CPU), randn(2, 1, 28, 28), (m, x) => m.Forward(x), o => Named(o.Logits, o.Pooled, o.Tokens), (m, d) => m.ExportPyTorch(d)),
             "AvgVit" => Run(new Samples.Avg.AvgVit(CPU), randn(2, 1, 28, 28), (m, x) => m.Forward(x), o => Named(o.Logits, o.Pooled, o.Tokens), (m, d) => m.ExportPyTorch(d)),
             _ => Run(new Samples.Map.Zoo.MapVit(CPU), randn(2, 3, 32, 32), (m, x) => m.Forward(x), o => Named(o.Logits, o.Pooled, o.Tokens), (m, d) => m.ExportPyTorch(d)),

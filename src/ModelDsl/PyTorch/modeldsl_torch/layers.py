@@ -79,6 +79,18 @@ class Block(nn.Module):
         x = x + self.attn(self.norm1(x))
         return x + self.mlp(self.norm2(x))
 
+    def forward_queries(self, x: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+        """VQT (EncoderBlock.ForwardQueries): query tokens [1,T,D] attend over the block's input tokens only (keys and
+        values from x, with the block's own qkv and proj), then the block's MLP; x itself is not changed."""
+        b, n, d = x.shape
+        heads = self.attn.heads
+        q = queries.expand(b, -1, -1)
+        w, bias = self.attn.qkv.weight, self.attn.qkv.bias
+        query = F.linear(self.norm1(q), w[:d], bias[:d]).reshape(b, -1, heads, d // heads).transpose(1, 2)
+        k, v = F.linear(self.norm1(x), w[d:], bias[d:]).reshape(b, n, 2, heads, d // heads).permute(2, 0, 3, 1, 4).unbind(0)
+        h = q + self.attn.proj(_attend(query, k, v).transpose(1, 2).reshape(b, -1, d))
+        return h + self.mlp(self.norm2(h))
+
 
 class Encoder(nn.ModuleList):
     """depth blocks, registered as blocks.0, blocks.1, ... (the C# TransformerEncoder). Hooks act before the blocks of
@@ -87,11 +99,11 @@ class Encoder(nn.ModuleList):
     def __init__(self, dim: int, depth: int, heads: int, mlp_ratio: float, causal: bool = False):
         super().__init__([Block(dim, heads, mlp_ratio, causal) for _ in range(depth)])
 
-    def forward(self, x: torch.Tensor, hooks: Sequence["DeepPrompts"] = ()) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, hooks: Sequence = ()) -> torch.Tensor:
         for i, block in enumerate(self):
             for hook in hooks:
                 if hook.covers(i):
-                    x = hook.before_block(i, x)
+                    x = hook.before_block(i, block, x)
             x = block(x)
         return x
 
@@ -106,7 +118,7 @@ class DeepPrompts:
     def covers(self, layer: int) -> bool:
         return self.first_layer <= layer < self.first_layer + self.prompts.shape[0]
 
-    def before_block(self, layer: int, x: torch.Tensor) -> torch.Tensor:
+    def before_block(self, layer: int, block: Block, x: torch.Tensor) -> torch.Tensor:
         p = self.prompts[layer - self.first_layer]
         skip = p.shape[0] if layer > self.first_layer else 0
         return torch.cat([x[:, :self.offset], p.unsqueeze(0).expand(x.shape[0], -1, -1), x[:, self.offset + skip:]], dim=1)
@@ -153,6 +165,24 @@ class LinearHead(nn.Module):
 def tokens(count: int, dim: int) -> nn.Parameter:
     """Learnable tokens [1,count,D] (cls_token, reg_token), zero until weights are loaded or trained."""
     return nn.Parameter(torch.zeros(1, count, dim))
+
+
+class LayerQueries:
+    """VQT (Blocks.LayerQueries): before each block of its range the block's query tokens read the block's input;
+    outputs() stacks what every block of the range gave, [B,L,T,D]. The tokens x pass unchanged."""
+
+    def __init__(self, queries: torch.Tensor, first_layer: int):
+        self.queries, self.first_layer, self.collected = queries, first_layer, []
+
+    def covers(self, layer: int) -> bool:
+        return self.first_layer <= layer < self.first_layer + self.queries.shape[0]
+
+    def before_block(self, layer: int, block: Block, x: torch.Tensor) -> torch.Tensor:
+        self.collected.append(block.forward_queries(x, self.queries[layer - self.first_layer].unsqueeze(0)))
+        return x
+
+    def outputs(self) -> torch.Tensor:
+        return torch.stack(self.collected, dim=1)
 
 
 def layered_tokens(depth: int, count: int, dim: int) -> nn.Parameter:
