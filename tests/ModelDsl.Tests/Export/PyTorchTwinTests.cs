@@ -18,7 +18,7 @@ namespace ModelDsl.Tests.Export;
 /// command installs when missing: tests/ensure-python-torch.sh) builds the twin, loads the weights with a strict
 /// <c>load_state_dict</c> and runs the same input, and every named output agrees to 1e-5.
 /// </summary>
-public sealed class PyTorchTwinTests : IDisposable
+public sealed class PyTorchTwinTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
 {
     private readonly string folder = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "modeldsl-twin", Guid.NewGuid().ToString("N"))).FullName;
 
@@ -80,6 +80,7 @@ public sealed class PyTorchTwinTests : IDisposable
         {
             Assert.Equal(value.shape, twin[output].shape);
             var difference = (value - twin[output]).abs().max().item<float>();
+            log.WriteLine($"{name}.{output}: largest difference {difference:E2}");
             Assert.True(difference < 1e-5, $"{name}.{output}: the twin differs by {difference}.");
         }
     }
